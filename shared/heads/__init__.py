@@ -1,0 +1,26 @@
+"""Task heads on the shared neck, and the registry that builds them from a config."""
+
+from __future__ import annotations
+
+from shared.heads.base import Head
+from shared.heads.classification import ClassificationHead
+from shared.heads.detection import DetectionHead
+from shared.heads.keypoints import KeypointHead
+from shared.heads.segmentation import SegmentationHead
+
+HEADS: dict[str, type[Head]] = {
+    "detect": DetectionHead,
+    "segment": SegmentationHead,
+    "classify": ClassificationHead,
+    "keypoints": KeypointHead,
+}
+
+
+def register_head(kind: str, cls: type[Head]) -> type[Head]:
+    """Make an app-specific head buildable from a config (``{"type": kind, ...}``)."""
+    HEADS[kind] = cls
+    return cls
+
+
+__all__ = ["HEADS", "ClassificationHead", "DetectionHead", "Head", "KeypointHead", "SegmentationHead",
+           "register_head"]

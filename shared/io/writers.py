@@ -1,0 +1,156 @@
+"""Atomic writers: every file appears whole or not at all (temp file in the same folder + rename)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same suffix); rename it onto ``path`` on success.
+
+    On any exception the temporary file is removed and ``path`` is left untouched.
+
+    >>> with atomic_path("/tmp/polyhead_doc.txt") as tmp:
+    ...     _ = tmp.write_text("hi")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_json(path: str | Path, obj) -> Path:
+    """Write ``obj`` as indented JSON (numpy scalars and arrays are converted)."""
+    return write_bytes(path, json.dumps(obj, indent=2, default=_jsonable).encode())
+
+
+def _jsonable(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_image(path: str | Path, rgb: np.ndarray, quality: int = 95) -> Path:
+    """Write an RGB (or single-channel) uint8/uint16 image; format from the suffix."""
+    path = Path(path)
+    img = rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if path.suffix.lower() in (".jpg", ".jpeg") else []
+    ok, buf = cv2.imencode(path.suffix or ".png", img, params)
+    if not ok:
+        raise OSError(f"{path}: could not encode image")
+    return write_bytes(path, buf.tobytes())
+
+
+class VideoWriter:
+    """H.264 MP4 (yuv420p, faststart) that browsers and ``gr.Video`` play; atomic on ``close``.
+
+    Frames are RGB uint8 of one size; odd sizes are padded by one pixel (H.264 needs even sizes).
+
+    >>> w = VideoWriter("/tmp/polyhead_doc.mp4", fps=10)
+    >>> w.write(np.zeros((64, 64, 3), np.uint8)); w.close()
+    """
+
+    def __init__(self, path: str | Path, fps: float, crf: int = 23):
+        self.path = Path(path)
+        self.fps = float(fps) if fps and fps > 0 else 25.0
+        self.crf = crf
+        self._ctx = None
+        self._tmp: Path | None = None
+        self._gen = None
+        self._size: tuple[int, int] | None = None
+        self.frames = 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        h, w = rgb.shape[:2]
+        if self._gen is None:
+            import imageio_ffmpeg
+
+            self._size = (w + w % 2, h + h % 2)
+            self._ctx = atomic_path(self.path)
+            self._tmp = self._ctx.__enter__()
+            self._gen = imageio_ffmpeg.write_frames(
+                str(self._tmp), self._size, fps=self.fps, codec="libx264", pix_fmt_out="yuv420p",
+                macro_block_size=2, quality=None, ffmpeg_log_level="error",
+                output_params=["-movflags", "+faststart", "-preset", "veryfast", "-crf", str(self.crf)],
+            )
+            self._gen.send(None)
+        if (w + w % 2, h + h % 2) != self._size:
+            raise ValueError(f"{self.path}: frame size {w}x{h} differs from the first frame's {self._size}")
+        if (w, h) != self._size:
+            rgb = cv2.copyMakeBorder(rgb, 0, self._size[1] - h, 0, self._size[0] - w, cv2.BORDER_REPLICATE)
+        self._gen.send(np.ascontiguousarray(rgb))
+        self.frames += 1
+
+    def close(self) -> None:
+        """Finish the file and move it into place (nothing is written if no frame came)."""
+        if self._gen is None:
+            return
+        self._gen.close()
+        self._gen = None
+        self._ctx.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        """Drop the partial file."""
+        if self._gen is not None:
+            with contextlib.suppress(Exception):
+                self._gen.close()
+            self._gen = None
+            self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_point_cloud(path: str | Path, points: np.ndarray, colors: np.ndarray | None = None) -> Path:
+    """Write an (N, 3) cloud with optional (N, 3) 0..1 colours as PLY/PCD through open3d."""
+    import open3d as o3d
+
+    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, np.float64)))
+    if colors is not None:
+        pcd.colors = o3d.utility.Vector3dVector(np.asarray(colors, np.float64))
+    with atomic_path(path) as tmp:
+        if not o3d.io.write_point_cloud(str(tmp), pcd):
+            raise OSError(f"{path}: open3d could not write the point cloud")
+    return Path(path)
+
+
+def write_mesh(path: str | Path, mesh) -> Path:
+    """Write an open3d TriangleMesh (PLY, OBJ, STL, GLB/GLTF by suffix)."""
+    import open3d as o3d
+
+    with atomic_path(path) as tmp:
+        if not o3d.io.write_triangle_mesh(str(tmp), mesh):
+            raise OSError(f"{path}: open3d could not write the mesh")
+    return Path(path)

@@ -1,0 +1,74 @@
+"""MultiTaskModel: one encoder, one neck, a dict of named heads; built from a plain config.
+
+>>> cfg = {"encoder": "mobilenetv3_small_100", "neck_channels": 32,
+...        "heads": {"seg": {"type": "segment", "num_classes": 2}}}
+>>> model = build_model(cfg).eval()
+>>> model(torch.zeros(1, 3, 64, 64))["seg"].shape
+torch.Size([1, 2, 64, 64])
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from shared.encoders import create_encoder
+from shared.heads import HEADS, Head
+from shared.necks import FPNPAN
+
+
+class MultiTaskModel(nn.Module):
+    """Encoder -> neck -> heads. ``forward(x, tasks)`` returns ``{task: output}``.
+
+    ``tasks`` (or the ``active_tasks`` attribute) switches heads off at inference to save time.
+    """
+
+    def __init__(self, encoder: nn.Module, neck: nn.Module, heads: dict[str, Head], config: dict | None = None):
+        super().__init__()
+        self.encoder = encoder
+        self.neck = neck
+        self.heads = nn.ModuleDict(heads)
+        self.config = copy.deepcopy(config or {})
+        self.active_tasks: list[str] = list(heads)
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.heads)
+
+    def forward_features(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
+        return self.neck(self.encoder(x))
+
+    def forward(self, x: torch.Tensor, tasks: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        feats = self.forward_features(x)
+        size = tuple(x.shape[-2:])
+        wanted = self.active_tasks if tasks is None else tasks
+        return {t: self.heads[t](feats, size) for t in wanted}
+
+    def compute_losses(self, outputs: dict, targets: dict, present: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per-task losses; a task absent from every sample of the batch gives a graph-connected zero."""
+        return {t: self.heads[t].loss(outputs[t], targets[t], present[t]) for t in outputs}
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        return [p for p in list(self.encoder.parameters()) + list(self.neck.parameters()) if p.requires_grad]
+
+
+def build_model(config: dict) -> MultiTaskModel:
+    """Build a :class:`MultiTaskModel` from ``{"encoder", "neck_channels", "heads": {task: {"type", ...}}}``.
+
+    The same config is stored in the model card, so shipped weights rebuild their own architecture.
+    """
+    cfg = copy.deepcopy(config)
+    encoder = create_encoder(cfg["encoder"], in_chans=cfg.get("in_chans", 3))
+    channels = int(cfg.get("neck_channels", 64))
+    neck = FPNPAN(encoder.channels, channels=channels)
+    heads = {}
+    for task, spec in cfg["heads"].items():
+        spec = dict(spec)
+        kind = spec.pop("type")
+        if kind not in HEADS:
+            raise ValueError(f"head '{task}': unknown type '{kind}'; known: {', '.join(HEADS)}")
+        heads[task] = HEADS[kind](channels, **spec)
+    return MultiTaskModel(encoder, neck, heads, config=cfg)
