@@ -50,9 +50,7 @@ class Encoder(nn.Module):
         if name not in ENCODERS:
             raise ValueError(f"unknown encoder '{name}'; choose one of {', '.join(sorted(ENCODERS))}")
         self.name = name
-        self.body = timm.create_model(
-            ENCODERS[name].timm_name, pretrained=False, features_only=True, in_chans=in_chans
-        )
+        self.body = timm.create_model(ENCODERS[name].timm_name, pretrained=False, features_only=True, in_chans=in_chans)
         info = self.body.feature_info
         wanted = [i for i, r in enumerate(info.reduction()) if r in STRIDES]
         self.body = timm.create_model(

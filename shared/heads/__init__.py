@@ -22,5 +22,4 @@ def register_head(kind: str, cls: type[Head]) -> type[Head]:
     return cls
 
 
-__all__ = ["HEADS", "ClassificationHead", "DetectionHead", "Head", "KeypointHead", "SegmentationHead",
-           "register_head"]
+__all__ = ["HEADS", "ClassificationHead", "DetectionHead", "Head", "KeypointHead", "SegmentationHead", "register_head"]

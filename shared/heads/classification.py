@@ -19,7 +19,11 @@ class ClassificationHead(Head):
     target_kind = "vector"
 
     def __init__(
-        self, in_channels: int, num_outputs: int, in_stride: int = 32, regression: bool = False,
+        self,
+        in_channels: int,
+        num_outputs: int,
+        in_stride: int = 32,
+        regression: bool = False,
         dropout: float = 0.2,
     ):
         super().__init__()

@@ -34,8 +34,13 @@ class DetectionHead(Head):
     target_kind = "boxes"
 
     def __init__(
-        self, in_channels: int, num_classes: int, strides=(8, 16, 32),
-        box_gain: float = 7.5, cls_gain: float = 0.5, dfl_gain: float = 1.5,
+        self,
+        in_channels: int,
+        num_classes: int,
+        strides=(8, 16, 32),
+        box_gain: float = 7.5,
+        cls_gain: float = 0.5,
+        dfl_gain: float = 1.5,
     ):
         super().__init__()
         self.strides = tuple(strides)
@@ -59,8 +64,7 @@ class DetectionHead(Head):
         if not bool(present.any()):
             return zero_loss(list(pred["feats"]) + [pred["boxes"], pred["scores"]])
         keep = present.nonzero().flatten()
-        sub = {"boxes": pred["boxes"][keep], "scores": pred["scores"][keep],
-               "feats": [f[keep] for f in pred["feats"]]}
+        sub = {"boxes": pred["boxes"][keep], "scores": pred["scores"][keep], "feats": [f[keep] for f in pred["feats"]]}
         new_index = torch.cumsum(present.long(), 0) - 1  # old batch index -> index in the subset
         rows = target[present[target[:, 0].long()]] if len(target) else target
         batch = {

@@ -38,9 +38,7 @@ class SegmentationHead(Head):
         self.in_stride = in_stride
         self.num_classes = num_classes
         self.dice_weight = dice_weight
-        self.body = nn.Sequential(
-            DWSeparable(in_channels, mid_channels), ConvBNAct(mid_channels, mid_channels, 3)
-        )
+        self.body = nn.Sequential(DWSeparable(in_channels, mid_channels), ConvBNAct(mid_channels, mid_channels, 3))
         self.classifier = nn.Conv2d(mid_channels, num_classes, 1)
         if class_weights is not None:
             self.register_buffer("class_weights", torch.tensor(class_weights, dtype=torch.float32))

@@ -23,7 +23,21 @@ from shared.io.writers import (
 )
 
 __all__ = [
-    "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "Frame", "SourceItem", "VideoReader", "VideoWriter", "atomic_path",
-    "iter_frames", "iter_item", "read_image", "resolve_source", "to_rgb8", "write_bytes", "write_image",
-    "write_json", "write_mesh", "write_point_cloud",
+    "IMAGE_SUFFIXES",
+    "VIDEO_SUFFIXES",
+    "Frame",
+    "SourceItem",
+    "VideoReader",
+    "VideoWriter",
+    "atomic_path",
+    "iter_frames",
+    "iter_item",
+    "read_image",
+    "resolve_source",
+    "to_rgb8",
+    "write_bytes",
+    "write_image",
+    "write_json",
+    "write_mesh",
+    "write_point_cloud",
 ]

@@ -13,6 +13,15 @@ import cv2
 import numpy as np
 
 
+def _file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_MODE = _file_mode()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same suffix); rename it onto ``path`` on success.
@@ -29,6 +38,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, _MODE)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -95,8 +105,14 @@ class VideoWriter:
             self._ctx = atomic_path(self.path)
             self._tmp = self._ctx.__enter__()
             self._gen = imageio_ffmpeg.write_frames(
-                str(self._tmp), self._size, fps=self.fps, codec="libx264", pix_fmt_out="yuv420p",
-                macro_block_size=2, quality=None, ffmpeg_log_level="error",
+                str(self._tmp),
+                self._size,
+                fps=self.fps,
+                codec="libx264",
+                pix_fmt_out="yuv420p",
+                macro_block_size=2,
+                quality=None,
+                ffmpeg_log_level="error",
                 output_params=["-movflags", "+faststart", "-preset", "veryfast", "-crf", str(self.crf)],
             )
             self._gen.send(None)

@@ -33,8 +33,14 @@ class PCGrad(LossBalancer):
         flat = []
         for t, loss in losses.items():
             grads = torch.autograd.grad(self._w[t] * loss, shared, retain_graph=True, allow_unused=True)
-            flat.append(torch.cat([(g if g is not None else torch.zeros_like(p)).flatten()
-                                   for g, p in zip(grads, shared, strict=True)]))
+            flat.append(
+                torch.cat(
+                    [
+                        (g if g is not None else torch.zeros_like(p)).flatten()
+                        for g, p in zip(grads, shared, strict=True)
+                    ]
+                )
+            )
         projected = project_conflicts(flat, self._rng)
         total = self.combine(losses)
         total.backward()  # fills task-specific grads (and shared ones, which we overwrite)

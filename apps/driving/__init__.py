@@ -1,0 +1,1 @@
+"""Driving: traffic objects + drivable area + lane lines in one network; LiDAR point clouds."""

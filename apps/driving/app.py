@@ -1,0 +1,190 @@
+"""DrivingApp: what ``polyhead driving ...`` and the demo's driving tabs call.
+
+>>> app = DrivingApp(); app.load()                       # the shipped weights
+>>> result = app.predict_image(read_image("street.jpg"))  # doctest: +SKIP
+>>> result.to_json()["lanes"][0]["points"][:2]            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from apps.driving.model import CLASSES, INPUT_SIZE
+from apps.driving.postprocess import DrivingResult, postprocess
+from shared.app import App, Command, DemoTab
+from shared.errors import InputError
+from shared.preprocess import Letterbox, check_input_size, to_tensor
+
+
+class DrivingApp(App):
+    name = "driving"
+    title = "Driving"
+    description = "traffic objects + drivable area + lane lines (camera); LiDAR ground, obstacles and boxes"
+    examples = {
+        "predict": "examples:\n  polyhead driving predict dashcam.mp4 --out runs/predict\n"
+        "  polyhead driving predict 'frames/*.jpg' --conf 0.3 --tasks det lane",
+        "train": "examples:\n  polyhead driving convert --source ../shared/data/driving --out runs/data/driving\n"
+        "  polyhead driving train --data datasets/driving.yaml --epochs 60",
+        "val": "example:\n  polyhead driving val --data datasets/driving.yaml --json runs/val.json",
+        "export": "example:\n  polyhead driving export --out weights/driving.onnx",
+    }
+
+    def __init__(self):
+        self.model = None
+        self.card: dict = {}
+        self.imgsz = INPUT_SIZE
+        self.names = list(CLASSES)
+        self.conf, self.iou = 0.25, 0.45
+
+    # ------------------------------------------------------------ model
+    def load(
+        self,
+        weights=None,
+        conf: float = 0.25,
+        iou: float = 0.45,
+        tasks=None,
+        imgsz=None,
+        trust_pickle: bool = False,
+        **_,
+    ) -> DrivingApp:
+        from shared.weights import load_card, load_model
+
+        path = Path(weights) if weights else self.default_weights
+        if path.suffix == ".onnx":
+            from shared.export import OnnxModel
+
+            self.model, self.card = OnnxModel(path), load_card(path)
+        else:
+            self.model, self.card = load_model(path, trust_pickle=trust_pickle)
+        self.names = list(self.card.get("classes", CLASSES))
+        self.imgsz = check_input_size(tuple(imgsz or self.card.get("input_size", INPUT_SIZE)))
+        if getattr(self.model, "input_size", None) and tuple(self.model.input_size) != self.imgsz:
+            raise InputError(path, f"this ONNX file takes {self.model.input_size[1]}x{self.model.input_size[0]} input")
+        self.conf, self.iou = conf, iou
+        if tasks:
+            unknown = set(tasks) - set(self.model.tasks)
+            if unknown:
+                raise InputError(path, f"model has no task {sorted(unknown)}; it has {self.model.tasks}")
+            self.model.active_tasks = list(tasks)
+        return self
+
+    def ensure_loaded(self) -> None:
+        if self.model is None:
+            self.load()
+
+    # ------------------------------------------------------------ inference
+    def preprocess(self, rgb: np.ndarray) -> tuple[torch.Tensor, Letterbox]:
+        lb = Letterbox.fit(rgb.shape[:2], self.imgsz)
+        return to_tensor(lb.apply(rgb)), lb
+
+    @torch.inference_mode()
+    def predict_images(self, images: list[np.ndarray]) -> list[DrivingResult]:
+        """A batch of RGB uint8 images (any sizes) -> one result each, in original pixels."""
+        self.ensure_loaded()
+        prepared = [self.preprocess(im) for im in images]
+        outputs = self.model(torch.stack([x for x, _ in prepared]))
+        return postprocess(outputs, [lb for _, lb in prepared], self.names, self.conf, self.iou)
+
+    def predict_image(self, rgb: np.ndarray) -> DrivingResult:
+        return self.predict_images([rgb])[0]
+
+    # ------------------------------------------------------------ CLI
+    def add_arguments(self, mode: str, parser: argparse.ArgumentParser) -> None:
+        if mode == "predict":
+            parser.add_argument("--conf", type=float, default=0.25, help="box confidence threshold")
+            parser.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
+            parser.add_argument("--tasks", nargs="+", choices=["det", "drivable", "lane"], help="run only these heads")
+        elif mode == "train":
+            parser.add_argument("--encoder", default="lcnet_075", help="encoder name (see shared.encoders)")
+        elif mode == "val":
+            parser.add_argument("--batch", type=int, default=4)
+
+    def load_options(self, args: argparse.Namespace) -> dict:
+        return {"conf": args.conf, "iou": args.iou, "tasks": args.tasks, "trust_pickle": args.trust_pickle}
+
+    def train(self, args: argparse.Namespace) -> int:
+        from apps.driving.training import train
+
+        return train(args)
+
+    def val(self, args: argparse.Namespace) -> int:
+        from apps.driving.data import DrivingDataset, load_spec
+        from apps.driving.evaluate import evaluate
+        from shared.io.writers import write_json
+
+        self.load(args.weights, trust_pickle=args.trust_pickle)
+        spec = load_spec(args.data)
+        ds = DrivingDataset(spec, args.split, imgsz=self.imgsz)
+        metrics = evaluate(self.model, ds, batch_size=args.batch)
+        print(json.dumps(metrics, indent=2))
+        if args.json:
+            write_json(
+                args.json,
+                {
+                    "weights": str(args.weights or self.default_weights),
+                    "data": str(args.data),
+                    "split": args.split,
+                    "metrics": metrics,
+                },
+            )
+        return 0
+
+    def extra_modes(self) -> dict[str, Command]:
+        return {
+            "convert": Command(
+                "convert CamVid / TuSimple / clip pseudo-labels into the BDD100K layout",
+                _lazy("apps.driving.convert", "add_convert_arguments"),
+                _lazy("apps.driving.convert", "run_convert"),
+            ),
+            "lidar": Command(
+                "LiDAR scans: ground, obstacles, 3D boxes, BEV, camera overlay",
+                _lazy("apps.driving.lidar.cli", "add_lidar_arguments"),
+                _lazy("apps.driving.lidar.cli", "run_lidar"),
+                "example:\n  polyhead driving lidar velodyne/ --calib calib/ --image image_2/ --out runs/lidar",
+            ),
+            "lidar-val": Command(
+                "LiDAR clusters vs KITTI label_2 boxes: recall at 2 m, ground height error",
+                _lazy("apps.driving.lidar.cli", "add_lidar_val_arguments"),
+                _lazy("apps.driving.lidar.cli", "run_lidar_val"),
+            ),
+        }
+
+    def benchmarks(self) -> dict[str, Command]:
+        return {
+            "driving": Command(
+                "3-task vs 3 single-task models, torch vs ONNX Runtime, end-to-end video",
+                _lazy("apps.driving.bench", "add_bench_arguments"),
+                _lazy("apps.driving.bench", "run_bench"),
+            ),
+            "lidar": Command(
+                "LiDAR pipeline scans/s by stage",
+                _lazy("apps.driving.lidar.cli", "add_bench_lidar_arguments"),
+                _lazy("apps.driving.lidar.cli", "run_bench_lidar"),
+            ),
+        }
+
+    def demo_tabs(self) -> list[DemoTab]:
+        from apps.driving.demo import build_camera_tab
+
+        tabs = [DemoTab("Driving camera", "tab-driving", lambda: build_camera_tab(self))]
+        try:
+            from apps.driving.lidar.cli import build_lidar_tab
+        except ImportError:
+            return tabs
+        return [*tabs, DemoTab("Driving LiDAR", "tab-lidar", build_lidar_tab)]
+
+
+def _lazy(module: str, attr: str):
+    """Import the function only when the mode is used (keeps ``polyhead --help`` fast)."""
+
+    def call(*args, **kwargs):
+        import importlib
+
+        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
+
+    return call

@@ -1,0 +1,121 @@
+"""``polyhead bench driving``: the speed figures of the driving camera model, measured in one run.
+
+- frames/s of the 3-task model and of three single-task models of the same encoder run one after
+  another (the multi-task gain);
+- torch eager vs ONNX Runtime on the 3-task model;
+- end-to-end video throughput (decode, letterbox, model, NMS, lane fitting, drawing, H.264 encode,
+  per-frame JSON) as a share of model-only throughput.
+Timings interleave the variants over several rounds and report medians (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from apps.driving.model import INPUT_SIZE, TASKS, build_driving_model
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", help="weights for the end-to-end run (default: the shipped weights)")
+    p.add_argument("--video", help="video for the end-to-end run (default: a generated 640x360 clip)")
+    p.add_argument("--frames", type=int, default=60, help="frames in the generated clip")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    p.add_argument("--iters", type=int, default=10, help="forward passes per round")
+    p.add_argument("--imgsz", type=int, nargs=2, default=list(INPUT_SIZE), metavar=("H", "W"))
+    p.add_argument("--json", help="write the figures to this JSON file")
+
+
+def _time(fn, iters: int) -> float:
+    t = time.perf_counter()
+    for _ in range(iters):
+        fn()
+    return (time.perf_counter() - t) / iters
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from shared.export import OnnxModel, export_onnx
+
+    h, w = args.imgsz
+    x = torch.randn(1, 3, h, w)
+    multi = build_driving_model().eval()
+    singles = [build_driving_model(tasks=(t,)).eval() for t in TASKS]
+    tmp = Path(tempfile.mkdtemp(prefix="polyhead_bench_"))
+    onnx = OnnxModel(export_onnx(multi, tmp / "driving.onnx", (h, w)))
+    variants = {
+        "multi_task_torch": lambda: multi(x),
+        "single_tasks_torch": lambda: [m(x) for m in singles],
+        "multi_task_onnx": lambda: onnx(x),
+    }
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    with torch.inference_mode():
+        for fn in variants.values():
+            fn(), fn()  # warm-up
+        for _ in range(args.rounds):
+            for k, fn in variants.items():
+                times[k].append(_time(fn, args.iters))
+    sec = {k: statistics.median(v) for k, v in times.items()}
+    e2e = _end_to_end(args, tmp)
+    fig = {
+        "input": f"{w}x{h}, batch 1, {torch.get_num_threads()} threads",
+        "fps_multi_task_torch": 1 / sec["multi_task_torch"],
+        "fps_three_single_task_torch": 1 / sec["single_tasks_torch"],
+        "multi_vs_single_ratio": sec["single_tasks_torch"] / sec["multi_task_torch"],
+        "fps_multi_task_onnx": 1 / sec["multi_task_onnx"],
+        "onnx_vs_eager_ratio": sec["multi_task_torch"] / sec["multi_task_onnx"],
+        **e2e,
+    }
+    for k, v in fig.items():
+        print(f"{k:34s} {v:.3f}" if isinstance(v, float) else f"{k:34s} {v}")
+    if args.json:
+        from shared.io.writers import write_json
+
+        write_json(args.json, fig)
+    return 0
+
+
+def _end_to_end(args: argparse.Namespace, tmp: Path) -> dict:
+    """Video throughput through the real predict path, for torch and ONNX backends, vs model-only."""
+    from apps.driving.app import DrivingApp
+    from apps.driving.synthetic import write_video
+    from shared.export import export_onnx
+    from shared.io import VideoReader
+    from shared.predict import predict_video
+    from shared.weights import load_model
+
+    video = Path(args.video) if args.video else write_video(tmp / "clip.mp4", frames=args.frames, seed=1)
+    n = len(VideoReader(video)) or args.frames
+    out: dict = {"video": f"{video.name}, {n} frames"}
+    weights = Path(args.weights) if args.weights else DrivingApp().default_weights
+    model, _ = load_model(weights)
+    onnx_path = export_onnx(model, tmp / "e2e.onnx", tuple(args.imgsz))
+    import shutil
+
+    shutil.copyfile(weights.with_suffix(".json"), onnx_path.with_suffix(".json"))
+    for backend, path in (("torch", weights), ("onnx", onnx_path)):
+        app = DrivingApp().load(path, imgsz=tuple(args.imgsz))
+        x = torch.randn(1, 3, *args.imgsz)
+        with torch.inference_mode():
+            app.model(x)
+            model_s = statistics.median(_time(lambda a=app, t=x: a.model(t), args.iters) for _ in range(3))
+        t = time.perf_counter()
+        frames = predict_video(
+            video, tmp / f"out_{backend}.mp4", app.predict_image, json_dir=tmp / f"json_{backend}", progress=False
+        )
+        e2e_fps = frames / (time.perf_counter() - t)
+        out[f"fps_model_only_{backend}"] = 1 / model_s
+        out[f"fps_end_to_end_{backend}"] = e2e_fps
+        out[f"end_to_end_share_{backend}"] = e2e_fps * model_s
+    return out
+
+
+if __name__ == "__main__":  # pragma: no cover
+    p = argparse.ArgumentParser()
+    add_bench_arguments(p)
+    print(json.dumps(run_bench(p.parse_args())))

@@ -1,0 +1,266 @@
+"""Driving datasets: the YOLOP/BDD100K layout and YOLO text boxes + mask folders, with partial labels.
+
+>>> spec = load_spec("datasets/driving.yaml")                 # doctest: +SKIP
+>>> ds = DrivingDataset(spec, "train", augment=True)          # doctest: +SKIP
+>>> sample = ds[0]; sorted(sample["targets"])                 # doctest: +SKIP
+['det', 'drivable', 'lane']
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import yaml
+from torch.utils.data import Dataset
+
+from apps.driving.model import CLASSES, INPUT_SIZE
+from shared.errors import InputError
+from shared.io.readers import IMAGE_SUFFIXES, read_image
+from shared.preprocess import Letterbox, to_tensor
+
+LAYOUTS = ("bdd100k", "yolo")
+
+
+@dataclass
+class DatasetSpec:
+    """A parsed dataset YAML."""
+
+    root: Path
+    layout: str = "bdd100k"
+    splits: dict[str, str] = field(default_factory=lambda: {"train": "train", "val": "val"})
+    names: list[str] = field(default_factory=lambda: list(CLASSES))
+    category_map: dict[str, str] = field(default_factory=dict)
+
+    def class_id(self, category: str) -> int | None:
+        name = self.category_map.get(category, category)
+        return self.names.index(name) if name in self.names else None
+
+
+def load_spec(path: str | Path) -> DatasetSpec:
+    """Parse a dataset YAML: ``format``, ``path`` (relative to the YAML), ``train``/``val``, ``names``,
+    ``category_map``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "dataset YAML not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise InputError(path, f"not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(raw, dict) or "path" not in raw:
+        raise InputError(path, "dataset YAML needs at least 'path' (the dataset root)")
+    layout = raw.get("format", "bdd100k")
+    if layout not in LAYOUTS:
+        raise InputError(path, f"unknown format '{layout}'; expected one of {', '.join(LAYOUTS)}")
+    root = Path(raw["path"])
+    root = root if root.is_absolute() else (path.parent / root).resolve()
+    if not root.is_dir():
+        raise InputError(root, f"dataset root from {path.name} does not exist (run the converter first?)")
+    names = list(raw.get("names", CLASSES))
+    splits = {k: str(raw[k]) for k in ("train", "val", "test") if k in raw}
+    return DatasetSpec(root, layout, splits, names, dict(raw.get("category_map") or {}))
+
+
+@dataclass
+class Item:
+    image: Path
+    det: Path | None
+    drivable: Path | None
+    lane: Path | None
+
+
+def list_items(spec: DatasetSpec, split: str) -> list[Item]:
+    """Images of a split with whichever label files exist (a missing file = an unlabelled task)."""
+    sub = spec.splits.get(split, split)
+    images_dir = spec.root / "images" / sub
+    if not images_dir.is_dir():
+        raise InputError(images_dir, f"no images folder for split '{split}'")
+    if spec.layout == "bdd100k":
+        folders = {
+            "det": ("det_annotations", ".json"),
+            "drivable": ("da_seg_annotations", ".png"),
+            "lane": ("ll_seg_annotations", ".png"),
+        }
+    else:
+        folders = {"det": ("labels", ".txt"), "drivable": ("da_seg", ".png"), "lane": ("ll_seg", ".png")}
+
+    def find(kind: str, stem: str) -> Path | None:
+        folder, suffix = folders[kind]
+        for p in (spec.root / folder / sub / f"{stem}{suffix}", spec.root / folder / f"{stem}{suffix}"):
+            if p.is_file():
+                return p
+        return None
+
+    items = [
+        Item(p, find("det", p.stem), find("drivable", p.stem), find("lane", p.stem))
+        for p in sorted(images_dir.iterdir())
+        if p.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    if not items:
+        raise InputError(images_dir, "split holds no images")
+    return items
+
+
+def read_boxes(path: Path, spec: DatasetSpec, image_size: tuple[int, int], tolerance: float = 2.0) -> np.ndarray:
+    """(n, 5) rows ``cls, x1, y1, x2, y2`` in pixels from a BDD JSON or a YOLO text file.
+
+    Unknown categories are ignored; boxes slightly outside the image are clipped; a file that does not
+    parse, or a box outside the image, raises :class:`InputError` naming the file.
+    """
+    h, w = image_size
+    rows = []
+    if path.suffix == ".json":
+        try:
+            data = json.loads(path.read_text())
+            frames = data["frames"] if isinstance(data, dict) else data
+            objects = frames[0].get("objects", []) if frames else []
+        except (json.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError) as e:
+            raise InputError(path, f"label JSON does not parse as BDD ({type(e).__name__}: {e})") from None
+        for obj in objects:
+            box = obj.get("box2d") if isinstance(obj, dict) else None
+            cid = spec.class_id(str(obj.get("category", ""))) if box else None
+            if cid is None:
+                continue
+            try:
+                rows.append([cid, float(box["x1"]), float(box["y1"]), float(box["x2"]), float(box["y2"])])
+            except (KeyError, TypeError, ValueError):
+                raise InputError(path, "box2d needs numeric x1, y1, x2, y2") from None
+    else:
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                c, cx, cy, bw, bh = (float(v) for v in line.split()[:5])
+            except ValueError:
+                raise InputError(path, f"line {n}: expected 'class cx cy w h'") from None
+            rows.append([int(c), (cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h])
+    boxes = np.array(rows, np.float32).reshape(-1, 5)
+    if len(boxes):
+        bad = (
+            (boxes[:, 1] < -tolerance)
+            | (boxes[:, 2] < -tolerance)
+            | (boxes[:, 3] > w + tolerance)
+            | (boxes[:, 4] > h + tolerance)
+            | (boxes[:, 3] <= boxes[:, 1])
+            | (boxes[:, 4] <= boxes[:, 2])
+        )
+        if bad.any():
+            b = boxes[bad][0]
+            raise InputError(path, f"box {b[1:].round(1).tolist()} lies outside the {w}x{h} image or is empty")
+        if (boxes[:, 0] >= len(spec.names)).any() or (boxes[:, 0] < 0).any():
+            raise InputError(path, f"class id outside 0..{len(spec.names) - 1}")
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, w)
+        boxes[:, [2, 4]] = boxes[:, [2, 4]].clip(0, h)
+    return boxes
+
+
+def read_mask(path: Path, image_size: tuple[int, int]) -> np.ndarray:
+    """A binary mask (pixel > 0 is positive) of the image's size, as uint8 0/1."""
+    m = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_GRAYSCALE)
+    if m is None:
+        raise InputError(path, "mask is not a readable image")
+    if m.shape != tuple(image_size):
+        raise InputError(path, f"mask is {m.shape[1]}x{m.shape[0]} but its image is {image_size[1]}x{image_size[0]}")
+    return (m > 0).astype(np.uint8)
+
+
+def build_augment():
+    """One albumentations pipeline that moves image, both masks and boxes together."""
+    import albumentations as A
+
+    return A.Compose(
+        [
+            A.HorizontalFlip(p=0.5),
+            A.Affine(
+                scale=(0.8, 1.2),
+                translate_percent=(-0.08, 0.08),
+                rotate=(-3, 3),
+                p=0.6,
+                border_mode=cv2.BORDER_CONSTANT,
+            ),
+            A.RandomBrightnessContrast(0.25, 0.25, p=0.7),
+            A.HueSaturationValue(8, 25, 20, p=0.5),
+            A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.GaussNoise(std_range=(0.02, 0.06))], p=0.3),
+        ],
+        bbox_params=A.BboxParams(format="pascal_voc", label_fields=["cls"], min_visibility=0.3, min_area=16),
+    )
+
+
+class DrivingDataset(Dataset):
+    """Samples ``{"image": (3, H, W), "targets": {"det": (n, 5) cls cx cy w h | None, "drivable": (H, W) | None,
+    "lane": (H, W) | None}, "name"}`` letterboxed to ``imgsz``. A sample whose files are bad is ``None``
+    (the collate drops it and the Trainer counts it); the reason is printed once."""
+
+    def __init__(self, spec: DatasetSpec, split: str, imgsz: tuple[int, int] = INPUT_SIZE, augment: bool = False):
+        self.spec, self.split, self.imgsz = spec, split, tuple(imgsz)
+        self.items = list_items(spec, split)
+        self.augment = build_augment() if augment else None
+        self.bad: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def load_raw(self, i: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """Image and labels in original pixels (raises InputError on bad files)."""
+        it = self.items[i]
+        img = read_image(it.image)
+        size = img.shape[:2]
+        boxes = read_boxes(it.det, self.spec, size) if it.det else None
+        da = read_mask(it.drivable, size) if it.drivable else None
+        ll = read_mask(it.lane, size) if it.lane else None
+        return img, boxes, da, ll
+
+    def __getitem__(self, i: int) -> dict | None:
+        try:
+            img, boxes, da, ll = self.load_raw(i)
+        except InputError as e:
+            if str(self.items[i].image) not in self.bad:
+                self.bad[str(self.items[i].image)] = e.problem
+                print(f"skipping sample {e}", file=sys.stderr)
+            return None
+        h, w = img.shape[:2]
+        if self.augment is not None:
+            zeros = np.zeros((h, w), np.uint8)
+            b = boxes if boxes is not None else np.zeros((0, 5), np.float32)
+            r = self.augment(
+                image=img,
+                masks=[da if da is not None else zeros, ll if ll is not None else zeros],
+                bboxes=b[:, 1:],
+                cls=b[:, 0],
+            )
+            img, (da2, ll2) = r["image"], r["masks"]
+            da, ll = (da2 if da is not None else None), (ll2 if ll is not None else None)
+            if boxes is not None:
+                boxes = np.concatenate(
+                    [np.array(r["cls"], np.float32).reshape(-1, 1), np.array(r["bboxes"], np.float32).reshape(-1, 4)], 1
+                )
+        lb = Letterbox.fit((h, w), self.imgsz)
+        targets: dict = {"det": None, "drivable": None, "lane": None}
+        if boxes is not None:
+            xyxy = boxes[:, 1:] * lb.scale + np.array(lb.pad * 2)
+            H, W = self.imgsz
+            cxcywh = np.stack(
+                [
+                    (xyxy[:, 0] + xyxy[:, 2]) / 2 / W,
+                    (xyxy[:, 1] + xyxy[:, 3]) / 2 / H,
+                    (xyxy[:, 2] - xyxy[:, 0]) / W,
+                    (xyxy[:, 3] - xyxy[:, 1]) / H,
+                ],
+                1,
+            )
+            targets["det"] = torch.from_numpy(np.concatenate([boxes[:, :1], cxcywh], 1).astype(np.float32))
+        if da is not None:
+            targets["drivable"] = torch.from_numpy(lb.apply(da, cv2.INTER_NEAREST, 0)).long()
+        if ll is not None:
+            targets["lane"] = torch.from_numpy(lb.apply(ll, cv2.INTER_NEAREST, 0)).long()
+        return {
+            "image": to_tensor(lb.apply(img)),
+            "targets": targets,
+            "name": self.items[i].image.stem,
+            "inner": lb.inner,
+        }

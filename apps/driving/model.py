@@ -1,0 +1,49 @@
+"""The driving network: shared encoder + FPN/PAN neck, a detection head and two segmentation heads.
+
+>>> model = build_driving_model()
+>>> sorted(model.eval()(torch.zeros(1, 3, 384, 640)))
+['det', 'drivable', 'lane']
+"""
+
+from __future__ import annotations
+
+import torch  # noqa: F401  (used in the doctest)
+
+from shared.model import MultiTaskModel, build_model
+
+CLASSES = ["car", "pedestrian", "cyclist"]
+INPUT_SIZE = (384, 640)  # (h, w); any multiple of 32 works
+TASKS = ("det", "drivable", "lane")
+
+
+def driving_config(encoder: str = "lcnet_075", num_classes: int = len(CLASSES), neck_channels: int = 48) -> dict:
+    """Architecture config: the CPU-sized default is PP-LCNet-0.75 with a 48-channel neck.
+
+    Drivable area reads the stride-8 level (large regions); lane lines read stride 4 (thin lines)
+    and weight the rare lane class up.
+    """
+    return {
+        "encoder": encoder,
+        "neck_channels": neck_channels,
+        "heads": {
+            "det": {"type": "detect", "num_classes": num_classes},
+            "drivable": {"type": "segment", "num_classes": 2, "in_stride": 8, "mid_channels": 32},
+            "lane": {
+                "type": "segment",
+                "num_classes": 2,
+                "in_stride": 4,
+                "mid_channels": 16,
+                "class_weights": [1.0, 4.0],
+                "dice_weight": 1.0,
+            },
+        },
+    }
+
+
+def build_driving_model(
+    encoder: str = "lcnet_075", num_classes: int = len(CLASSES), tasks: tuple[str, ...] = TASKS
+) -> MultiTaskModel:
+    """The driving model with a subset of ``det``, ``drivable``, ``lane`` (single-task models for benchmarks)."""
+    cfg = driving_config(encoder, num_classes)
+    cfg["heads"] = {t: h for t, h in cfg["heads"].items() if t in tasks}
+    return build_model(cfg)

@@ -1,0 +1,148 @@
+"""Tensors -> a DrivingResult: boxes after NMS, drivable mask and share, lane polylines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+from shared.heads.detection import nms
+from shared.preprocess import Letterbox
+from shared.viz import draw_boxes, draw_legend, draw_polylines, overlay_mask
+
+DRIVABLE_COLOR = (40, 200, 60)
+LANE_COLOR = (255, 60, 60)
+
+
+@dataclass
+class Lane:
+    """One lane line: ordered points (bottom to top) in original pixels and ``x = poly(y)``."""
+
+    points: np.ndarray  # (n, 2)
+    coeffs: list[float]  # highest power first, in original pixels
+
+    def to_json(self) -> dict:
+        return {"points": np.round(self.points, 1).tolist(), "poly_x_of_y": self.coeffs}
+
+
+@dataclass
+class DrivingResult:
+    image_size: tuple[int, int]  # (h, w)
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # xyxy, original pixels
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    classes: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    names: list[str] = field(default_factory=list)
+    drivable: np.ndarray | None = None  # bool (h, w)
+    lane_mask: np.ndarray | None = None  # bool (h, w)
+    lanes: list[Lane] = field(default_factory=list)
+
+    @property
+    def drivable_share(self) -> float | None:
+        return None if self.drivable is None else float(self.drivable.mean())
+
+    def to_json(self) -> dict:
+        out: dict = {"image_size": {"height": self.image_size[0], "width": self.image_size[1]}}
+        out["objects"] = [
+            {
+                "class": self.names[int(c)],
+                "class_id": int(c),
+                "score": round(float(s), 4),
+                "box_xyxy": [round(float(v), 1) for v in b],
+            }
+            for b, s, c in zip(self.boxes, self.scores, self.classes, strict=True)
+        ]
+        if self.drivable is not None:
+            out["drivable_share"] = round(self.drivable_share, 4)
+        if self.lane_mask is not None:
+            out["lanes"] = [lane.to_json() for lane in self.lanes]
+        return out
+
+    def plot(self, image: np.ndarray) -> np.ndarray:
+        out = image
+        legend = []
+        if self.drivable is not None:
+            out = overlay_mask(out, self.drivable.astype(np.uint8), {1: DRIVABLE_COLOR}, alpha=0.4)
+            legend.append(("drivable", DRIVABLE_COLOR))
+        if self.lane_mask is not None:
+            out = overlay_mask(out, self.lane_mask.astype(np.uint8), {1: (255, 200, 0)}, alpha=0.5)
+            out = draw_polylines(out, [lane.points for lane in self.lanes], LANE_COLOR)
+            legend.append(("lane", LANE_COLOR))
+        if len(self.boxes):
+            labels = [f"{self.names[int(c)]} {s:.2f}" for s, c in zip(self.scores, self.classes, strict=True)]
+            out = draw_boxes(out, self.boxes, labels, self.classes.tolist())
+        return draw_legend(out, legend) if legend else out.copy()
+
+
+def postprocess(
+    outputs: dict[str, torch.Tensor], boxes: list[Letterbox], names: list[str], conf: float = 0.25, iou: float = 0.45
+) -> list[DrivingResult]:
+    """Batch outputs (input-space tensors) -> one result per image in original pixels."""
+    n = len(boxes)
+    dets = nms(outputs["det"], conf, iou) if "det" in outputs else [None] * n
+    results = []
+    for i, lb in enumerate(boxes):
+        r = DrivingResult(lb.original, names=list(names))
+        if dets[i] is not None and len(dets[i]):
+            d = dets[i].cpu().numpy()
+            r.boxes, r.scores, r.classes = lb.to_original_boxes(d[:, :4]), d[:, 4], d[:, 5].astype(int)
+        if "drivable" in outputs:
+            m = outputs["drivable"][i].argmax(0).to(torch.uint8).cpu().numpy()
+            r.drivable = lb.to_original_map(m).astype(bool)
+        if "lane" in outputs:
+            m = outputs["lane"][i].argmax(0).to(torch.uint8).cpu().numpy()
+            x0, y0, x1, y1 = lb.inner
+            r.lanes = [
+                Lane(lb.to_original_points(p), _coeffs_to_original(c, lb))
+                for p, c in fit_lanes(m[y0:y1, x0:x1], offset=(x0, y0))
+            ]
+            r.lane_mask = lb.to_original_map(m).astype(bool)
+        results.append(r)
+    return results
+
+
+def _coeffs_to_original(c: np.ndarray, lb: Letterbox) -> list[float]:
+    """x_in = p(y_in) with x_in = s*x + px, y_in = s*y + py  ->  x = q(y)."""
+    s, (px, py) = lb.scale, lb.pad
+    y_in = np.poly1d([s, py])
+    q = (np.poly1d(c)(y_in) - px) / s
+    return [round(float(v), 8) for v in np.atleast_1d(q.coeffs)]
+
+
+def fit_lanes(
+    mask: np.ndarray,
+    offset: tuple[int, int] = (0, 0),
+    min_height: float = 0.08,
+    min_pixels: int = 30,
+    join: int = 15,
+    n_points: int = 24,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Split a binary lane mask into lanes and fit ``x = poly(y)`` to each.
+
+    Dashes are joined by a tall, thin dilation (``join`` pixels vertically); components shorter than
+    ``min_height`` of the image or with fewer than ``min_pixels`` are dropped. Each lane is fitted
+    with a 2nd-order polynomial (1st-order if it spans few rows) to per-row median x. Returns
+    ``(points (n, 2), coeffs)`` per lane, sorted left to right at the bottom, in mask pixels plus ``offset``.
+    """
+    h, w = mask.shape
+    binary = (mask > 0).astype(np.uint8)
+    if binary.sum() < min_pixels:
+        return []
+    joined = cv2.dilate(binary, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 2 * join + 1)))
+    count, labels = cv2.connectedComponents(joined, connectivity=8)
+    lanes = []
+    for k in range(1, count):
+        ys, xs = np.nonzero((labels == k) & (binary > 0))
+        if len(ys) < min_pixels or (ys.max() - ys.min()) < min_height * h:
+            continue
+        rows = np.unique(ys)
+        med = np.array([np.median(xs[ys == r]) for r in rows])
+        degree = 2 if len(rows) >= 12 and (rows.max() - rows.min()) > 0.15 * h else 1
+        c = np.polyfit(rows + offset[1], med + offset[0], degree)
+        yy = np.linspace(rows.max(), rows.min(), n_points) + offset[1]
+        pts = np.stack([np.polyval(c, yy), yy], 1)
+        pts = pts[(pts[:, 0] >= offset[0] - 1) & (pts[:, 0] <= offset[0] + w + 1)]
+        if len(pts) >= 2:
+            lanes.append((pts, c))
+    return sorted(lanes, key=lambda lc: lc[0][0, 0])

@@ -1,0 +1,65 @@
+"""``polyhead driving train``: the driving model on a dataset YAML through the shared Trainer."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from apps.driving.data import DrivingDataset, load_spec
+from apps.driving.evaluate import evaluate
+from apps.driving.model import INPUT_SIZE, build_driving_model
+from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD, check_input_size
+from shared.train import TrainConfig, Trainer
+
+
+def train(args: argparse.Namespace) -> int:
+    """Train; best weights (by the combined score) go to ``<out>/best.safetensors`` with a model card."""
+    spec = load_spec(args.data)
+    imgsz = check_input_size(tuple(args.imgsz or INPUT_SIZE))
+    train_set = DrivingDataset(spec, "train", imgsz=imgsz, augment=True)
+    val_set = DrivingDataset(spec, "val", imgsz=imgsz)
+    model = build_driving_model(args.encoder, num_classes=len(spec.names))
+    if args.weights:
+        from shared.weights import load_state
+
+        model.load_state_dict(load_state(args.weights, args.trust_pickle))
+    out = Path(args.out or "runs/train/driving")
+    card = {
+        "app": "driving",
+        "classes": spec.names,
+        "input_size": list(imgsz),
+        "normalisation": {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "scale": "1/255", "letterbox_pad": 114},
+        "tasks": {"det": "boxes xyxy + class", "drivable": "background/drivable", "lane": "background/lane"},
+        "training_command": "polyhead " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "data": {
+            "yaml": str(args.data),
+            "root": str(spec.root),
+            "train_images": len(train_set),
+            "val_images": len(val_set),
+        },
+        "metric_definitions": "det_map50: mAP@0.5; det_recall: recall at max-F1 conf; da_miou: mean IoU of "
+        "background+drivable; lane_acc: lane-pixel recall; lane_iou: IoU of the lane class "
+        "(YOLOP's definitions); score: 0.4 det_map50 + 0.3 da_miou + 0.3 lane_iou",
+    }
+    cfg = TrainConfig(
+        out_dir=out,
+        epochs=args.epochs,
+        batch_size=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        workers=args.workers,
+        balancing=args.balancing,
+        ema=not args.no_ema,
+        resume=args.resume,
+        max_batches=args.max_batches,
+        main_metric="score",
+        card=card,
+    )
+    trainer = Trainer(model, train_set, lambda m: evaluate(m, val_set), cfg)
+    trainer.fit()
+    if train_set.bad:
+        print(f"{len(train_set.bad)} training sample(s) skipped as unreadable or invalid", file=sys.stderr)
+    print(f"best score {trainer.best} -> {out / 'best.safetensors'}")
+    return 0

@@ -1,0 +1,128 @@
+"""The App base class: one object per app that the CLI, the demo and the benchmarks call.
+
+An app subclasses :class:`App`, fills in the hooks, and announces itself in ``pyproject.toml``
+under ``[project.entry-points."polyhead.apps"]``. Nothing else in the core names it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from shared.errors import InputError
+from shared.results import Result
+from shared.weights import WEIGHTS_DIR
+
+AddArgs = Callable[[argparse.ArgumentParser], None]
+Run = Callable[[argparse.Namespace], int]
+
+
+@dataclass
+class Command:
+    """An extra CLI mode or a benchmark an app contributes."""
+
+    help: str
+    add_arguments: AddArgs
+    run: Run
+    epilog: str = ""
+
+
+@dataclass
+class DemoTab:
+    """A tab of the demo: title, ``elem_id`` and a builder called inside ``with gr.Tab(...)``."""
+
+    title: str
+    elem_id: str
+    build: Callable[[], None]
+
+
+class App:
+    """Base of every polyhead app.
+
+    Subclasses set ``name``/``title``/``description`` and implement ``load``, ``predict_image``,
+    ``train`` and ``val``; ``predict`` over sources and ``export`` come for free.
+    """
+
+    name: str = ""
+    title: str = ""
+    description: str = ""
+    #: example commands shown in ``polyhead APP MODE --help``
+    examples: dict[str, str] = {}
+
+    # ------------------------------------------------------------ weights
+    @property
+    def default_weights(self) -> Path:
+        return WEIGHTS_DIR / f"{self.name}.safetensors"
+
+    def load(self, weights: str | Path | None = None, **options) -> None:  # pragma: no cover - abstract
+        """Load weights (default: the shipped file; ``.onnx`` runs on ONNX Runtime)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ inference
+    def predict_image(self, rgb: np.ndarray) -> Result:  # pragma: no cover - abstract
+        """One RGB uint8 image -> a result in original pixels."""
+        raise NotImplementedError
+
+    def predict(self, source, out_dir: str | Path, **options):
+        """Batch predict over an image, folder, glob or video into ``out_dir``; returns a BatchReport.
+
+        >>> report = app.predict("photos/", "runs/predict")   # doctest: +SKIP
+        """
+        from shared.predict import predict_source
+
+        return predict_source(source, out_dir, self.predict_image, **options)
+
+    # ------------------------------------------------------------ CLI hooks
+    def add_arguments(self, mode: str, parser: argparse.ArgumentParser) -> None:
+        """Add app-specific options to a standard mode's parser."""
+
+    def run_predict(self, args: argparse.Namespace) -> int:
+        self.load(args.weights, **self.load_options(args))
+        report = self.predict(args.source, args.out, save_json=not args.no_json)
+        print(f"{report.frames} frame(s) -> {args.out} ({len(report.written)} files, {len(report.skipped)} skipped)")
+        return report.exit_code
+
+    def load_options(self, args: argparse.Namespace) -> dict:
+        """Options from CLI args passed to :meth:`load` (override to add thresholds etc.)."""
+        return {"trust_pickle": getattr(args, "trust_pickle", False)}
+
+    def train(self, args: argparse.Namespace) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{self.name}: train is not implemented")
+
+    def val(self, args: argparse.Namespace) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{self.name}: val is not implemented")
+
+    def export(self, args: argparse.Namespace) -> int:
+        """ONNX export of the loaded weights; the model card is copied beside the .onnx file."""
+        import shutil
+
+        from shared.export import export_onnx
+        from shared.weights import card_path, load_model
+
+        weights = Path(args.weights or self.default_weights)
+        model, card = load_model(weights, trust_pickle=getattr(args, "trust_pickle", False))
+        size = tuple(args.imgsz) if args.imgsz else tuple(card.get("input_size", (384, 640)))
+        out = Path(args.out or weights.with_suffix(".onnx"))
+        if out.suffix != ".onnx":
+            raise InputError(out, "export target must end in .onnx")
+        export_onnx(model, out, size, tasks=args.tasks)
+        if card_path(weights).resolve() != card_path(out).resolve():
+            shutil.copyfile(card_path(weights), card_path(out))
+        print(f"exported {weights} -> {out} (input {size[1]}x{size[0]})")
+        return 0
+
+    def extra_modes(self) -> dict[str, Command]:
+        """Modes beyond predict/train/val/export (e.g. ``lidar``)."""
+        return {}
+
+    def benchmarks(self) -> dict[str, Command]:
+        """Targets for ``polyhead bench NAME``."""
+        return {}
+
+    def demo_tabs(self) -> list[DemoTab]:
+        """Tabs this app adds to ``polyhead demo``."""
+        return []

@@ -1,0 +1,152 @@
+"""``polyhead APP MODE [options]``, ``polyhead demo`` and ``polyhead bench NAME``.
+
+>>> main(["driving", "predict", "street.jpg", "--out", "runs/predict"])   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import shared  # noqa: F401  (offline switches)
+from shared.errors import InputError
+
+MODES = {
+    "predict": "run the model on an image, folder, glob, video or camera index",
+    "train": "train on a dataset YAML",
+    "val": "evaluate weights on a dataset YAML",
+    "export": "export weights to ONNX",
+}
+
+
+def _standard_arguments(mode: str, p: argparse.ArgumentParser) -> None:
+    weights_help = "weights file (.safetensors, or .onnx for ONNX Runtime); default: the shipped weights"
+    if mode == "predict":
+        p.add_argument("source", help="image, folder, glob ('frames/*.jpg'), video file or camera index")
+        p.add_argument("--weights", help=weights_help)
+        p.add_argument("--out", default="runs/predict", help="output folder (default: runs/predict)")
+        p.add_argument("--no-json", action="store_true", help="write overlays only")
+    elif mode == "train":
+        p.add_argument("--data", required=True, help="dataset YAML (see datasets/)")
+        p.add_argument("--out", default=None, help="run folder (default: runs/train/<app>)")
+        p.add_argument("--epochs", type=int, default=30)
+        p.add_argument("--batch", type=int, default=8)
+        p.add_argument("--lr", type=float, default=2e-3)
+        p.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"), help="training input size")
+        p.add_argument(
+            "--balancing",
+            choices=["fixed", "uncertainty", "pcgrad"],
+            default="fixed",
+            help="how task losses are balanced",
+        )
+        p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+        p.add_argument("--weights", help="initialise from these weights (fine-tuning)")
+        p.add_argument("--workers", type=int, default=0, help="data-loader processes")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--no-ema", action="store_true", help="disable the weight EMA")
+        p.add_argument("--max-batches", type=int, help="cap batches per epoch (smoke runs)")
+    elif mode == "val":
+        p.add_argument("--data", required=True, help="dataset YAML")
+        p.add_argument("--weights", help=weights_help)
+        p.add_argument("--split", default="val")
+        p.add_argument("--json", help="also write the metrics to this JSON file")
+    elif mode == "export":
+        p.add_argument("--weights", help="weights to export (default: the shipped weights)")
+        p.add_argument("--out", help="target .onnx (default: beside the weights)")
+        p.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"), help="input size (default: the card's)")
+        p.add_argument("--tasks", nargs="+", help="export only these heads")
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help=argparse.SUPPRESS
+        if mode != "predict"
+        else "allow loading a pickle (.pt) checkpoint: only for files you trust",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from shared.registry import discover_apps
+
+    apps = discover_apps()
+    parser = argparse.ArgumentParser(
+        prog="polyhead",
+        description="Perception apps on one shared multi-task backbone.",
+        epilog="examples:\n  polyhead demo\n  polyhead driving predict street.jpg --out runs/predict\n"
+        "  polyhead bench driving",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join([*apps, "demo", "bench"]) + "}")
+    for name, app in apps.items():
+        ap = sub.add_parser(name, help=app.description or app.title)
+        modes = ap.add_subparsers(dest="mode", required=True)
+        for mode, help_text in MODES.items():
+            mp = modes.add_parser(
+                mode,
+                help=help_text,
+                epilog=app.examples.get(mode, ""),
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
+            _standard_arguments(mode, mp)
+            app.add_arguments(mode, mp)
+            mp.set_defaults(handler=_mode_handler(app, mode))
+        for mode, cmd in app.extra_modes().items():
+            _add_command(modes, mode, cmd)
+    demo = sub.add_parser(
+        "demo",
+        help="serve the Gradio demo (a tab per app)",
+        epilog="example:\n  polyhead demo --port 7861",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    demo.add_argument("--port", type=int, default=7860)
+    demo.add_argument("--share", action="store_true", help="ask Gradio for a public share link (needs internet)")
+    demo.set_defaults(handler=_run_demo)
+    bench = sub.add_parser("bench", help="speed benchmarks")
+    targets = bench.add_subparsers(dest="target", required=True)
+    for app in apps.values():
+        for name, cmd in app.benchmarks().items():
+            _add_command(targets, name, cmd)
+    return parser
+
+
+def _add_command(subparsers, name: str, cmd) -> None:
+    """Register an app's extra mode or benchmark; one whose module fails to import is left out."""
+    p = argparse.ArgumentParser(prog=name, add_help=False)
+    try:
+        cmd.add_arguments(p)
+    except ImportError as e:
+        print(f"warning: '{name}' unavailable ({e})", file=sys.stderr)
+        return
+    sp = subparsers.add_parser(
+        name, help=cmd.help, epilog=cmd.epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    cmd.add_arguments(sp)
+    sp.set_defaults(handler=cmd.run)
+
+
+def _mode_handler(app, mode: str):
+    return {"predict": app.run_predict, "train": app.train, "val": app.val, "export": app.export}[mode]
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from shared.demo import launch
+
+    launch(host=args.host, port=args.port, share=args.share)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``polyhead`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

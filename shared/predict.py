@@ -1,0 +1,185 @@
+"""The batch predict loop every app shares: sources in, overlays + JSON out, bad items skipped.
+
+Videos run as a three-stage pipeline (decode | infer | draw + encode) in threads, so decoding and
+encoding overlap with the model (PyTorch and OpenCV release the GIL).
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from shared.errors import InputError
+from shared.io import VideoReader, VideoWriter, read_image, resolve_source, write_image, write_json
+from shared.results import Result
+
+PredictFn = Callable[[np.ndarray], Result]
+_END = object()
+
+
+@dataclass
+class BatchReport:
+    """What a batch run did: written files, skipped items with the reason."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    frames: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        if self.skipped and not self.written:
+            return 2
+        return 1 if self.skipped else 0
+
+
+def predict_source(
+    source,
+    out_dir: str | Path,
+    predict: PredictFn,
+    save_json: bool = True,
+    save_overlay: bool = True,
+    progress: bool = True,
+) -> BatchReport:
+    """Run ``predict`` over an image, folder, glob or video; write ``<name>.jpg`` + ``<name>.json``
+    per image and ``<name>.mp4`` + ``<name>/<frame>.json`` per video into ``out_dir``.
+
+    Unreadable items are skipped, reported on stderr as ``skipped <file>: <problem>`` and listed in
+    the report; the rest finish. Inputs are never modified.
+    """
+    out = Path(out_dir)
+    items = resolve_source(source)
+    report = BatchReport()
+    images = [i for i in items if i.kind == "image"]
+    names = _unique_names(items)
+    bar = tqdm(images, desc="images", disable=not progress or len(images) < 2, dynamic_ncols=True)
+    for item in bar:
+        try:
+            rgb = read_image(item.path)
+            result = predict(rgb)
+            if save_overlay:
+                report.written.append(write_image(out / f"{names[id(item)]}.jpg", result.plot(rgb)))
+            if save_json:
+                report.written.append(write_json(out / f"{names[id(item)]}.json", _with_source(result, item.path)))
+            report.frames += 1
+        except InputError as e:
+            _skip(report, str(item.path), e.problem)
+    for item in (i for i in items if i.kind != "image"):
+        try:
+            report.frames += predict_video(
+                item.path if item.kind == "video" else item.camera,
+                out / f"{names[id(item)]}.mp4",
+                predict,
+                json_dir=out / names[id(item)] if save_json else None,
+                progress=progress,
+            )
+            report.written.append(out / f"{names[id(item)]}.mp4")
+        except InputError as e:
+            _skip(report, str(item.path), e.problem)
+    return report
+
+
+def _skip(report: BatchReport, name: str, problem: str) -> None:
+    report.skipped.append((name, problem))
+    print(f"skipped {name}: {problem}", file=sys.stderr)
+
+
+def _with_source(result: Result, path) -> dict:
+    return {"source": str(path), **result.to_json()}
+
+
+def _unique_names(items) -> dict[int, str]:
+    seen: dict[str, int] = {}
+    names = {}
+    for item in items:
+        stem = item.name
+        if stem in seen:
+            seen[stem] += 1
+            stem = f"{stem}_{item.path.suffix.lstrip('.') if item.path else seen[stem]}"
+        else:
+            seen[stem] = 0
+        names[id(item)] = stem
+    return names
+
+
+def predict_video(
+    source,
+    out_path: str | Path,
+    predict: PredictFn,
+    json_dir: str | Path | None = None,
+    progress: bool = True,
+    max_queue: int = 8,
+) -> int:
+    """Process a video (or camera) into an H.264 overlay video with the input's fps; returns frames.
+
+    The output appears only when complete; on any error the partial file is removed.
+    """
+    reader = VideoReader(source)
+    frames_q: queue.Queue = queue.Queue(max_queue)
+    results_q: queue.Queue = queue.Queue(max_queue)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    writer = VideoWriter(out_path, fps=reader.fps)
+
+    def decode():
+        try:
+            for i, rgb in enumerate(reader):
+                if stop.is_set():
+                    break
+                frames_q.put((i, rgb))
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread
+            errors.append(e)
+        finally:
+            frames_q.put(_END)
+
+    def encode():
+        try:
+            while (job := results_q.get()) is not _END:
+                i, rgb, result = job
+                writer.write(result.plot(rgb))
+                if json_dir is not None:
+                    write_json(Path(json_dir) / f"{i:06d}.json", {"frame": i, **result.to_json()})
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+            while results_q.get() is not _END:  # drain so the producer never blocks
+                pass
+
+    threads = [threading.Thread(target=decode, daemon=True), threading.Thread(target=encode, daemon=True)]
+    for t in threads:
+        t.start()
+    bar = tqdm(total=reader.frame_count, desc=str(reader.name), disable=not progress, dynamic_ncols=True)
+    n = 0
+    try:
+        while (job := frames_q.get()) is not _END:
+            i, rgb = job
+            if not errors:
+                results_q.put((i, rgb, predict(rgb)))
+            n += 1
+            bar.update()
+    except BaseException:
+        stop.set()
+        while frames_q.get() is not _END:  # let the decoder finish
+            pass
+        results_q.put(_END)
+        for t in threads:
+            t.join()
+        writer.abort()
+        raise
+    finally:
+        bar.close()
+    results_q.put(_END)
+    for t in threads:
+        t.join()
+    if errors or n == 0:
+        writer.abort()
+        if errors:
+            raise errors[0]
+        raise InputError(source, "video has no decodable frames")
+    writer.close()
+    return n

@@ -1,0 +1,86 @@
+"""Letterbox resize + normalisation, recorded so results map back to original pixels.
+
+>>> lb = Letterbox.fit((360, 480), (384, 640))
+>>> lb.to_original_points(np.array([[lb.pad[0] + 0.0, lb.pad[1] + 0.0]]))
+array([[0., 0.]])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PAD_VALUE = 114
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """Scale an image by ``scale`` and pad it by ``pad = (left, top)`` into ``size = (h, w)``."""
+
+    original: tuple[int, int]  # (h, w)
+    size: tuple[int, int]  # (h, w) of the network input
+    scale: float
+    pad: tuple[int, int]  # (left, top)
+
+    @classmethod
+    def fit(cls, original: tuple[int, int], size: tuple[int, int]) -> Letterbox:
+        h, w = original
+        scale = min(size[0] / h, size[1] / w)
+        nh, nw = round(h * scale), round(w * scale)
+        return cls(tuple(original), tuple(size), scale, ((size[1] - nw) // 2, (size[0] - nh) // 2))
+
+    @property
+    def inner(self) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) of the image inside the padded input."""
+        nh, nw = round(self.original[0] * self.scale), round(self.original[1] * self.scale)
+        return self.pad[0], self.pad[1], self.pad[0] + nw, self.pad[1] + nh
+
+    def apply(self, image: np.ndarray, interpolation: int = cv2.INTER_LINEAR, value: int = PAD_VALUE) -> np.ndarray:
+        x0, y0, x1, y1 = self.inner
+        resized = cv2.resize(image, (x1 - x0, y1 - y0), interpolation=interpolation)
+        return cv2.copyMakeBorder(
+            resized,
+            y0,
+            self.size[0] - y1,
+            x0,
+            self.size[1] - x1,
+            cv2.BORDER_CONSTANT,
+            value=value if image.ndim == 2 else (value,) * image.shape[2],
+        )
+
+    def to_original_points(self, xy: np.ndarray) -> np.ndarray:
+        """(..., 2) input-pixel points -> original pixels."""
+        xy = np.asarray(xy, dtype=np.float64)
+        return (xy - np.array(self.pad)) / self.scale
+
+    def to_original_boxes(self, xyxy: np.ndarray) -> np.ndarray:
+        """(n, 4) input-pixel boxes -> original pixels, clipped to the image."""
+        b = self.to_original_points(np.asarray(xyxy, np.float64).reshape(-1, 2, 2)).reshape(-1, 4)
+        b[:, [0, 2]] = b[:, [0, 2]].clip(0, self.original[1])
+        b[:, [1, 3]] = b[:, [1, 3]].clip(0, self.original[0])
+        return b
+
+    def to_original_map(self, m: np.ndarray, interpolation: int = cv2.INTER_NEAREST) -> np.ndarray:
+        """A (H, W[, C]) map at input resolution -> cropped and resized to the original size."""
+        x0, y0, x1, y1 = self.inner
+        return cv2.resize(m[y0:y1, x0:x1], (self.original[1], self.original[0]), interpolation=interpolation)
+
+
+def to_tensor(rgb: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+    """(h, w, 3) uint8 RGB -> normalised float (3, h, w)."""
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255)
+    return (x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+
+
+def check_input_size(size: tuple[int, int], multiple: int = 32) -> tuple[int, int]:
+    """Raise a helpful error unless both sides are positive multiples of ``multiple``."""
+    h, w = size
+    if h <= 0 or w <= 0 or h % multiple or w % multiple:
+        fix = (max(multiple, round(h / multiple) * multiple), max(multiple, round(w / multiple) * multiple))
+        raise ValueError(f"input size {w}x{h} must be a multiple of {multiple}; use {fix[1]}x{fix[0]}")
+    return h, w

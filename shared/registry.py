@@ -1,0 +1,34 @@
+"""App discovery through the ``polyhead.apps`` entry-point group (the core never imports an app by name).
+
+A user's own app plugs in the same way, in its own ``pyproject.toml``::
+
+    [project.entry-points."polyhead.apps"]
+    myapp = "mypackage.app:MyApp"
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import entry_points
+
+from shared.app import App
+
+GROUP = "polyhead.apps"
+
+
+@cache
+def discover_apps() -> dict[str, App]:
+    """Instantiate every registered app, by name (sorted)."""
+    apps: dict[str, App] = {}
+    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+        cls = ep.load()
+        app = cls()
+        apps[app.name or ep.name] = app
+    return apps
+
+
+def get_app(name: str) -> App:
+    apps = discover_apps()
+    if name not in apps:
+        raise KeyError(f"unknown app '{name}'; installed apps: {', '.join(apps) or 'none'}")
+    return apps[name]
