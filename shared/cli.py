@@ -39,6 +39,8 @@ def _standard_arguments(mode: str, p: argparse.ArgumentParser) -> None:
             default="fixed",
             help="how task losses are balanced",
         )
+        p.add_argument("--task-weights", nargs="+", default=[], metavar="TASK=W",
+                       help="loss weight per task for fixed/pcgrad balancing, e.g. det=0.3")
         p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
         p.add_argument("--weights", help="initialise from these weights (fine-tuning)")
         p.add_argument("--workers", type=int, default=0, help="data-loader processes")
@@ -122,6 +124,20 @@ def _add_command(subparsers, name: str, cmd) -> None:
     )
     cmd.add_arguments(sp)
     sp.set_defaults(handler=cmd.run)
+
+
+def parse_task_weights(items: list[str]) -> dict[str, float]:
+    """``["det=0.3", "lane=2"]`` -> ``{"det": 0.3, "lane": 2.0}``."""
+    out = {}
+    for item in items:
+        task, sep, value = item.partition("=")
+        try:
+            out[task] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise InputError(None, f"--task-weights expects TASK=NUMBER, got '{item}'")
+    return out
 
 
 def _mode_handler(app, mode: str):

@@ -10,6 +10,7 @@ from pathlib import Path
 from apps.driving.data import DrivingDataset, load_spec
 from apps.driving.evaluate import evaluate
 from apps.driving.model import INPUT_SIZE, build_driving_model
+from shared.cli import parse_task_weights
 from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD, check_input_size
 from shared.train import TrainConfig, Trainer
 
@@ -51,6 +52,7 @@ def train(args: argparse.Namespace) -> int:
         seed=args.seed,
         workers=args.workers,
         balancing=args.balancing,
+        task_weights=parse_task_weights(args.task_weights),
         ema=not args.no_ema,
         resume=args.resume,
         max_batches=args.max_batches,
