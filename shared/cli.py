@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import shared  # noqa: F401  (offline switches)
@@ -39,8 +40,13 @@ def _standard_arguments(mode: str, p: argparse.ArgumentParser) -> None:
             default="fixed",
             help="how task losses are balanced",
         )
-        p.add_argument("--task-weights", nargs="+", default=[], metavar="TASK=W",
-                       help="loss weight per task for fixed/pcgrad balancing, e.g. det=0.3")
+        p.add_argument(
+            "--task-weights",
+            nargs="+",
+            default=[],
+            metavar="TASK=W",
+            help="loss weight per task for fixed/pcgrad balancing, e.g. det=0.3",
+        )
         p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
         p.add_argument("--weights", help="initialise from these weights (fine-tuning)")
         p.add_argument("--workers", type=int, default=0, help="data-loader processes")
@@ -116,8 +122,9 @@ def _add_command(subparsers, name: str, cmd) -> None:
     p = argparse.ArgumentParser(prog=name, add_help=False)
     try:
         cmd.add_arguments(p)
-    except ImportError as e:
-        print(f"warning: '{name}' unavailable ({e})", file=sys.stderr)
+    except ImportError as e:  # an optional part that is not installed: leave the mode out
+        if os.environ.get("POLYHEAD_DEBUG"):
+            print(f"'{name}' unavailable ({e})", file=sys.stderr)
         return
     sp = subparsers.add_parser(
         name, help=cmd.help, epilog=cmd.epilog, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -60,5 +60,5 @@ def build_camera_tab(app) -> None:
             raise gr.Error(str(e)) from None
         return str(out)
 
-    run.click(on_image, [image_in, conf], [image_out, json_out], concurrency_limit=2)
-    run_video.click(on_video, [video_in, conf], video_out, concurrency_limit=1)
+    run.click(on_image, [image_in, conf], [image_out, json_out], api_name="driving_image", concurrency_limit=2)
+    run_video.click(on_video, [video_in, conf], video_out, api_name="driving_video", concurrency_limit=1)

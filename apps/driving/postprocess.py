@@ -115,25 +115,36 @@ def fit_lanes(
     offset: tuple[int, int] = (0, 0),
     min_height: float = 0.08,
     min_pixels: int = 30,
-    join: int = 15,
     n_points: int = 24,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Split a binary lane mask into lanes and fit ``x = poly(y)`` to each.
 
-    Dashes are joined by a tall, thin dilation (``join`` pixels vertically); components shorter than
-    ``min_height`` of the image or with fewer than ``min_pixels`` are dropped. Each lane is fitted
-    with a 2nd-order polynomial (1st-order if it spans few rows) to per-row median x. Returns
-    ``(points (n, 2), coeffs)`` per lane, sorted left to right at the bottom, in mask pixels plus ``offset``.
+    Connected pieces (dashes) are chained when the straight-line fit of one, extended, runs through
+    the other (within ``max(4 px, 2% of the width)``); chains shorter than ``min_height`` of the image
+    or with fewer than ``min_pixels`` are dropped. Each lane gets a 2nd-order fit (1st-order when it
+    spans few rows) to its per-row median x. Returns ``(points (n, 2) bottom to top, coeffs)`` per
+    lane, left to right at the bottom, in mask pixels plus ``offset``.
     """
     h, w = mask.shape
     binary = (mask > 0).astype(np.uint8)
     if binary.sum() < min_pixels:
         return []
-    joined = cv2.dilate(binary, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 2 * join + 1)))
-    count, labels = cv2.connectedComponents(joined, connectivity=8)
-    lanes = []
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    pieces = []
     for k in range(1, count):
-        ys, xs = np.nonzero((labels == k) & (binary > 0))
+        if stats[k, cv2.CC_STAT_AREA] < 4:
+            continue
+        ys, xs = np.nonzero(labels == k)
+        rows = np.unique(ys)
+        med = np.array([np.median(xs[ys == r]) for r in rows])
+        line = np.polyfit(rows, med, 1) if len(rows) >= 3 else np.array([0.0, med.mean()])
+        pieces.append({"ys": ys, "xs": xs, "rows": rows, "med": med, "line": line})
+    pieces = sorted(pieces, key=lambda p: -len(p["ys"]))[:60]  # bound the pairwise chaining on noisy masks
+    chains = _chain_pieces(pieces, tol=max(4.0, 0.02 * w))
+    lanes = []
+    for chain in chains:
+        ys = np.concatenate([pieces[i]["ys"] for i in chain])
+        xs = np.concatenate([pieces[i]["xs"] for i in chain])
         if len(ys) < min_pixels or (ys.max() - ys.min()) < min_height * h:
             continue
         rows = np.unique(ys)
@@ -146,3 +157,33 @@ def fit_lanes(
         if len(pts) >= 2:
             lanes.append((pts, c))
     return sorted(lanes, key=lambda lc: lc[0][0, 0])
+
+
+def _chain_pieces(pieces: list[dict], tol: float) -> list[list[int]]:
+    """Union pieces whose line fits agree where the other piece lies (dashes of one lane)."""
+    parent = list(range(len(pieces)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def agrees(a: dict, b: dict) -> bool:
+        if len(a["rows"]) < 3:
+            return False
+        return float(np.mean(np.abs(np.polyval(a["line"], b["rows"]) - b["med"]))) < tol
+
+    order = sorted(range(len(pieces)), key=lambda i: -len(pieces[i]["rows"]))  # long pieces lead
+    for ai in order:
+        for bi in order:
+            if ai != bi and root(ai) != root(bi) and agrees(pieces[ai], pieces[bi]):
+                overlap = min(pieces[ai]["rows"].max(), pieces[bi]["rows"].max()) - max(
+                    pieces[ai]["rows"].min(), pieces[bi]["rows"].min()
+                )
+                if overlap < 3:  # one above the other, not side by side
+                    parent[root(bi)] = root(ai)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(pieces)):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())

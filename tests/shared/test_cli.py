@@ -1,0 +1,147 @@
+"""The CLI end to end on generated data: predict on a folder and a video, errors, export."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared.cli import main
+from shared.io import VideoReader
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_help_lists_apps_modes_and_examples(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "driving" in out and "demo" in out and "bench" in out
+    with pytest.raises(SystemExit):
+        main(["driving", "predict", "--help"])
+    out = capsys.readouterr().out
+    assert "--weights" in out and "--out" in out and "examples:" in out
+
+
+def test_predict_folder_skips_bad_items_and_finishes(road_images, tiny_weights, tmp_path, capsys):
+    (road_images / "broken.jpg").write_bytes(b"")
+    (road_images / "garbage.png").write_bytes(b"\x89PNG not really")
+    out = tmp_path / "out"
+    code = main(["driving", "predict", str(road_images), "--weights", str(tiny_weights), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1  # some items skipped
+    assert "skipped" in err and "broken.jpg: zero-byte file" in err and "garbage.png" in err
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted([f"road{i}.{ext}" for i in range(3) for ext in ("jpg", "json")])
+    doc = json.loads((out / "road0.json").read_text())
+    assert doc["image_size"] == {"height": 180, "width": 320}
+    assert {"objects", "drivable_share", "lanes"} <= set(doc)
+    assert 0.0 <= doc["drivable_share"] <= 1.0
+    assert not [p for p in out.iterdir() if ".part" in p.name]
+    assert sorted(p.name for p in road_images.iterdir()) == [
+        "broken.jpg",
+        "garbage.png",
+        "road0.jpg",
+        "road1.jpg",
+        "road2.jpg",
+    ]  # inputs untouched
+
+
+def test_predict_video_keeps_fps_and_size_and_writes_frame_json(tiny_weights, tmp_path):
+    from apps.driving.synthetic import write_video
+
+    clip = write_video(tmp_path / "clip.mp4", frames=6, size=(180, 320), fps=8)
+    out = tmp_path / "out"
+    assert main(["driving", "predict", str(clip), "--weights", str(tiny_weights), "--out", str(out)]) == 0
+    r = VideoReader(out / "clip.mp4")
+    assert (r.width, r.height, round(r.fps)) == (320, 180, 8) and len(list(r)) == 6
+    frames = sorted((out / "clip").glob("*.json"))
+    assert len(frames) == 6 and json.loads(frames[0].read_text())["frame"] == 0
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("missing.jpg", "missing.jpg: no such file"),
+        ("notes.txt", "unsupported file type '.txt'"),
+        ("empty", "folder holds no supported files"),
+    ],
+)
+def test_bad_sources_give_one_line_errors(tmp_path, tiny_weights, source, message):
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "empty").mkdir()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shared",
+            "driving",
+            "predict",
+            str(tmp_path / source),
+            "--weights",
+            str(tiny_weights),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_corrupt_video_is_skipped_with_its_name(tmp_path, tiny_weights, road_images, capsys):
+    (road_images / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"junk" * 200)
+    code = main(["driving", "predict", str(road_images), "--weights", str(tiny_weights), "--out", str(tmp_path / "o")])
+    assert code == 1 and "bad.mp4" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "bad.mp4").exists()
+
+
+def test_export_then_predict_with_onnx(tiny_weights, road_images, tmp_path):
+    onnx = tmp_path / "m.onnx"
+    assert main(["driving", "export", "--weights", str(tiny_weights), "--out", str(onnx)]) == 0
+    assert onnx.is_file() and onnx.with_suffix(".json").is_file()
+    out = tmp_path / "o"
+    assert main(["driving", "predict", str(road_images), "--weights", str(onnx), "--out", str(out)]) == 0
+    assert len(list(out.glob("*.json"))) == 3
+
+
+def test_task_switch_on_predict(tiny_weights, road_images, tmp_path):
+    out = tmp_path / "o"
+    assert (
+        main(
+            [
+                "driving",
+                "predict",
+                str(road_images / "road0.jpg"),
+                "--weights",
+                str(tiny_weights),
+                "--tasks",
+                "lane",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    doc = json.loads((out / "road0.json").read_text())
+    assert "lanes" in doc and "drivable_share" not in doc and doc["objects"] == []
+
+
+def test_pickle_weights_refused_on_the_cli(tmp_path, road_images, capsys):
+    (tmp_path / "m.pt").write_bytes(b"\x80\x04K\x01.")
+    (tmp_path / "m.json").write_text(json.dumps({"model": {"encoder": "lcnet_075", "heads": {}}}))
+    assert (
+        main(
+            ["driving", "predict", str(road_images), "--weights", str(tmp_path / "m.pt"), "--out", str(tmp_path / "o")]
+        )
+        == 2
+    )
+    assert "--trust-pickle" in capsys.readouterr().err
+    assert np.all([not p.exists() for p in [tmp_path / "o"]])

@@ -1,0 +1,40 @@
+"""Import and predict with the network cut (``unshare -n``): nothing may reach out."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _can_unshare() -> bool:
+    if not shutil.which("unshare"):
+        return False
+    return subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _can_unshare(), reason="needs 'unshare -n' (root or user namespaces) to cut the network")
+def test_import_and_predict_without_network(tiny_weights, road_images, tmp_path):
+    code = (
+        "import time; t = time.time()\n"
+        "import apps.driving.app as a, gradio, ultralytics\n"
+        "from shared.cli import main\n"
+        f"rc = main(['driving', 'predict', {str(road_images)!r}, '--weights', {str(tiny_weights)!r}, "
+        f"'--out', {str(tmp_path / 'o')!r}])\n"
+        "assert rc == 0, rc\n"
+        "print('elapsed', time.time() - t)\n"
+    )
+    ours = {"YOLO_CONFIG_DIR", "GRADIO_TEMP_DIR", "MPLCONFIGDIR"}  # let the child derive them from POLYHEAD_CACHE
+    env = {**{k: v for k, v in os.environ.items() if k not in ours}, "POLYHEAD_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(
+        ["unshare", "-n", sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    elapsed = float(done.stdout.split("elapsed")[-1])
+    assert elapsed < 60  # no retry loops waiting on a network that is not there
+    assert len(list((tmp_path / "o").glob("*.json"))) == 3
+    assert (tmp_path / "cache" / "ultralytics" / "Ultralytics" / "Arial.ttf").is_file()
