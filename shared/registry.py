@@ -8,6 +8,8 @@ A user's own app plugs in the same way, in its own ``pyproject.toml``::
 
 from __future__ import annotations
 
+import os
+import sys
 from functools import cache
 from importlib.metadata import entry_points
 
@@ -21,7 +23,12 @@ def discover_apps() -> dict[str, App]:
     """Instantiate every registered app, by name (sorted)."""
     apps: dict[str, App] = {}
     for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
-        cls = ep.load()
+        try:
+            cls = ep.load()
+        except ImportError as e:  # a registered app whose package is missing: leave it out
+            if os.environ.get("POLYHEAD_DEBUG"):
+                print(f"app '{ep.name}' unavailable ({e})", file=sys.stderr)
+            continue
         app = cls()
         apps[app.name or ep.name] = app
     return apps

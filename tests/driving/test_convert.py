@@ -65,8 +65,9 @@ def test_camvid_boxes_masks_and_files(converted: Path):
     det = json.loads((converted / "det_annotations/train/camvid_train_001.json").read_text())
     assert det["name"] == "camvid_train_001"
     objs = det["frames"][0]["objects"]
-    cars = sorted((o["box2d"]["x1"], o["box2d"]["y1"], o["box2d"]["x2"], o["box2d"]["y2"])
-                  for o in objs if o["category"] == "car")
+    cars = sorted(
+        (o["box2d"]["x1"], o["box2d"]["y1"], o["box2d"]["x2"], o["box2d"]["y2"]) for o in objs if o["category"] == "car"
+    )
     # two cars despite the bridge; the fragment is gone; bridge pixels reattached within 3 px only
     assert len(cars) == 2
     assert cars[0][0] == 40 and cars[0][1] == 210 and cars[0][3] == 250 and 120 <= cars[0][2] <= 124
