@@ -32,12 +32,37 @@ class Command:
 
 
 @dataclass
+class DemoProbe:
+    """How a load test calls one of an app's demo endpoints and checks the answer.
+
+    ``inputs()`` returns the positional arguments for ``gradio_client`` (files wrapped with
+    ``handle_file``); ``check(result)`` returns True when the answer is right.
+    """
+
+    api_name: str
+    inputs: Callable[[], list]
+    check: Callable[[object], bool]
+
+
+@dataclass
 class DemoTab:
-    """A tab of the demo: title, ``elem_id`` and a builder called inside ``with gr.Tab(...)``."""
+    """A tab of the demo: title, ``elem_id`` and a builder called inside ``with gr.Tab(...)``.
+
+    The optional fields tell the browser test how a person uses the tab: upload ``example`` into the
+    file input inside ``#<input_id>``, click ``#<run_id>``, expect ``#<output_id>`` to show an image,
+    video or 3D view (``output_kind``) and ``#<json_id>`` to hold ``json_keys``.
+    """
 
     title: str
     elem_id: str
     build: Callable[[], None]
+    example: Path | None = None
+    input_id: str = ""
+    run_id: str = ""
+    output_id: str = ""
+    output_kind: str = "img"  # "img" | "video" | "canvas"
+    json_id: str = ""
+    json_keys: tuple[str, ...] = ()
 
 
 class App:
@@ -125,4 +150,8 @@ class App:
 
     def demo_tabs(self) -> list[DemoTab]:
         """Tabs this app adds to ``polyhead demo``."""
+        return []
+
+    def demo_probes(self) -> list[DemoProbe]:
+        """Endpoints ``polyhead bench demo`` may call, with a sample input and a correctness check."""
         return []

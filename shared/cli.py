@@ -111,6 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_run_demo)
     bench = sub.add_parser("bench", help="speed benchmarks")
     targets = bench.add_subparsers(dest="target", required=True)
+    from shared import bench_demo
+    from shared.app import Command
+
+    _add_command(
+        targets,
+        "demo",
+        Command(
+            "concurrent clients against the demo: requests/s, p50/p95 latency", bench_demo.add_arguments, bench_demo.run
+        ),
+    )
     for app in apps.values():
         for name, cmd in app.benchmarks().items():
             _add_command(targets, name, cmd)

@@ -47,14 +47,15 @@ def overlay_mask(
 
 
 def draw_legend(rgb: np.ndarray, items: Sequence[tuple[str, tuple[int, int, int]]]) -> np.ndarray:
-    """A small legend box in the top-left corner."""
+    """A small legend box in the bottom-left corner (viewers put their own badges at the top)."""
     out = rgb.copy()
     scale = max(0.4, min(out.shape[:2]) / 900)
     line = int(22 * scale / 0.5)
     width = int(max((len(n) for n, _ in items), default=0) * 11 * scale / 0.5) + 3 * line // 2
-    cv2.rectangle(out, (4, 4), (8 + width, 8 + line * len(items)), (0, 0, 0), -1)
+    top = out.shape[0] - 8 - line * len(items)
+    cv2.rectangle(out, (4, top - 4), (8 + width, out.shape[0] - 4), (0, 0, 0), -1)
     for i, (name, col) in enumerate(items):
-        y = 6 + i * line
+        y = top + i * line
         cv2.rectangle(out, (8, y + 3), (8 + line - 6, y + line - 3), col, -1)
         cv2.putText(
             out, name, (8 + line, y + line - 6), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA

@@ -16,7 +16,7 @@ import torch
 
 from apps.driving.model import CLASSES, INPUT_SIZE
 from apps.driving.postprocess import DrivingResult, postprocess
-from shared.app import App, Command, DemoTab
+from shared.app import App, Command, DemoProbe, DemoTab
 from shared.errors import InputError
 from shared.preprocess import Letterbox, check_input_size, to_tensor
 
@@ -169,14 +169,40 @@ class DrivingApp(App):
         }
 
     def demo_tabs(self) -> list[DemoTab]:
-        from apps.driving.demo import build_camera_tab
+        from apps.driving.demo import EXAMPLES, build_camera_tab
 
-        tabs = [DemoTab("Driving camera", "tab-driving", lambda: build_camera_tab(self))]
+        tabs = [
+            DemoTab(
+                "Driving camera",
+                "tab-driving",
+                lambda: build_camera_tab(self),
+                example=sorted(EXAMPLES.glob("*.jpg"))[0],
+                input_id="driving-in-img",
+                run_id="driving-run",
+                output_id="driving-out-img",
+                json_id="driving-json",
+                json_keys=("objects", "drivable_share", "lanes"),
+            )
+        ]
         try:
             from apps.driving.lidar.cli import build_lidar_tab
         except ImportError:
             return tabs
         return [*tabs, DemoTab("Driving LiDAR", "tab-lidar", build_lidar_tab)]
+
+    def demo_probes(self) -> list[DemoProbe]:
+        from apps.driving.demo import EXAMPLES
+
+        def inputs():
+            from gradio_client import handle_file
+
+            return [handle_file(str(sorted(EXAMPLES.glob("*.jpg"))[0])), 0.25]
+
+        def check(answer) -> bool:
+            _, doc = answer
+            return {"objects", "drivable_share", "lanes"} <= set(doc)
+
+        return [DemoProbe("/driving_image", inputs, check)]
 
 
 def _lazy(module: str, attr: str):
