@@ -130,16 +130,20 @@ def fit_lanes(
     if binary.sum() < min_pixels:
         return []
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = 1 + np.argsort(-areas)[:60]  # the largest pieces; bounds the pairwise chaining on noisy masks
+    keep = keep[stats[keep, cv2.CC_STAT_AREA] >= 4]
+    ys_all, xs_all = np.nonzero(binary)
+    lab = labels[ys_all, xs_all]
+    order = np.argsort(lab, kind="stable")
+    bounds = np.searchsorted(lab[order], np.arange(count + 1))
     pieces = []
-    for k in range(1, count):
-        if stats[k, cv2.CC_STAT_AREA] < 4:
-            continue
-        ys, xs = np.nonzero(labels == k)
-        rows = np.unique(ys)
-        med = np.array([np.median(xs[ys == r]) for r in rows])
+    for k in keep:
+        idx = order[bounds[k] : bounds[k + 1]]
+        ys, xs = ys_all[idx], xs_all[idx]
+        rows, med = _row_centres(ys, xs)
         line = np.polyfit(rows, med, 1) if len(rows) >= 3 else np.array([0.0, med.mean()])
         pieces.append({"ys": ys, "xs": xs, "rows": rows, "med": med, "line": line})
-    pieces = sorted(pieces, key=lambda p: -len(p["ys"]))[:60]  # bound the pairwise chaining on noisy masks
     chains = _chain_pieces(pieces, tol=max(4.0, 0.02 * w))
     lanes = []
     for chain in chains:
@@ -147,8 +151,7 @@ def fit_lanes(
         xs = np.concatenate([pieces[i]["xs"] for i in chain])
         if len(ys) < min_pixels or (ys.max() - ys.min()) < min_height * h:
             continue
-        rows = np.unique(ys)
-        med = np.array([np.median(xs[ys == r]) for r in rows])
+        rows, med = _row_centres(ys, xs)
         degree = 2 if len(rows) >= 12 and (rows.max() - rows.min()) > 0.15 * h else 1
         c = np.polyfit(rows + offset[1], med + offset[0], degree)
         yy = np.linspace(rows.max(), rows.min(), n_points) + offset[1]
@@ -157,6 +160,12 @@ def fit_lanes(
         if len(pts) >= 2:
             lanes.append((pts, c))
     return sorted(lanes, key=lambda lc: lc[0][0, 0])
+
+
+def _row_centres(ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows and the mean x of the mask pixels on each."""
+    rows, inv = np.unique(ys, return_inverse=True)
+    return rows, np.bincount(inv, weights=xs) / np.bincount(inv)
 
 
 def _chain_pieces(pieces: list[dict], tol: float) -> list[list[int]]:
