@@ -107,8 +107,12 @@ class App:
 
     def run_predict(self, args: argparse.Namespace) -> int:
         self.load(args.weights, **self.load_options(args))
-        report = self.predict(args.source, args.out, save_json=not args.no_json)
-        print(f"{report.frames} frame(s) -> {args.out} ({len(report.written)} files, {len(report.skipped)} skipped)")
+        report = self.predict(args.source, args.out, save_json=not args.no_json, resume=args.resume)
+        resumed = f", {report.resumed} already done" if report.resumed else ""
+        print(
+            f"{report.frames} frame(s) -> {args.out} ({len(report.written)} files, {len(report.skipped)} skipped"
+            f"{resumed})"
+        )
         return report.exit_code
 
     def load_options(self, args: argparse.Namespace) -> dict:

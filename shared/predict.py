@@ -7,6 +7,7 @@ encoding overlap with the model (PyTorch and OpenCV release the GIL).
 from __future__ import annotations
 
 import queue
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -31,6 +32,7 @@ class BatchReport:
     written: list[Path] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     frames: int = 0
+    resumed: int = 0  # items whose outputs already existed (``resume``)
 
     @property
     def exit_code(self) -> int:
@@ -46,43 +48,70 @@ def predict_source(
     save_json: bool = True,
     save_overlay: bool = True,
     progress: bool = True,
+    resume: bool = False,
 ) -> BatchReport:
     """Run ``predict`` over an image, folder, glob or video; write ``<name>.jpg`` + ``<name>.json``
     per image and ``<name>.mp4`` + ``<name>/<frame>.json`` per video into ``out_dir``.
 
     Unreadable items are skipped, reported on stderr as ``skipped <file>: <problem>`` and listed in
-    the report; the rest finish. Inputs are never modified.
+    the report; the rest finish. Inputs are never modified, files inside ``out_dir`` are never taken
+    as inputs, and output names are sanitised so they cannot leave ``out_dir``. With ``resume``,
+    items whose outputs already exist are not processed again (outputs are atomic, so an existing
+    file is a complete one).
     """
     out = Path(out_dir)
-    items = resolve_source(source)
+    out_abs = out.resolve()
+    items = [i for i in resolve_source(source) if i.path is None or out_abs not in i.path.resolve().parents]
+    if not items:
+        raise InputError(source, "every input lies inside the output folder")
     report = BatchReport()
-    images = [i for i in items if i.kind == "image"]
     names = _unique_names(items)
+    images = [i for i in items if i.kind == "image"]
     bar = tqdm(images, desc="images", disable=not progress or len(images) < 2, dynamic_ncols=True)
     for item in bar:
+        name = names[id(item)]
+        targets = [out / f"{name}.jpg"] * save_overlay + [out / f"{name}.json"] * save_json
+        if resume and targets and all(t.exists() for t in targets):
+            report.resumed += 1
+            continue
         try:
             rgb = read_image(item.path)
             result = predict(rgb)
             if save_overlay:
-                report.written.append(write_image(out / f"{names[id(item)]}.jpg", result.plot(rgb)))
+                report.written.append(write_image(out / f"{name}.jpg", result.plot(rgb)))
             if save_json:
-                report.written.append(write_json(out / f"{names[id(item)]}.json", _with_source(result, item.path)))
+                report.written.append(write_json(out / f"{name}.json", _with_source(result, item.path)))
             report.frames += 1
         except InputError as e:
             _skip(report, str(item.path), e.problem)
     for item in (i for i in items if i.kind != "image"):
+        name = names[id(item)]
+        if resume and (out / f"{name}.mp4").exists():
+            report.resumed += 1
+            continue
         try:
             report.frames += predict_video(
                 item.path if item.kind == "video" else item.camera,
-                out / f"{names[id(item)]}.mp4",
+                out / f"{name}.mp4",
                 predict,
-                json_dir=out / names[id(item)] if save_json else None,
+                json_dir=out / name if save_json else None,
                 progress=progress,
             )
-            report.written.append(out / f"{names[id(item)]}.mp4")
+            report.written.append(out / f"{name}.mp4")
         except InputError as e:
             _skip(report, str(item.path), e.problem)
     return report
+
+
+def safe_name(stem: str) -> str:
+    """A file name that stays inside its folder: letters, digits, ``._-`` only, no leading dot.
+
+    >>> safe_name("../../etc/passwd"), safe_name("café 1"), safe_name("..")
+    ('etc_passwd', 'caf__1', 'item')
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", stem).lstrip("._")
+    cleaned = re.sub(r"_+", "_", cleaned) if "/" in stem else cleaned
+    return cleaned[:120] or "item"
 
 
 def _skip(report: BatchReport, name: str, problem: str) -> None:
@@ -98,7 +127,7 @@ def _unique_names(items) -> dict[int, str]:
     seen: dict[str, int] = {}
     names = {}
     for item in items:
-        stem = item.name
+        stem = safe_name(item.name)
         if stem in seen:
             seen[stem] += 1
             stem = f"{stem}_{item.path.suffix.lstrip('.') if item.path else seen[stem]}"

@@ -145,3 +145,16 @@ def test_pickle_weights_refused_on_the_cli(tmp_path, road_images, capsys):
     )
     assert "--trust-pickle" in capsys.readouterr().err
     assert np.all([not p.exists() for p in [tmp_path / "o"]])
+
+
+def test_resume_only_does_missing_outputs_and_out_dir_inside_input_is_not_read(road_images, tiny_weights, capsys):
+    out = road_images / "predictions"  # output folder inside the input folder
+    args = ["driving", "predict", str(road_images), "--weights", str(tiny_weights), "--out", str(out)]
+    assert main(args) == 0
+    (out / "road1.json").unlink()  # as if the run had been killed before this item
+    stamp = (out / "road0.json").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main([*args, "--resume"]) == 0
+    assert "2 already done" in capsys.readouterr().out
+    assert (out / "road1.json").is_file() and (out / "road0.json").stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"road{i}.{e}" for i in range(3) for e in ("jpg", "json"))
