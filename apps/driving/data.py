@@ -142,7 +142,8 @@ def read_boxes(path: Path, spec: DatasetSpec, image_size: tuple[int, int], toler
     boxes = np.array(rows, np.float32).reshape(-1, 5)
     if len(boxes):
         bad = (
-            (boxes[:, 1] < -tolerance)
+            ~np.isfinite(boxes).all(1)
+            | (boxes[:, 1] < -tolerance)
             | (boxes[:, 2] < -tolerance)
             | (boxes[:, 3] > w + tolerance)
             | (boxes[:, 4] > h + tolerance)

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from apps.driving.data import DrivingDataset, load_spec, read_boxes
+from apps.driving.data import DatasetSpec, DrivingDataset, load_spec, read_boxes
 from apps.driving.metrics import DetectionAP, DrivingMetrics
 from shared.errors import InputError
 from shared.train.data import collate_multitask
@@ -92,3 +92,10 @@ def test_metrics_perfect_and_wrong():
     m.lane.update(np.zeros_like(mask), mask)  # predicts no lane at all
     out = m.aggregate()
     assert out["da_miou"] == 1.0 and out["lane_iou"] == 0.0 and out["lane_acc"] == 0.0
+
+
+def test_non_finite_box_is_rejected(tmp_path):
+    path = tmp_path / "nan.json"
+    path.write_text('{"frames": [{"objects": [{"category": "car", "box2d": {"x1": NaN, "y1": 1, "x2": 5, "y2": 6}}]}]}')
+    with pytest.raises(InputError, match="nan.json"):
+        read_boxes(path, DatasetSpec(root=tmp_path), (100, 100))
