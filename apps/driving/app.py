@@ -65,7 +65,8 @@ class DrivingApp(App):
         self.imgsz = check_input_size(tuple(imgsz or self.card.get("input_size", INPUT_SIZE)))
         if getattr(self.model, "input_size", None) and tuple(self.model.input_size) != self.imgsz:
             raise InputError(path, f"this ONNX file takes {self.model.input_size[1]}x{self.model.input_size[0]} input")
-        self.conf, self.iou = conf, iou
+        self.conf = conf if conf is not None else float(self.card.get("recommended_conf", 0.25))
+        self.iou = iou
         if tasks:
             unknown = set(tasks) - set(self.model.tasks)
             if unknown:
@@ -96,7 +97,7 @@ class DrivingApp(App):
     # ------------------------------------------------------------ CLI
     def add_arguments(self, mode: str, parser: argparse.ArgumentParser) -> None:
         if mode == "predict":
-            parser.add_argument("--conf", type=float, default=0.25, help="box confidence threshold")
+            parser.add_argument("--conf", type=float, help="box confidence threshold (default: the card's, else 0.25)")
             parser.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
             parser.add_argument("--tasks", nargs="+", choices=["det", "drivable", "lane"], help="run only these heads")
         elif mode == "train":

@@ -46,8 +46,16 @@ from shared.io.writers import write_bytes, write_image, write_json
 SPLITS = ("train", "val")
 NAMES = ("car", "pedestrian", "cyclist")
 CATEGORY_MAP = {
-    "car": "car", "truck": "car", "bus": "car", "person": "pedestrian", "pedestrian": "pedestrian",
-    "rider": "cyclist", "bicycle": "cyclist", "bicyclist": "cyclist", "bike": "cyclist", "motor": "cyclist",
+    "car": "car",
+    "truck": "car",
+    "bus": "car",
+    "person": "pedestrian",
+    "pedestrian": "pedestrian",
+    "rider": "cyclist",
+    "bicycle": "cyclist",
+    "bicyclist": "cyclist",
+    "bike": "cyclist",
+    "motor": "cyclist",
     "cyclist": "cyclist",
 }
 CAMVID_ROAD = 3
@@ -144,9 +152,18 @@ class LayoutWriter:
         self.counts: dict[str, Counter] = {s: Counter() for s in SPLITS}
         self.sources: dict[str, Counter] = {s: Counter() for s in SPLITS}
 
-    def add(self, split: str, image_id: str, source: str, *, rgb: np.ndarray | None = None,
-            jpeg: bytes | None = None, objects: list[dict] | None = None, da: np.ndarray | None = None,
-            ll: np.ndarray | None = None) -> None:
+    def add(
+        self,
+        split: str,
+        image_id: str,
+        source: str,
+        *,
+        rgb: np.ndarray | None = None,
+        jpeg: bytes | None = None,
+        objects: list[dict] | None = None,
+        da: np.ndarray | None = None,
+        ll: np.ndarray | None = None,
+    ) -> None:
         """One image; ``None`` for a task means "unlabelled" (no file is written for it)."""
         img_path = self.root / "images" / split / f"{image_id}.jpg"
         if img_path.exists():
@@ -191,8 +208,14 @@ def convert_camvid(camvid: Path, out: LayoutWriter) -> None:
             mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
             if mask is None:
                 raise FileNotFoundError(f"{mask_path}: CamVid mask missing for {img_path.name}")
-            out.add(split, f"camvid_{img_path.stem}", "camvid", jpeg=img_path.read_bytes(),
-                    objects=camvid_objects(mask), da=mask == CAMVID_ROAD)
+            out.add(
+                split,
+                f"camvid_{img_path.stem}",
+                "camvid",
+                jpeg=img_path.read_bytes(),
+                objects=camvid_objects(mask),
+                da=mask == CAMVID_ROAD,
+            )
 
 
 def convert_tusimple(example: Path, out: LayoutWriter) -> None:
@@ -237,8 +260,7 @@ def _thumb(rgb: np.ndarray) -> np.ndarray:
     return cv2.resize(grey, (96, 54), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
-def pseudo_label_clip(video: Path, step: int, val_fraction: float,
-                      fps_gap: float = 1.0) -> tuple[list, list, dict]:
+def pseudo_label_clip(video: Path, step: int, val_fraction: float, fps_gap: float = 1.0) -> tuple[list, list, dict]:
     """Pseudo-label every ``step``-th frame of ``video``.
 
     Returns ``(samples, verdicts, frame_info)``: samples are ``(split, id, rgb, lane_mask)`` of accepted
@@ -262,8 +284,16 @@ def pseudo_label_clip(video: Path, step: int, val_fraction: float,
         ref = previous if i - last_ok <= 3 * step else None  # only compare with a recent accepted frame
         found = lane_labels.check_plausible(lane_labels.find_lanes(rgb), h, w, ref)
         image_id = f"clip_{video.stem}_f{i:04d}"
-        verdicts.append({"id": image_id, "frame": i, "split": split, "accepted": found.accepted,
-                         "lanes": len(found.lanes), "reason": found.reason})
+        verdicts.append(
+            {
+                "id": image_id,
+                "frame": i,
+                "split": split,
+                "accepted": found.accepted,
+                "lanes": len(found.lanes),
+                "reason": found.reason,
+            }
+        )
         if found.accepted:
             previous, last_ok = found, i
             if split is not None:
@@ -286,8 +316,16 @@ def pseudo_label_stills(folder: Path, clip_info: dict) -> tuple[list, list]:
         h, w = rgb.shape[:2]
         found = lane_labels.check_plausible(lane_labels.find_lanes(rgb), h, w)
         image_id = f"highway_{path.stem}"
-        verdicts.append({"id": image_id, "split": split, "accepted": found.accepted,
-                         "lanes": len(found.lanes), "reason": found.reason, "note": note})
+        verdicts.append(
+            {
+                "id": image_id,
+                "split": split,
+                "accepted": found.accepted,
+                "lanes": len(found.lanes),
+                "reason": found.reason,
+                "note": note,
+            }
+        )
         if found.accepted and split is not None:
             samples.append((split, image_id, rgb, lane_labels.draw_lanes(found.lanes, h, w)))
     return samples, verdicts
@@ -297,12 +335,13 @@ def dataset_yaml(path_value: str, comment: str = "") -> str:
     """Text of a dataset YAML for the driving app."""
     cmap = ", ".join(f"{k}: {v}" for k, v in CATEGORY_MAP.items())
     head = "".join(f"# {line}\n" for line in comment.splitlines())
-    return (f"{head}format: bdd100k\npath: {path_value}\ntrain: train\nval: val\n"
-            f"names: [{', '.join(NAMES)}]\ncategory_map: {{{cmap}}}\n")
+    return (
+        f"{head}format: bdd100k\npath: {path_value}\ntrain: train\nval: val\n"
+        f"names: [{', '.join(NAMES)}]\ncategory_map: {{{cmap}}}\n"
+    )
 
 
-def convert(source: str | Path, out: str | Path, val_fraction: float = 0.2, seed: int = 0,
-            clip_step: int = 5) -> dict:
+def convert(source: str | Path, out: str | Path, val_fraction: float = 0.2, seed: int = 0, clip_step: int = 5) -> dict:
     """Convert ``source`` (the ``shared/data/driving`` folder) into the BDD layout at ``out``, atomically.
 
     The set is built in a hidden sibling folder and renamed onto ``out`` at the end; an existing ``out``
@@ -317,8 +356,12 @@ def convert(source: str | Path, out: str | Path, val_fraction: float = 0.2, seed
         raise ValueError(f"--val-fraction must be in (0, 1), got {val_fraction}")
     if out.exists() and any(out.iterdir()) and not (out / "driving.yaml").exists():
         raise FileExistsError(f"{out} exists and is not a converted driving set: choose another --out")
-    sources = {"camvid": source / "camvid", "tusimple": source / "tusimple_sample" / "training_data_example",
-               "clip": source / CLIP, "highway": source / "highway_frames"}
+    sources = {
+        "camvid": source / "camvid",
+        "tusimple": source / "tusimple_sample" / "training_data_example",
+        "clip": source / CLIP,
+        "highway": source / "highway_frames",
+    }
     if not any(p.exists() for p in sources.values()):
         raise FileNotFoundError(f"{source}: none of camvid/, tusimple_sample/, {CLIP}, highway_frames/ found")
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
@@ -343,8 +386,11 @@ def convert(source: str | Path, out: str | Path, val_fraction: float = 0.2, seed
                 writer.add(split, image_id, "highway_pseudo", rgb=rgb, ll=ll)
         report = _report(writer, verdicts, source, val_fraction, seed, clip_step)
         write_json(tmp / "convert_report.json", report)
-        (tmp / "driving.yaml").write_text(dataset_yaml(".", "Written by `polyhead driving convert`; see "
-                                                           "convert_report.json for counts and thresholds."))
+        (tmp / "driving.yaml").write_text(
+            dataset_yaml(
+                ".", "Written by `polyhead driving convert`; see convert_report.json for counts and thresholds."
+            )
+        )
         _swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -360,23 +406,33 @@ def _swap_into_place(tmp: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _report(writer: LayoutWriter, verdicts: list[dict], source: Path, val_fraction: float, seed: int,
-            clip_step: int) -> dict:
+def _report(
+    writer: LayoutWriter, verdicts: list[dict], source: Path, val_fraction: float, seed: int, clip_step: int
+) -> dict:
     tried = verdicts  # every frame the lane finder judged, written or not (gap / duplicate frames too)
     accepted = sum(v["accepted"] for v in tried)
     used = sum(v["accepted"] and v["split"] is not None for v in tried)
     return {
-        "source": str(source), "seed": seed, "val_fraction": val_fraction, "clip_step": clip_step,
+        "source": str(source),
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "clip_step": clip_step,
         "counts": {s: dict(sorted(writer.counts[s].items())) for s in SPLITS},
         "sources": {s: dict(sorted(writer.sources[s].items())) for s in SPLITS},
         "tusimple_val": [f"tusimple_{k}" for k in TUSIMPLE_VAL],
-        "pseudo_labels": {"tried": len(tried), "accepted": accepted, "written": used,
-                          "acceptance_rate": round(accepted / len(tried), 3) if tried else None,
-                          "frames": verdicts},
+        "pseudo_labels": {
+            "tried": len(tried),
+            "accepted": accepted,
+            "written": used,
+            "acceptance_rate": round(accepted / len(tried), 3) if tried else None,
+            "frames": verdicts,
+        },
         "box_rules": {r.name: vars(r) for r in BOX_RULES.values()},
-        "lane_rules": {"horizon_frac": lane_labels.HORIZON_FRAC,
-                       "roi_top_half_width": lane_labels.ROI_TOP_HALF_WIDTH,
-                       "line_width_at_1280": lane_labels.LINE_WIDTH_AT_1280},
+        "lane_rules": {
+            "horizon_frac": lane_labels.HORIZON_FRAC,
+            "roi_top_half_width": lane_labels.ROI_TOP_HALF_WIDTH,
+            "line_width_at_1280": lane_labels.LINE_WIDTH_AT_1280,
+        },
     }
 
 
@@ -391,8 +447,10 @@ def format_counts(report: dict) -> str:
         lines.append(f"{s:<6} {n[0]:>6} {n[1]:>5} {n[2]:>5} {n[3]:>5}  {boxes}")
     pl = report["pseudo_labels"]
     if pl["tried"]:
-        lines.append(f"lane pseudo-labels: {pl['accepted']}/{pl['tried']} frames accepted "
-                     f"({pl['acceptance_rate']:.0%}), {pl['written']} written")
+        lines.append(
+            f"lane pseudo-labels: {pl['accepted']}/{pl['tried']} frames accepted "
+            f"({pl['acceptance_rate']:.0%}), {pl['written']} written"
+        )
     return "\n".join(lines)
 
 
@@ -403,16 +461,17 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     >>> p.parse_args(["--source", "s", "--out", "o"]).val_fraction
     0.2
     """
-    parser.add_argument("--source", required=True,
-                        help="the shared driving data folder (../shared/data/driving)")
+    parser.add_argument("--source", required=True, help="the shared driving data folder (../shared/data/driving)")
     parser.add_argument("--out", required=True, help="output root of the BDD layout (e.g. runs/data/driving)")
-    parser.add_argument("--val-fraction", type=float, default=0.2,
-                        help="fraction of the highway clip (its end, by time) used for validation; "
-                             "CamVid and TuSimple keep their own val splits (default 0.2)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="recorded in the report; the conversion is not random")
-    parser.add_argument("--clip-step", type=int, default=5,
-                        help="pseudo-label every N-th clip frame (default 5)")
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.2,
+        help="fraction of the highway clip (its end, by time) used for validation; "
+        "CamVid and TuSimple keep their own val splits (default 0.2)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="recorded in the report; the conversion is not random")
+    parser.add_argument("--clip-step", type=int, default=5, help="pseudo-label every N-th clip frame (default 5)")
 
 
 def run_convert(args: argparse.Namespace) -> int:
@@ -422,8 +481,9 @@ def run_convert(args: argparse.Namespace) -> int:
     ...             val_fraction=0.2, seed=0, clip_step=5))  # doctest: +SKIP
     0
     """
-    report = convert(args.source, args.out, val_fraction=args.val_fraction, seed=args.seed,
-                     clip_step=getattr(args, "clip_step", 5))
+    report = convert(
+        args.source, args.out, val_fraction=args.val_fraction, seed=args.seed, clip_step=getattr(args, "clip_step", 5)
+    )
     print(format_counts(report))
     print(f"wrote {Path(args.out) / 'driving.yaml'}")
     return 0

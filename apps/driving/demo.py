@@ -10,6 +10,15 @@ import numpy as np
 EXAMPLES = Path(__file__).parent / "examples"
 
 
+def _default_conf(app) -> float:
+    from shared.weights import load_card
+
+    try:
+        return float(load_card(app.default_weights).get("recommended_conf", 0.25))
+    except Exception:  # no shipped card: the generic default
+        return 0.25
+
+
 def build_camera_tab(app) -> None:
     import gradio as gr
 
@@ -20,7 +29,7 @@ def build_camera_tab(app) -> None:
     with gr.Row():
         with gr.Column():
             image_in = gr.Image(type="numpy", label="Dash-cam image", elem_id="driving-in-img")
-            conf = gr.Slider(0.05, 0.9, value=0.25, step=0.05, label="box confidence")
+            conf = gr.Slider(0.05, 0.9, value=_default_conf(app), step=0.05, label="box confidence")
             run = gr.Button("Run", variant="primary", elem_id="driving-run")
             examples = sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
             if examples:

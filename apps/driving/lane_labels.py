@@ -101,8 +101,14 @@ def marking_mask(rgb: np.ndarray, horizon: float = HORIZON_FRAC) -> np.ndarray:
 
 def _hough_segments(mask: np.ndarray) -> np.ndarray:
     h, w = mask.shape
-    seg = cv2.HoughLinesP(mask.astype(np.uint8) * 255, 1, np.pi / 180, threshold=12,
-                          minLineLength=max(8, int(0.015 * w)), maxLineGap=max(6, int(0.03 * w)))
+    seg = cv2.HoughLinesP(
+        mask.astype(np.uint8) * 255,
+        1,
+        np.pi / 180,
+        threshold=12,
+        minLineLength=max(8, int(0.015 * w)),
+        maxLineGap=max(6, int(0.03 * w)),
+    )
     if seg is None:
         return np.zeros((0, 4), np.float64)
     seg = seg.reshape(-1, 4).astype(np.float64)
@@ -124,8 +130,10 @@ def _group_segments(seg: np.ndarray, h: int, w: int, y_ref: float) -> list[np.nd
             if abs(xb[i] - cb) < 0.06 * w and abs(xt[i] - ct) < 0.025 * w:
                 groups[gi].append(i)
                 wts = length[groups[gi]]
-                centres[gi] = (float(np.average(xb[groups[gi]], weights=wts)),
-                               float(np.average(xt[groups[gi]], weights=wts)))
+                centres[gi] = (
+                    float(np.average(xb[groups[gi]], weights=wts)),
+                    float(np.average(xt[groups[gi]], weights=wts)),
+                )
                 break
         else:
             groups.append([i])
@@ -248,8 +256,9 @@ def _same_line(a: Lane, b: Lane, w: int) -> bool:
     return float(np.median(np.abs(a.x_at(ys) - b.x_at(ys)))) < 0.02 * w
 
 
-def check_plausible(found: LaneFinding, h: int, w: int, previous: LaneFinding | None = None,
-                    max_jump: float = 0.05) -> LaneFinding:
+def check_plausible(
+    found: LaneFinding, h: int, w: int, previous: LaneFinding | None = None, max_jump: float = 0.05
+) -> LaneFinding:
     """Set ``found.accepted`` / ``reason``: >= 1 lane each side, sane ego width, no crossings, VP, no jump.
 
     ``previous`` is the last accepted finding of the same video; the ego lines may move at most
@@ -301,11 +310,13 @@ def _slope(lane: Lane, h: int) -> float:
 
 def _intersection(a: Lane, b: Lane, h: int) -> tuple[float, float] | None:
     """Where the straight tangents of two lanes (taken over their lower halves) meet."""
+
     def line(ln: Lane) -> tuple[float, float]:
         y1, y2 = ln.y_bottom, (ln.y_top + ln.y_bottom) / 2
         x1, x2 = float(ln.x_at(y1)), float(ln.x_at(y2))
         s = (x1 - x2) / max(1e-6, y1 - y2)
         return s, x1 - s * y1
+
     (sa, ba), (sb, bb) = line(a), line(b)
     if abs(sa - sb) < 1e-6:
         return None
@@ -334,8 +345,7 @@ def draw_lanes(lanes: list[Lane], h: int, w: int, thickness: int | None = None) 
     return out
 
 
-def overlay(rgb: np.ndarray, lane_mask: np.ndarray,
-            colour: tuple[int, int, int] = (255, 0, 255)) -> np.ndarray:
+def overlay(rgb: np.ndarray, lane_mask: np.ndarray, colour: tuple[int, int, int] = (255, 0, 255)) -> np.ndarray:
     """The image with lane pixels painted in ``colour`` (for contact sheets)."""
     out = rgb.copy()
     out[lane_mask > 0] = colour

@@ -144,7 +144,7 @@ def fit_lanes(
         rows, med = _row_centres(ys, xs)
         line = np.polyfit(rows, med, 1) if len(rows) >= 3 else np.array([0.0, med.mean()])
         pieces.append({"ys": ys, "xs": xs, "rows": rows, "med": med, "line": line})
-    chains = _chain_pieces(pieces, tol=max(4.0, 0.02 * w))
+    chains = _chain_pieces(pieces, tol=max(4.0, 0.02 * w), max_gap=0.15 * h)
     lanes = []
     for chain in chains:
         ys = np.concatenate([pieces[i]["ys"] for i in chain])
@@ -154,6 +154,10 @@ def fit_lanes(
         rows, med = _row_centres(ys, xs)
         degree = 2 if len(rows) >= 12 and (rows.max() - rows.min()) > 0.15 * h else 1
         c = np.polyfit(rows + offset[1], med + offset[0], degree)
+        residual = float(np.mean(np.abs(np.polyval(c, rows + offset[1]) - med - offset[0])))
+        slope = np.abs(np.polyval(np.polyder(np.poly1d(c)), rows + offset[1])).max() if degree else 0.0
+        if residual > max(3.0, 0.012 * w) or slope > 4.0:  # scattered specks or near-horizontal marks
+            continue
         yy = np.linspace(rows.max(), rows.min(), n_points) + offset[1]
         pts = np.stack([np.polyval(c, yy), yy], 1)
         pts = pts[(pts[:, 0] >= offset[0] - 1) & (pts[:, 0] <= offset[0] + w + 1)]
@@ -168,8 +172,9 @@ def _row_centres(ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return rows, np.bincount(inv, weights=xs) / np.bincount(inv)
 
 
-def _chain_pieces(pieces: list[dict], tol: float) -> list[list[int]]:
-    """Union pieces whose line fits agree where the other piece lies (dashes of one lane)."""
+def _chain_pieces(pieces: list[dict], tol: float, max_gap: float) -> list[list[int]]:
+    """Union pieces whose line fits agree where the other piece lies (dashes of one lane), when the
+    vertical gap between them is at most ``max_gap`` rows."""
     parent = list(range(len(pieces)))
 
     def root(i: int) -> int:
@@ -190,7 +195,7 @@ def _chain_pieces(pieces: list[dict], tol: float) -> list[list[int]]:
                 overlap = min(pieces[ai]["rows"].max(), pieces[bi]["rows"].max()) - max(
                     pieces[ai]["rows"].min(), pieces[bi]["rows"].min()
                 )
-                if overlap < 3:  # one above the other, not side by side
+                if -max_gap <= overlap < 3:  # one above the other, not side by side, not far apart
                     parent[root(bi)] = root(ai)
     groups: dict[int, list[int]] = {}
     for i in range(len(pieces)):
