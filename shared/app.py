@@ -99,7 +99,12 @@ class App:
         """
         from shared.predict import predict_source
 
-        return predict_source(source, out_dir, self.predict_image, **options)
+        return predict_source(source, out_dir, self.predict_image, stages=self.video_stages(), **options)
+
+    def video_stages(self):
+        """Optional ``(infer, finish)`` split of :meth:`predict_image` for overlapped video processing:
+        ``infer(rgb) -> raw`` runs the model, ``finish(raw) -> Result`` post-processes in another thread."""
+        return None
 
     # ------------------------------------------------------------ CLI hooks
     def add_arguments(self, mode: str, parser: argparse.ArgumentParser) -> None:

@@ -22,6 +22,7 @@ from shared.io import VideoReader, VideoWriter, read_image, resolve_source, writ
 from shared.results import Result
 
 PredictFn = Callable[[np.ndarray], Result]
+FinishFn = Callable[[object], Result]
 _END = object()
 
 
@@ -49,6 +50,7 @@ def predict_source(
     save_overlay: bool = True,
     progress: bool = True,
     resume: bool = False,
+    stages: tuple[Callable, FinishFn] | None = None,
 ) -> BatchReport:
     """Run ``predict`` over an image, folder, glob or video; write ``<name>.jpg`` + ``<name>.json``
     per image and ``<name>.mp4`` + ``<name>/<frame>.json`` per video into ``out_dir``.
@@ -57,7 +59,8 @@ def predict_source(
     the report; the rest finish. Inputs are never modified, files inside ``out_dir`` are never taken
     as inputs, and output names are sanitised so they cannot leave ``out_dir``. With ``resume``,
     items whose outputs already exist are not processed again (outputs are atomic, so an existing
-    file is a complete one).
+    file is a complete one). ``stages = (infer, finish)`` splits video frames into inference and
+    post-processing that overlap (see :func:`predict_video`).
     """
     out = Path(out_dir)
     out_abs = out.resolve()
@@ -93,9 +96,10 @@ def predict_source(
             report.frames += predict_video(
                 item.path if item.kind == "video" else item.camera,
                 out / f"{name}.mp4",
-                predict,
+                stages[0] if stages else predict,
                 json_dir=out / name if save_json else None,
                 progress=progress,
+                finish=stages[1] if stages else None,
             )
             report.written.append(out / f"{name}.mp4")
         except InputError as e:
@@ -144,9 +148,12 @@ def predict_video(
     json_dir: str | Path | None = None,
     progress: bool = True,
     max_queue: int = 8,
+    finish: FinishFn | None = None,
 ) -> int:
     """Process a video (or camera) into an H.264 overlay video with the input's fps; returns frames.
 
+    With ``finish``, ``predict`` returns raw model output and ``finish(raw) -> Result`` runs in the
+    drawing thread, so post-processing overlaps with the next frame's inference.
     The output appears only when complete; on any error the partial file is removed.
     """
     reader = VideoReader(source)
@@ -171,6 +178,8 @@ def predict_video(
         try:
             while (job := results_q.get()) is not _END:
                 i, rgb, result = job
+                if finish is not None:
+                    result = finish(result)
                 writer.write(result.plot(rgb))
                 if json_dir is not None:
                     write_json(Path(json_dir) / f"{i:06d}.json", {"frame": i, **result.to_json()})

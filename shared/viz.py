@@ -38,11 +38,14 @@ def overlay_mask(
     rgb: np.ndarray, mask: np.ndarray, colors: dict[int, tuple[int, int, int]], alpha: float = 0.45
 ) -> np.ndarray:
     """Blend class ids of ``mask`` (h, w) onto ``rgb`` with the given colour per class id."""
-    out = rgb.copy()
+    paint = rgb.copy()
+    sel = np.zeros(mask.shape, bool)
     for cls_id, col in colors.items():
-        sel = mask == cls_id
-        if sel.any():
-            out[sel] = (out[sel] * (1 - alpha) + np.array(col) * alpha).astype(np.uint8)
+        m = mask == cls_id
+        paint[m] = col
+        sel |= m
+    out = rgb.copy()
+    np.copyto(out, cv2.addWeighted(rgb, 1 - alpha, paint, alpha, 0), where=sel[..., None])
     return out
 
 

@@ -94,6 +94,21 @@ class DrivingApp(App):
     def predict_image(self, rgb: np.ndarray) -> DrivingResult:
         return self.predict_images([rgb])[0]
 
+    def video_stages(self):
+        """Model in one thread, NMS + masks + lane fitting in the drawing thread."""
+        self.ensure_loaded()
+
+        @torch.inference_mode()
+        def infer(rgb: np.ndarray):
+            x, lb = self.preprocess(rgb)
+            return self.model(x[None]), lb
+
+        def finish(raw) -> DrivingResult:
+            outputs, lb = raw
+            return postprocess(outputs, [lb], self.names, self.conf, self.iou)[0]
+
+        return infer, finish
+
     # ------------------------------------------------------------ CLI
     def add_arguments(self, mode: str, parser: argparse.ArgumentParser) -> None:
         if mode == "predict":

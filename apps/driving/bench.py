@@ -105,8 +105,9 @@ def _end_to_end(args: argparse.Namespace, tmp: Path) -> dict:
             app.model(x)
             model_s = statistics.median(_time(lambda a=app, t=x: a.model(t), args.iters) for _ in range(3))
         t = time.perf_counter()
+        infer, finish = app.video_stages()
         frames = predict_video(
-            video, tmp / f"out_{backend}.mp4", app.predict_image, json_dir=tmp / f"json_{backend}", progress=False
+            video, tmp / f"out_{backend}.mp4", infer, json_dir=tmp / f"json_{backend}", finish=finish, progress=False
         )
         e2e_fps = frames / (time.perf_counter() - t)
         out[f"fps_model_only_{backend}"] = 1 / model_s

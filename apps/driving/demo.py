@@ -64,7 +64,8 @@ def build_camera_tab(app) -> None:
         app.conf = c
         out = Path(tempfile.mkdtemp(prefix="polyhead_")) / f"{Path(path).stem}_driving.mp4"
         try:
-            predict_video(path, out, app.predict_image, progress=True)
+            infer, finish = app.video_stages()
+            predict_video(path, out, infer, finish=finish, progress=True)
         except InputError as e:
             raise gr.Error(str(e)) from None
         return str(out)
