@@ -200,11 +200,20 @@ class DrivingApp(App):
                 json_keys=("objects", "drivable_share", "lanes"),
             )
         ]
-        try:
-            from apps.driving.lidar.cli import build_lidar_tab
-        except ImportError:
-            return tabs
-        return [*tabs, DemoTab("Driving LiDAR", "tab-lidar", build_lidar_tab)]
+        from apps.driving.lidar.cli import build_lidar_tab
+
+        lidar = DemoTab(
+            "Driving LiDAR",
+            "tab-lidar",
+            build_lidar_tab,
+            example=EXAMPLES / "generated_street_scan.npy",
+            input_id="lidar-in",
+            run_id="lidar-run",
+            output_id="lidar-bev",
+            json_id="lidar-json",
+            json_keys=("boxes", "ground_plane"),
+        )
+        return [*tabs, lidar]
 
     def demo_probes(self) -> list[DemoProbe]:
         from apps.driving.demo import EXAMPLES

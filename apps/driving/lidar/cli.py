@@ -1,0 +1,218 @@
+"""CLI and demo entry points of the LiDAR pipeline (wired in by ``apps/driving/app.py``).
+
+>>> from shared.cli import main
+>>> main(["driving", "lidar", "velodyne/", "--calib", "calib/", "--out", "runs/lidar"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from apps.driving.lidar.geometry import LidarConfig
+from apps.driving.lidar.io import list_scans, read_scan
+from shared.errors import InputError
+
+DEFAULT_KITTI = Path(__file__).resolve().parents[4] / "shared" / "data" / "driving" / "kitti_sample"
+
+
+def _config(args: argparse.Namespace) -> LidarConfig:
+    cfg = LidarConfig()
+    if getattr(args, "range", None):
+        cfg.range = tuple(args.range)
+    if getattr(args, "voxel", None):
+        cfg.voxel = args.voxel
+    return cfg
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--range",
+        type=float,
+        nargs=6,
+        metavar=("XMIN", "XMAX", "YMIN", "YMAX", "ZMIN", "ZMAX"),
+        help="region of interest in metres (default -40 70 -40 40 -3 3)",
+    )
+    p.add_argument("--voxel", type=float, help="voxel size in metres (default 0.12)")
+
+
+def add_lidar_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="scan file, folder or glob (.bin, .pcd.bin, .pcd, .ply, .npy)")
+    p.add_argument("--out", default="runs/lidar", help="output folder")
+    p.add_argument("--calib", help="KITTI calibration file, or folder of <scan>.txt")
+    p.add_argument("--image", help="camera image, or folder of <scan>.png, for the overlay")
+    p.add_argument("--fuse", action="store_true", help="colour points on the camera model's drivable area")
+    _add_common(p)
+
+
+def _match(spec: str | None, name: str, suffixes: tuple[str, ...]) -> Path | None:
+    if not spec:
+        return None
+    p = Path(spec)
+    if p.is_dir():
+        return next((p / f"{name}{s}" for s in suffixes if (p / f"{name}{s}").is_file()), None)
+    return p
+
+
+def run_lidar(args: argparse.Namespace) -> int:
+    """Process every scan: per scan ``.ply``, ``.json``, ``_bev.png`` (+ ``_overlay.png`` with a camera);
+    ``bev.mp4`` for a sequence. A bad scan is skipped and reported; the rest finish."""
+    from apps.driving.lidar.calib import read_kitti_calib
+    from apps.driving.lidar.pipeline import colour_by_mask, render_bev, write_outputs
+    from shared.io import VideoWriter, read_image
+
+    cfg = _config(args)
+    out = Path(args.out)
+    scans = list_scans(args.source)
+    ok, skipped = 0, 0
+    video = VideoWriter(out / "bev.mp4", fps=10) if len(scans) > 1 else None
+    fusion = None
+    if args.fuse:
+        try:
+            from apps.driving.app import DrivingApp
+
+            fusion = DrivingApp().load()
+        except (ImportError, InputError) as e:
+            print(f"error: --fuse needs the camera model ({e})", file=sys.stderr)
+            return 2
+    for path in tqdm(scans, desc="scans", disable=len(scans) < 2):
+        try:
+            result = process_scan(path, cfg)
+            calib_path = _match(args.calib, result.name, (".txt",))
+            image_path = _match(args.image, result.name, (".png", ".jpg"))
+            calib = read_kitti_calib(calib_path) if calib_path else None
+            image = read_image(image_path) if image_path else None
+            if fusion is not None and calib is not None and image is not None:
+                uv, depth = calib.project(result.points)
+                drivable = fusion.predict_image(image).drivable
+                on_road = colour_by_mask(uv, depth, drivable)
+                result.extras["camera_drivable_points"] = int(on_road.sum())
+                result.extras["camera_drivable_non_ground_points"] = int((on_road & ~result.ground).sum())
+            write_outputs(result, out, cfg.range, image, calib)
+            if video is not None:
+                video.write(render_bev(result, cfg.range))
+            ok += 1
+        except InputError as e:
+            skipped += 1
+            print(f"skipped {path}: {e.problem}", file=sys.stderr)
+    if video is not None:
+        if ok:
+            video.close()
+        else:
+            video.abort()
+    print(f"{ok} scan(s) -> {out} ({skipped} skipped)")
+    return 0 if not skipped else (2 if not ok else 1)
+
+
+def process_scan(path: Path, cfg: LidarConfig):
+    from apps.driving.lidar.pipeline import process
+
+    return process(read_scan(path), cfg)
+
+
+def add_lidar_val_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", nargs="?", default=str(DEFAULT_KITTI), help="KITTI folder with velodyne/ label_2/ calib/")
+    p.add_argument("--json", help="also write the metrics to this JSON file")
+    _add_common(p)
+
+
+def run_lidar_val(args: argparse.Namespace) -> int:
+    from apps.driving.lidar.evaluate import evaluate
+
+    metrics = evaluate(args.data, _config(args))
+    print(json.dumps(metrics, indent=2))
+    if args.json:
+        from shared.io.writers import write_json
+
+        write_json(args.json, metrics)
+    return 0
+
+
+def add_bench_lidar_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scan", nargs="?", default=str(DEFAULT_KITTI / "velodyne" / "000000.bin"))
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--json", help="write the figures to this JSON file")
+
+
+def run_bench_lidar(args: argparse.Namespace) -> int:
+    """Scans/s and milliseconds per stage (read, crop, voxel, ground, cluster, boxes, bev), medians."""
+    from apps.driving.lidar.pipeline import process, render_bev
+
+    cfg = LidarConfig()
+    stages: dict[str, list[float]] = {}
+    totals = []
+    for i in range(args.repeat + 1):
+        t0 = time.perf_counter()
+        scan = read_scan(args.scan)
+        t_read = time.perf_counter() - t0
+        result = process(scan, cfg)
+        t1 = time.perf_counter()
+        render_bev(result, cfg.range)
+        t_bev = time.perf_counter() - t1
+        if i == 0:
+            continue  # warm-up
+        timings = {"read": t_read * 1000, **result.timings_ms, "bev": t_bev * 1000}
+        for k, v in timings.items():
+            stages.setdefault(k, []).append(v)
+        totals.append(time.perf_counter() - t0)
+    fig = {
+        "scan": str(args.scan),
+        "points": int(len(scan.points)),
+        "scans_per_s": 1 / float(np.median(totals)),
+        "ms_per_stage": {k: float(np.median(v)) for k, v in stages.items()},
+    }
+    print(json.dumps(fig, indent=2))
+    if args.json:
+        from shared.io.writers import write_json
+
+        write_json(args.json, fig)
+    return 0
+
+
+def build_lidar_tab() -> None:
+    """Point-cloud file in -> labelled cloud in ``gr.Model3D``, bird's-eye view and boxes JSON."""
+    import tempfile
+
+    import gradio as gr
+
+    from apps.driving.lidar.pipeline import render_bev, write_outputs
+
+    gr.Markdown(
+        "Ground points are **green** (the point-cloud drivable area); clustered obstacles get oriented "
+        "boxes (car red, pedestrian yellow, cyclist blue). Coordinates: x forward, y left, z up, metres."
+    )
+    with gr.Row():
+        with gr.Column():
+            cloud_in = gr.File(label="Point cloud (.bin, .pcd.bin, .pcd, .ply, .npy)", elem_id="lidar-in")
+            run = gr.Button("Run", variant="primary", elem_id="lidar-run")
+            examples = sorted(str(p) for p in EXAMPLES.glob("*.npy"))
+            if examples:
+                gr.Examples(examples, inputs=cloud_in)
+        with gr.Column():
+            bev = gr.Image(label="Bird's-eye view", elem_id="lidar-bev")
+    with gr.Row():
+        view = gr.Model3D(label="Labelled cloud", elem_id="lidar-3d", clear_color=(0, 0, 0, 1))
+        doc = gr.JSON(label="Boxes", elem_id="lidar-json")
+
+    def on_run(path):
+        if not path:
+            raise gr.Error("Upload a point cloud or pick an example first.")
+        cfg = LidarConfig()
+        try:
+            result = process_scan(Path(path), cfg)
+        except InputError as e:
+            raise gr.Error(str(e)) from None
+        out = Path(tempfile.mkdtemp(prefix="polyhead_lidar_"))
+        write_outputs(result, out, cfg.range)
+        return render_bev(result, cfg.range), str(out / f"{result.name}.ply"), result.to_json()
+
+    run.click(on_run, cloud_in, [bev, view, doc], api_name="lidar_scan", concurrency_limit=1)
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
