@@ -227,7 +227,16 @@ class DrivingApp(App):
             _, doc = answer
             return {"objects", "drivable_share", "lanes"} <= set(doc)
 
-        return [DemoProbe("/driving_image", inputs, check)]
+        def lidar_inputs():
+            from gradio_client import handle_file
+
+            return [handle_file(str(EXAMPLES / "generated_street_scan.npy"))]
+
+        def lidar_check(answer) -> bool:
+            _, _, doc = answer
+            return len(doc.get("boxes", [])) >= 3 and doc.get("ground_plane") is not None
+
+        return [DemoProbe("/driving_image", inputs, check), DemoProbe("/lidar_scan", lidar_inputs, lidar_check)]
 
 
 def _lazy(module: str, attr: str):
