@@ -67,6 +67,9 @@ def predict_source(
     items = [i for i in resolve_source(source) if i.path is None or out_abs not in i.path.resolve().parents]
     if not items:
         raise InputError(source, "every input lies inside the output folder")
+    if out.is_dir():  # temp files of writes cut short by a kill; every real output is whole
+        for stale in out.rglob(".*.part*"):
+            stale.unlink(missing_ok=True)
     report = BatchReport()
     names = _unique_names(items)
     images = [i for i in items if i.kind == "image"]

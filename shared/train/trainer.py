@@ -176,6 +176,9 @@ class Trainer:
     def fit(self) -> list[dict]:
         """Train ``epochs`` epochs (continuing from ``last.pt`` when ``resume``); return the history."""
         self.out.mkdir(parents=True, exist_ok=True)
+        if self.is_main:  # temp files of writes cut short by a kill (the real files are intact)
+            for stale in self.out.glob(".*.part*"):
+                stale.unlink(missing_ok=True)
         last = self.out / "last.pt"
         if self.cfg.resume and last.is_file():
             self.load_checkpoint(last)
