@@ -14,6 +14,7 @@ from shared.viz import draw_boxes, draw_legend, draw_polylines, overlay_mask
 
 DRIVABLE_COLOR = (40, 200, 60)
 LANE_COLOR = (255, 60, 60)
+LANE_MASK_COLOR = (255, 200, 0)
 
 
 @dataclass
@@ -60,19 +61,23 @@ class DrivingResult:
         return out
 
     def plot(self, image: np.ndarray) -> np.ndarray:
-        out = image
-        legend = []
+        legend, colors = [], {}
+        classes = np.zeros(image.shape[:2], np.uint8)
         if self.drivable is not None:
-            out = overlay_mask(out, self.drivable.astype(np.uint8), {1: DRIVABLE_COLOR}, alpha=0.4)
+            classes[self.drivable] = 1
+            colors[1] = DRIVABLE_COLOR
             legend.append(("drivable", DRIVABLE_COLOR))
         if self.lane_mask is not None:
-            out = overlay_mask(out, self.lane_mask.astype(np.uint8), {1: (255, 200, 0)}, alpha=0.5)
+            classes[self.lane_mask] = 2
+            colors[2] = LANE_MASK_COLOR
+        out = overlay_mask(image, classes, colors, alpha=0.45) if colors else image.copy()  # one blend pass
+        if self.lane_mask is not None:
             out = draw_polylines(out, [lane.points for lane in self.lanes], LANE_COLOR)
             legend.append(("lane", LANE_COLOR))
         if len(self.boxes):
             labels = [f"{self.names[int(c)]} {s:.2f}" for s, c in zip(self.scores, self.classes, strict=True)]
             out = draw_boxes(out, self.boxes, labels, self.classes.tolist())
-        return draw_legend(out, legend) if legend else out.copy()
+        return draw_legend(out, legend) if legend else out
 
 
 def postprocess(
@@ -195,19 +200,22 @@ def _chain_pieces(pieces: list[dict], tol: float, max_gap: float) -> list[list[i
     def agrees(a: dict, b: dict) -> bool:
         if len(a["rows"]) < 3:
             return False
-        return float(np.mean(np.abs(np.polyval(a["line"], b["rows"]) - b["med"]))) < tol
+        k, c = a["line"]  # x = k * row + c
+        return float(np.abs(k * b["rows"] + c - b["med"]).mean()) < tol
 
-    order = sorted(range(len(pieces)), key=lambda i: -len(pieces[i]["rows"]))  # long pieces lead
-    lo = {i: pieces[i]["rows"].min() for i in order}
-    hi = {i: pieces[i]["rows"].max() for i in order}
-    for ai in order:
-        for bi in order:
-            if ai == bi or root(ai) == root(bi):
-                continue
-            overlap = min(hi[ai], hi[bi]) - max(lo[ai], lo[bi])
-            # one above the other, not side by side, not far apart; then the (costlier) fit check
-            if -max_gap <= overlap < 3 and agrees(pieces[ai], pieces[bi]):
-                parent[root(bi)] = root(ai)
+    n = len(pieces)
+    lo = np.array([p["rows"].min() for p in pieces]).reshape(n)
+    hi = np.array([p["rows"].max() for p in pieces]).reshape(n)
+    overlap = np.minimum(hi[:, None], hi[None]) - np.maximum(lo[:, None], lo[None])
+    # one above the other, not side by side, not far apart: only those pairs get the fit check
+    candidate = (overlap >= -max_gap) & (overlap < 3) & ~np.eye(n, dtype=bool)
+    rank = np.argsort([-len(p["rows"]) for p in pieces], kind="stable")  # long pieces lead
+    position = np.empty(n, int)
+    position[rank] = np.arange(n)
+    pairs = sorted(zip(*np.nonzero(candidate), strict=True), key=lambda ab: (position[ab[0]], position[ab[1]]))
+    for ai, bi in pairs:
+        if root(ai) != root(bi) and agrees(pieces[ai], pieces[bi]):
+            parent[root(bi)] = root(ai)
     groups: dict[int, list[int]] = {}
     for i in range(len(pieces)):
         groups.setdefault(root(i), []).append(i)

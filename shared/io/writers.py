@@ -113,7 +113,16 @@ class VideoWriter:
                 macro_block_size=2,
                 quality=None,
                 ffmpeg_log_level="error",
-                output_params=["-movflags", "+faststart", "-preset", "veryfast", "-crf", str(self.crf)],
+                output_params=[
+                    "-movflags",
+                    "+faststart",
+                    "-preset",
+                    "veryfast",
+                    "-crf",
+                    str(self.crf),
+                    "-threads",
+                    "1",
+                ],
             )
             self._gen.send(None)
         if (w + w % 2, h + h % 2) != self._size:
