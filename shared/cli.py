@@ -171,6 +171,9 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``polyhead`` command; returns the exit code."""
+    import warnings
+
+    warnings.formatwarning = lambda message, category, *_, **__: f"warning: {message}\n"  # one line each
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)

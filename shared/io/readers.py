@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import glob as globlib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ import numpy as np
 from shared.errors import InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+MAX_PIXELS = 250_000_000  # refused above this (a decompression bomb or a scan no model needs)
+DOWNSCALE_PIXELS = 40_000_000  # decoded at a reduced size above this, with a warning
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 
 
@@ -84,13 +87,39 @@ def read_image(path: str | Path) -> np.ndarray:
         raise InputError(path, "no such file")
     if path.stat().st_size == 0:
         raise InputError(path, "zero-byte file")
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH
+    size = _header_size(path)
+    if size is not None:
+        w, h = size
+        if w * h > MAX_PIXELS:
+            raise InputError(
+                path, f"image is {w}x{h} ({w * h / 1e6:.0f} MP), above the {MAX_PIXELS / 1e6:.0f} MP limit"
+            )
+        if w * h > DOWNSCALE_PIXELS:  # decode at 1/2, 1/4 or 1/8 to bound memory
+            factor = next(f for f in (2, 4, 8) if w * h / f**2 <= DOWNSCALE_PIXELS or f == 8)
+            flags = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}[
+                factor
+            ]
+            warnings.warn(f"{path}: {w}x{h} image decoded at 1/{factor} size to bound memory", stacklevel=2)
     data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    img = cv2.imdecode(data, flags)
     if img is None:
         img = _read_with_pillow(path)
     if img is None:
         raise InputError(path, "not a readable image (corrupt or unsupported format)")
     return to_rgb8(img, bgr=True)
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the file header without decoding the pixels, if Pillow can tell."""
+    try:
+        from PIL import Image
+
+        Image.MAX_IMAGE_PIXELS = None  # we apply our own limits
+        with Image.open(path) as im:
+            return im.size
+    except Exception:
+        return None
 
 
 def _read_with_pillow(path: Path) -> np.ndarray | None:

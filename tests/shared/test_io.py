@@ -101,3 +101,29 @@ def test_corrupt_video_is_one_clear_error(tmp_path):
     (tmp_path / "empty.mp4").write_bytes(b"")
     with pytest.raises(InputError, match="zero-byte"):
         VideoReader(tmp_path / "empty.mp4")
+
+
+def _png_header(path, width, height):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    # a header that promises 1.2 GB of pixels, followed by a few bytes of image data
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)))
+
+
+def test_decompression_bomb_header_is_refused_without_decoding(tmp_path):
+    _png_header(tmp_path / "bomb.png", 20000, 20000)
+    with pytest.raises(InputError, match=r"bomb.png: image is 20000x20000 \(400 MP\), above the 250 MP limit"):
+        read_image(tmp_path / "bomb.png")
+
+
+def test_huge_image_is_decoded_smaller_with_a_warning(tmp_path):
+    ok, buf = cv2.imencode(".jpg", np.zeros((8000, 8000, 3), np.uint8))
+    (tmp_path / "big.jpg").write_bytes(buf.tobytes())
+    with pytest.warns(UserWarning, match="decoded at 1/2 size"):
+        img = read_image(tmp_path / "big.jpg")
+    assert img.shape == (4000, 4000, 3)
