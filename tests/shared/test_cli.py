@@ -158,3 +158,65 @@ def test_resume_only_does_missing_outputs_and_out_dir_inside_input_is_not_read(r
     assert "2 already done" in capsys.readouterr().out
     assert (out / "road1.json").is_file() and (out / "road0.json").stat().st_mtime_ns == stamp
     assert sorted(p.name for p in out.iterdir()) == sorted(f"road{i}.{e}" for i in range(3) for e in ("jpg", "json"))
+
+
+@pytest.mark.slow
+def test_killed_batch_predict_resumes_without_half_written_files(tiny_weights, tmp_path):
+    import os
+    import signal
+    import time
+
+    from apps.driving.synthetic import road_scene
+    from shared.io import write_image
+
+    src = tmp_path / "in"
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        write_image(src / f"f{i:02d}.jpg", road_scene(rng, (180, 320)).image)
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "shared",
+        "driving",
+        "predict",
+        str(src),
+        "--weights",
+        str(tiny_weights),
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and len(list(out.glob("*.json"))) < 4:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = {p.name for p in out.glob("f*.json")}
+    assert 0 < len(done_before) < 24
+    stamps = {n: (out / n).stat().st_mtime_ns for n in done_before}
+    rerun = subprocess.run([*cmd, "--resume"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"{len(done_before)} already done" in rerun.stdout or len(done_before) == 24
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(f"f{i:02d}.{e}" for i in range(24) for e in ("jpg", "json"))  # whole, nothing half-written
+    assert all((out / n).stat().st_mtime_ns == t for n, t in stamps.items())  # finished items were not redone
+    for p in out.glob("*.json"):
+        json.loads(p.read_text())
+
+
+def test_odd_input_names_stay_inside_the_output_folder(tiny_weights, tmp_path):
+    from apps.driving.synthetic import road_scene
+    from shared.io import write_image
+
+    src = tmp_path / "in"
+    img = road_scene(np.random.default_rng(0), (90, 160)).image
+    for name in ("..jpg", "a b;rm -rf.jpg", "ü$(x).jpg"):
+        write_image(src / name, img)
+    out = tmp_path / "out"
+    assert main(["driving", "predict", str(src), "--weights", str(tiny_weights), "--out", str(out)]) == 0
+    written = [p for p in tmp_path.rglob("*.json")]
+    assert len(written) == 3 and all(p.parent == out for p in written)
+    assert all(not p.name.startswith(".") for p in out.iterdir())
