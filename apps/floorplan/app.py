@@ -1,0 +1,216 @@
+"""FloorplanApp: what ``polyhead floorplan ...`` and the demo's floor-plan tab call.
+
+>>> app = FloorplanApp().load()                                  # doctest: +SKIP
+>>> result = app.predict_image(read_image("plan.jpg"))           # doctest: +SKIP
+>>> [r["type"] for r in result.to_json()["rooms"]][:3]           # doctest: +SKIP
+['bedroom', 'bathroom', 'living_kitchen_dining']
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from apps.floorplan.model import BOUNDARY_CLASSES, INPUT_SIZE, TASK, split_logits
+from shared.app import App, Command, DemoProbe, DemoTab
+from shared.errors import InputError
+from shared.preprocess import check_input_size
+
+#: plans whose long side exceeds this are downscaled before vectorisation (bounded memory and time)
+MAX_SIDE = 2048
+
+
+class FloorplanApp(App):
+    name = "floorplan"
+    title = "Floor plan"
+    description = "floor-plan rasters -> walls, doors/windows, typed rooms; vectors (JSON/SVG) and a 3D mesh"
+    examples = {
+        "predict": "examples:\n  polyhead floorplan predict plan.jpg --out runs/predict\n"
+        "  polyhead floorplan predict plans/ --scale 50 --3d",
+        "train": "example:\n  polyhead floorplan train --data datasets/floorplan.yaml --imgsz 320 320 --epochs 16",
+        "val": "example:\n  polyhead floorplan val --data datasets/floorplan.yaml --json runs/floorplan_val.json",
+        "export": "example:\n  polyhead floorplan export --out weights/floorplan.onnx",
+    }
+
+    def __init__(self):
+        self.model = None
+        self.card: dict = {}
+        self.imgsz = INPUT_SIZE
+        self.scale: float | None = None  # pixels per metre
+        self.mesh_formats: tuple[str, ...] = ()
+
+    # ------------------------------------------------------------ model
+    def load(self, weights=None, imgsz=None, trust_pickle: bool = False, scale=None, **_) -> FloorplanApp:
+        """Load weights (default: ``weights/floorplan.safetensors``); ``.onnx`` runs on ONNX Runtime."""
+        import apps.floorplan.model  # noqa: F401  (registers the head type before the card is built)
+        from shared.weights import load_card, load_model
+
+        path = Path(weights) if weights else self.default_weights
+        if path.suffix == ".onnx":
+            from shared.export import OnnxModel
+
+            self.model, self.card = OnnxModel(path), load_card(path)
+        else:
+            self.model, self.card = load_model(path, trust_pickle=trust_pickle)
+        self.imgsz = check_input_size(tuple(imgsz or self.card.get("input_size", INPUT_SIZE)))
+        if scale is not None:
+            self.scale = float(scale)
+        return self
+
+    def ensure_loaded(self) -> None:
+        if self.model is None:
+            self.load()
+
+    # ------------------------------------------------------------ inference
+    @torch.inference_mode()
+    def predict_masks(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """RGB uint8 plan -> ``(boundary ids, room ids)`` at the image's size."""
+        from apps.floorplan.data import prepare
+
+        self.ensure_loaded()
+        h, w = rgb.shape[:2]
+        dummy = np.zeros((h, w), np.uint8)
+        x, _, lb = prepare(rgb, dummy, dummy, self.imgsz)
+        out = self.model(x[None])
+        out = out[TASK] if isinstance(out, dict) else out
+        bl, rl = split_logits(torch.as_tensor(out), len(BOUNDARY_CLASSES))
+        b = lb.to_original_map(bl[0].argmax(0).numpy().astype(np.uint8))
+        r = lb.to_original_map(rl[0].argmax(0).numpy().astype(np.uint8))
+        return b, r
+
+    def predict_image(self, rgb: np.ndarray):
+        """One RGB plan -> :class:`FloorplanResult` in original pixels (blank page -> empty result).
+
+        Plans whose long side exceeds ``MAX_SIDE`` are downscaled first (one warning line); coordinates
+        in the result stay in the original image's pixels.
+        """
+        from apps.floorplan.postprocess import FloorplanResult, vectorise
+
+        rgb = np.ascontiguousarray(rgb[..., :3]) if rgb.ndim == 3 else np.stack([rgb] * 3, -1)
+        h, w = rgb.shape[:2]
+        factor = 1.0
+        work = rgb
+        if max(h, w) > MAX_SIDE:
+            import cv2
+
+            factor = MAX_SIDE / max(h, w)
+            work = cv2.resize(rgb, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_AREA)
+            warnings.warn(f"{w}x{h} plan downscaled to {work.shape[1]}x{work.shape[0]} for vectorisation", stacklevel=2)
+        if _is_blank(work):
+            return FloorplanResult.empty((h, w), self.scale)
+        b, r = self.predict_masks(work)
+        return vectorise(b, r, scale=self.scale, unit=1 / factor, original_size=(h, w))
+
+    # ------------------------------------------------------------ CLI
+    def add_arguments(self, mode: str, parser: argparse.ArgumentParser) -> None:
+        if mode == "predict":
+            parser.add_argument("--scale", type=float, help="pixels per metre: adds m² areas and sizes the 3D model")
+            parser.add_argument("--3d", dest="mesh", action="store_true", help="also write a 3D mesh (.glb + .ply)")
+            parser.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"), help="network input size")
+        elif mode == "train":
+            parser.add_argument("--encoder", default="resnet18", help="encoder name (see shared.encoders)")
+        elif mode == "val":
+            parser.add_argument("--batch", type=int, default=4)
+            parser.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"), help="input size (default: card)")
+
+    def load_options(self, args: argparse.Namespace) -> dict:
+        return {"trust_pickle": args.trust_pickle, "scale": args.scale, "imgsz": args.imgsz}
+
+    def run_predict(self, args: argparse.Namespace) -> int:
+        from apps.floorplan.postprocess import predict_files
+
+        if args.scale is not None and not args.scale > 0:
+            raise InputError(None, "--scale must be a positive number of pixels per metre")
+        self.load(args.weights, **self.load_options(args))
+        report = predict_files(
+            self, args.source, args.out, mesh=args.mesh, save_json=not args.no_json, resume=args.resume
+        )
+        resumed = f", {report.resumed} already done" if report.resumed else ""
+        counts = f"{len(report.written)} files, {len(report.skipped)} skipped{resumed}"
+        print(f"{report.frames} plan(s) -> {args.out} ({counts})")
+        return report.exit_code
+
+    def train(self, args: argparse.Namespace) -> int:
+        from apps.floorplan.training import train
+
+        return train(args)
+
+    def val(self, args: argparse.Namespace) -> int:
+        from apps.floorplan.data import FloorplanDataset, list_items, load_spec
+        from apps.floorplan.evaluate import evaluate
+        from shared.io.writers import write_json
+
+        self.load(args.weights, trust_pickle=args.trust_pickle, imgsz=args.imgsz)
+        spec = load_spec(args.data)
+        ds = FloorplanDataset(list_items(spec, args.split), imgsz=self.imgsz, cache=False)
+        metrics = evaluate(self.model, ds, batch_size=args.batch, detailed=True)
+        if ds.bad:
+            print(f"skipped {len(ds.bad)} unreadable plan(s): {sorted(ds.bad)}", file=sys.stderr)
+        print(json.dumps(metrics, indent=2))
+        if args.json:
+            doc = {"weights": str(args.weights or self.default_weights), "data": str(args.data), "split": args.split}
+            write_json(args.json, {**doc, "plans": len(ds) - len(ds.bad), "metrics": metrics})
+        return 0
+
+    def benchmarks(self) -> dict[str, Command]:
+        return {
+            "floorplan": Command(
+                "plans/s at 512x512, vectorisation and 3D extrusion times",
+                _lazy("apps.floorplan.bench", "add_bench_arguments"),
+                _lazy("apps.floorplan.bench", "run_bench"),
+            )
+        }
+
+    def demo_tabs(self) -> list[DemoTab]:
+        from apps.floorplan.demo import EXAMPLE, build_tab
+
+        return [
+            DemoTab(
+                "Floor plan",
+                "tab-floorplan",
+                lambda: build_tab(self),
+                example=EXAMPLE,
+                input_id="floorplan-in-img",
+                run_id="floorplan-run",
+                output_id="floorplan-out-img",
+                json_id="floorplan-json",
+                json_keys=("rooms", "walls", "openings"),
+            )
+        ]
+
+    def demo_probes(self) -> list[DemoProbe]:
+        from apps.floorplan.demo import EXAMPLE
+
+        def inputs():
+            from gradio_client import handle_file
+
+            return [handle_file(str(EXAMPLE)), 0.0]
+
+        def check(answer) -> bool:
+            doc = answer[-1]
+            return isinstance(doc, dict) and {"rooms", "walls", "openings"} <= set(doc)
+
+        return [DemoProbe("/floorplan_image", inputs, check)]
+
+
+def _is_blank(rgb: np.ndarray) -> bool:
+    """A page with (almost) no ink: nearly uniform grey levels."""
+    grey = rgb.mean(2) if rgb.ndim == 3 else rgb
+    return float(grey.std()) < 2.0 or float((np.abs(grey - np.median(grey)) > 40).mean()) < 0.001
+
+
+def _lazy(module: str, attr: str):
+    """Import the function only when the mode is used (keeps ``polyhead --help`` fast)."""
+
+    def call(*args, **kwargs):
+        import importlib
+
+        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
+
+    return call
