@@ -1,0 +1,114 @@
+"""The face weights file: every cascade stage and the attribute model in one safetensors file.
+
+Keys are prefixed by part (``pnet.*``, ``rnet.*``, ``onet.*``, ``attr.*``); the card beside it
+(``face.json``) holds the attribute model's config, detector settings, figures and provenance.
+Loading reads safetensors only (never unpickles).
+
+>>> parts, card = load_face_weights("weights/face.safetensors")   # doctest: +SKIP
+>>> sorted(parts)                                                 # doctest: +SKIP
+['attr', 'onet', 'pnet', 'rnet']
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from apps.face.cascade import STAGES, build_net
+from shared.errors import InputError
+from shared.io.writers import atomic_path, write_json
+from shared.model import MultiTaskModel, build_model
+
+PARTS = (*STAGES, "attr")
+AGE_BINS = [0, 3, 7, 13, 18, 23, 28, 33, 38, 45, 52, 60, 70, 80, 120]  # class k: AGE_BINS[k] <= age < AGE_BINS[k+1]
+GENDERS = ["male", "female"]
+
+
+def age_centres() -> torch.Tensor:
+    """The representative age of every bin (its midpoint) for the expected-value estimate."""
+    b = torch.tensor(AGE_BINS, dtype=torch.float32)
+    c = (b[:-1] + b[1:]) / 2
+    c[-1] = 88.0
+    return c
+
+
+def age_to_bin(age: float) -> int:
+    """>>> age_to_bin(0), age_to_bin(25), age_to_bin(119)
+    (0, 5, 13)"""
+    for k in range(len(AGE_BINS) - 1):
+        if age < AGE_BINS[k + 1]:
+            return k
+    return len(AGE_BINS) - 2
+
+
+def attr_config(encoder: str = "lcnet_075", tasks: tuple[str, ...] = ("age", "gender")) -> dict:
+    """The attribute model: the shared encoder + neck with an age-bin and a gender classification head."""
+    heads = {}
+    if "age" in tasks:
+        heads["age"] = {"type": "classify", "num_outputs": len(AGE_BINS) - 1}
+    if "gender" in tasks:
+        heads["gender"] = {"type": "classify", "num_outputs": 2}
+    if not heads:
+        raise ValueError("the attribute model needs at least one of the tasks age, gender")
+    return {"encoder": encoder, "neck_channels": 32, "heads": heads, "input_size": [112, 112]}
+
+
+def load_face_weights(path: str | Path) -> tuple[dict[str, torch.nn.Module], dict]:
+    """``({"pnet": net, ..., "attr": MultiTaskModel}, card)`` from a face weights file; parts that the
+    file lacks are missing from the dict. Raises :class:`InputError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "weights file not found")
+    if path.suffix != ".safetensors":
+        raise InputError(path, "face weights must be a .safetensors file (pickle checkpoints are not loaded)")
+    card_file = path.with_suffix(".json")
+    card = {}
+    if card_file.is_file():
+        try:
+            card = json.loads(card_file.read_text())
+        except json.JSONDecodeError as e:
+            raise InputError(card_file, f"model card is not valid JSON ({e.msg})") from None
+    try:
+        state = load_file(str(path))
+    except Exception as e:
+        raise InputError(path, f"not a readable safetensors file ({type(e).__name__})") from None
+    parts: dict[str, torch.nn.Module] = {}
+    for part in PARTS:
+        sub = {k[len(part) + 1 :]: v for k, v in state.items() if k.startswith(part + ".")}
+        if not sub:
+            continue
+        if part == "attr":
+            if "attr_model" not in card:
+                raise InputError(card_file, "card has no 'attr_model' config for the attribute weights")
+            net: torch.nn.Module = build_model(card["attr_model"])
+        else:
+            net = build_net(part)
+        missing, unexpected = net.load_state_dict(sub, strict=False)
+        if missing or unexpected:
+            raise InputError(path, f"{part} weights do not match ({len(missing)} missing, {len(unexpected)} unexpected)")
+        parts[part] = net.eval()
+    return parts, card
+
+
+def save_face_weights(path: str | Path, parts: dict[str, torch.nn.Module], card: dict) -> Path:
+    """Write (or update) a face weights file: the given parts replace theirs, others are kept."""
+    path = Path(path)
+    state: dict[str, torch.Tensor] = {}
+    if path.is_file():
+        state = {k: v for k, v in load_file(str(path)).items() if k.split(".", 1)[0] not in parts}
+    for part, net in parts.items():
+        state.update({f"{part}.{k}": v.detach().contiguous().cpu() for k, v in net.state_dict().items()})
+        if isinstance(net, MultiTaskModel):
+            card = {**card, "attr_model": net.config}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "polyhead": "1", "app": "face"})
+    write_json(path.with_suffix(".json"), card)
+    return path
+
+
+def read_card(path: str | Path) -> dict:
+    p = Path(path).with_suffix(".json")
+    return json.loads(p.read_text()) if p.is_file() else {}
