@@ -1,0 +1,151 @@
+"""``polyhead face train --stage pnet|rnet|onet|attributes``.
+
+Cascade stages train on cached windows (:mod:`apps.face.samples`) with the joint MTCNN loss and online
+hard-sample mining; the attribute model trains through the shared Trainer on aligned UTKFace crops.
+Each run writes its part into one face weights file (``--out``, default runs/train/face/face.safetensors)
+and records its figures, command and wall time in the card beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from apps.face.cascade import STAGES, build_net, cascade_loss
+from apps.face.model import read_card, save_face_weights
+from apps.face.samples import FLIP_ORDER, FaceSources, Samples, cached
+
+DEFAULT_OUT = Path("runs/train/face/face.safetensors")
+
+
+def command_line() -> str:
+    return "polyhead " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 (n, s, s, 3) -> normalised float (n, 3, s, s)."""
+    t = torch.as_tensor(images)
+    return (t.permute(0, 3, 1, 2).float() - 127.5) / 128.0
+
+
+def augment(x: torch.Tensor, box: torch.Tensor, lmk: torch.Tensor, g: torch.Generator):
+    """Horizontal flips (targets mirrored, left/right points swapped), brightness/contrast, some greyscale."""
+    n = len(x)
+    flip = torch.rand(n, generator=g) < 0.5
+    if flip.any():
+        x[flip] = x[flip].flip(-1)
+        b = box[flip]
+        box[flip] = torch.stack([-b[:, 2], b[:, 1], -b[:, 0], b[:, 3]], 1)
+        lx, ly = lmk[flip, :5], lmk[flip, 5:]
+        lmk[flip] = torch.cat([(1 - lx)[:, FLIP_ORDER], ly[:, FLIP_ORDER]], 1)
+    c = 1 + (torch.rand(n, 1, 1, 1, generator=g) - 0.5) * 0.5
+    b = (torch.rand(n, 1, 1, 1, generator=g) - 0.5) * 0.4
+    x = x * c + b
+    grey = torch.rand(n, generator=g) < 0.1
+    if grey.any():
+        x[grey] = x[grey].mean(1, keepdim=True).expand(-1, 3, -1, -1)
+    return x.clamp(-1, 1), box, lmk
+
+
+@torch.inference_mode()
+def evaluate_windows(net: torch.nn.Module, data: Samples, threshold: float = 0.5, batch: int = 1024) -> dict:
+    """Window-level figures: face recall, non-face false-positive rate, box and landmark errors."""
+    net.eval()
+    probs, boxes, lmks = [], [], []
+    for i in range(0, len(data), batch):
+        out = net(to_input(data.images[i : i + batch]))
+        probs.append(out["cls"].flatten(1).softmax(1)[:, 1])
+        boxes.append(out["box"].flatten(1))
+        lmks.append(out["lmk"].flatten(1))
+    p, b, lm = torch.cat(probs).numpy(), torch.cat(boxes).numpy(), torch.cat(lmks).numpy()
+    face, neg, part = data.label == 1, data.label == 0, data.label == -1
+    has = np.isfinite(data.lmk).all(1)
+    boxed = face | part
+    out = {
+        "face_recall": float((p[face] > threshold).mean()) if face.any() else 0.0,
+        "non_face_fpr": float((p[neg] > threshold).mean()) if neg.any() else 0.0,
+        "box_mae": float(np.abs(b[boxed] - data.box[boxed]).mean()) if boxed.any() else 0.0,
+        "lmk_mae": float(np.abs(lm[has] - data.lmk[has]).mean()) if has.any() else 0.0,
+    }
+    out["score"] = out["face_recall"] - out["non_face_fpr"] - out["box_mae"] - out["lmk_mae"]
+    return out
+
+
+def train_stage(args: argparse.Namespace) -> int:
+    stage = args.stage
+    torch.manual_seed(args.seed)
+    src = FaceSources.from_yaml(args.data)
+    t_start = time.time()
+    train = cached(stage, src, "train", scale=args.scale)
+    val = cached(stage, src, "val", scale=args.scale)
+    t_data = time.time() - t_start
+    print(f"{stage}: {len(train)} train windows {train.counts()}, {len(val)} val windows, data {t_data:.0f} s")
+    net = build_net(stage)
+    out = Path(args.out or DEFAULT_OUT)
+    epochs, bs = args.epochs, args.batch
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    steps = epochs * ((len(train) + bs - 1) // bs)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(steps, 1), pct_start=0.1)
+    g = torch.Generator().manual_seed(args.seed)
+    images = torch.from_numpy(train.images)
+    label, box, lmk = (torch.from_numpy(a) for a in (train.label, train.box, train.lmk))
+    best, best_state, history = None, None, []
+    t0 = time.time()
+    limit = args.time_limit * 60 if args.time_limit else None
+    for epoch in range(epochs):
+        net.train()
+        perm = torch.randperm(len(train), generator=g)
+        sums, n = {"total": 0.0, "cls": 0.0, "box": 0.0, "lmk": 0.0}, 0
+        for i in range(0, len(perm), bs):
+            idx = perm[i : i + bs]
+            x, bx, lm = augment(to_input(images[idx]), box[idx].clone(), lmk[idx].clone(), g)
+            losses = cascade_loss(net(x), label[idx], bx, lm, stage)
+            opt.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            opt.step()
+            if sched.last_epoch + 1 < steps:
+                sched.step()
+            n += 1
+            for k in sums:
+                sums[k] += float(losses[k].detach())
+        metrics = evaluate_windows(net, val)
+        row = {"epoch": epoch + 1, **{f"loss_{k}": v / max(n, 1) for k, v in sums.items()}, **metrics,
+               "time_s": round(time.time() - t0, 1)}
+        history.append(row)
+        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+        if best is None or metrics["score"] > best["score"]:
+            best, best_state = metrics, {k: v.clone() for k, v in net.state_dict().items()}
+        if limit and time.time() - t0 > limit * (epoch + 2) / (epoch + 1):
+            print(f"time limit: stopping after epoch {epoch + 1}")
+            break
+    net.load_state_dict(best_state)
+    card = read_card(out)
+    stages = card.setdefault("training", {})
+    stages[stage] = {
+        "command": command_line(),
+        "wall_time_s": round(time.time() - t_start, 1),
+        "data_time_s": round(t_data, 1),
+        "epochs_run": len(history),
+        "train_windows": train.counts(),
+        "val_windows": val.counts(),
+        "val_window_metrics": best,
+        "history": history,
+    }
+    save_face_weights(out, {stage: net}, card)
+    print(f"{stage}: best {best} -> {out}")
+    return 0
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stage", choices=[*STAGES, "attributes"], required=True, help="which part to train")
+    p.add_argument("--scale", type=float, default=1.0, help="share of the generated windows to use (smoke runs)")
+    p.add_argument("--time-limit", type=float, default=8.0, help="minutes of training before stopping (0: none)")
+    p.add_argument("--tasks", nargs="+", choices=["age", "gender"], default=["age", "gender"],
+                   help="attribute heads to train")
+    p.add_argument("--encoder", default="lcnet_075", help="attribute encoder (see shared.encoders)")
