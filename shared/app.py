@@ -164,3 +164,18 @@ class App:
     def demo_probes(self) -> list[DemoProbe]:
         """Endpoints ``polyhead bench demo`` may call, with a sample input and a correctness check."""
         return []
+
+
+def lazy(module: str, attr: str) -> Callable:
+    """A function imported only when called (keeps ``polyhead --help`` fast and optional parts optional).
+
+    >>> run = lazy("json", "dumps"); run([1])
+    '[1]'
+    """
+
+    def call(*args, **kwargs):
+        import importlib
+
+        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
+
+    return call

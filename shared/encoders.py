@@ -38,21 +38,22 @@ STRIDES = (4, 8, 16, 32)
 
 
 class Encoder(nn.Module):
-    """A timm backbone returning feature maps at strides 4, 8, 16 and 32.
+    """A timm backbone returning feature maps at strides 4, 8, 16 and 32 (and 2 when asked).
 
     Attributes:
         channels: channel count of each returned feature map.
-        strides: the stride of each returned map, always ``(4, 8, 16, 32)``.
+        strides: the stride of each returned map: ``(4, 8, 16, 32)`` or ``(2, 4, 8, 16, 32)``.
     """
 
-    def __init__(self, name: str, in_chans: int = 3):
+    def __init__(self, name: str, in_chans: int = 3, strides: tuple[int, ...] = STRIDES):
         super().__init__()
         if name not in ENCODERS:
             raise ValueError(f"unknown encoder '{name}'; choose one of {', '.join(sorted(ENCODERS))}")
         self.name = name
         self.body = timm.create_model(ENCODERS[name].timm_name, pretrained=False, features_only=True, in_chans=in_chans)
         info = self.body.feature_info
-        wanted = [i for i, r in enumerate(info.reduction()) if r in STRIDES]
+        strides = tuple(strides)
+        wanted = [i for i, r in enumerate(info.reduction()) if r in strides]
         self.body = timm.create_model(
             ENCODERS[name].timm_name,
             pretrained=False,
@@ -62,19 +63,21 @@ class Encoder(nn.Module):
         )
         self.channels: list[int] = list(self.body.feature_info.channels())
         self.strides: tuple[int, ...] = tuple(self.body.feature_info.reduction())
-        if self.strides != STRIDES:
-            raise RuntimeError(f"encoder {name} gives strides {self.strides}, expected {STRIDES}")
+        if self.strides != strides:
+            raise ValueError(f"encoder {name} gives strides {self.strides}, expected {strides}")
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.body(x)
 
 
-def create_encoder(name: str, weights: str | Path | None = None, in_chans: int = 3) -> Encoder:
+def create_encoder(
+    name: str, weights: str | Path | None = None, in_chans: int = 3, strides: tuple[int, ...] = STRIDES
+) -> Encoder:
     """Build a registered encoder with random weights, or load them from a local safetensors file.
 
     Nothing is ever downloaded: ``weights`` must be a path on disk.
     """
-    encoder = Encoder(name, in_chans=in_chans)
+    encoder = Encoder(name, in_chans=in_chans, strides=strides)
     if weights is not None:
         from safetensors.torch import load_file
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from shared.encoders import create_encoder
 from shared.heads import HEADS, Head
-from shared.necks import FPNPAN
+from shared.necks import NECKS
 
 
 class MultiTaskModel(nn.Module):
@@ -58,12 +58,18 @@ class MultiTaskModel(nn.Module):
 def build_model(config: dict) -> MultiTaskModel:
     """Build a :class:`MultiTaskModel` from ``{"encoder", "neck_channels", "heads": {task: {"type", ...}}}``.
 
-    The same config is stored in the model card, so shipped weights rebuild their own architecture.
+    Optional keys: ``"neck"`` (``"fpnpan"``, the default, or ``"unet"``), ``"strides"`` (add 2 for a
+    stride-2 level), ``"in_chans"``. The same config is stored in the model card, so shipped weights
+    rebuild their own architecture.
     """
     cfg = copy.deepcopy(config)
-    encoder = create_encoder(cfg["encoder"], in_chans=cfg.get("in_chans", 3))
+    strides = tuple(cfg.get("strides", (4, 8, 16, 32)))
+    encoder = create_encoder(cfg["encoder"], in_chans=cfg.get("in_chans", 3), strides=strides)
     channels = int(cfg.get("neck_channels", 64))
-    neck = FPNPAN(encoder.channels, channels=channels)
+    kind = cfg.get("neck", "fpnpan")
+    if kind not in NECKS:
+        raise ValueError(f"unknown neck '{kind}'; known: {', '.join(NECKS)}")
+    neck = NECKS[kind](encoder.channels, channels=channels, strides=strides)
     heads = {}
     for task, spec in cfg["heads"].items():
         spec = dict(spec)

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from shared.errors import InputError
-from shared.io import VideoReader, VideoWriter, read_image, resolve_source, write_image, write_json
+from shared.io import VideoReader, VideoWriter, read_image, resolve_source, write_bytes, write_image, write_json
 from shared.results import Result
 
 PredictFn = Callable[[np.ndarray], Result]
@@ -53,7 +53,9 @@ def predict_source(
     stages: tuple[Callable, FinishFn] | None = None,
 ) -> BatchReport:
     """Run ``predict`` over an image, folder, glob or video; write ``<name>.jpg`` + ``<name>.json``
-    per image and ``<name>.mp4`` + ``<name>/<frame>.json`` per video into ``out_dir``.
+    per image and ``<name>.mp4`` + ``<name>/<frame>.json`` per video into ``out_dir``. A result with an
+    ``artifacts()`` method (``{suffix: image array | bytes}``) also gets ``<name><suffix>`` files,
+    written before the JSON, so an existing JSON means the item is complete.
 
     Unreadable items are skipped, reported on stderr as ``skipped <file>: <problem>`` and listed in
     the report; the rest finish. Inputs are never modified, files inside ``out_dir`` are never taken
@@ -83,6 +85,9 @@ def predict_source(
         try:
             rgb = read_image(item.path)
             result = predict(rgb)
+            for suffix, data in getattr(result, "artifacts", dict)().items():  # e.g. {"_mask.png": array}
+                path = out / f"{name}{suffix}"
+                report.written.append(write_bytes(path, data) if isinstance(data, bytes) else write_image(path, data))
             if save_overlay:
                 report.written.append(write_image(out / f"{name}.jpg", result.plot(rgb)))
             if save_json:

@@ -16,7 +16,7 @@ import torch
 
 from apps.driving.model import CLASSES, INPUT_SIZE
 from apps.driving.postprocess import DrivingResult, postprocess
-from shared.app import App, Command, DemoProbe, DemoTab
+from shared.app import App, Command, DemoProbe, DemoTab, lazy
 from shared.errors import InputError
 from shared.preprocess import Letterbox, check_input_size, to_tensor
 
@@ -154,19 +154,19 @@ class DrivingApp(App):
         return {
             "convert": Command(
                 "convert CamVid / TuSimple / clip pseudo-labels into the BDD100K layout",
-                _lazy("apps.driving.convert", "add_convert_arguments"),
-                _lazy("apps.driving.convert", "run_convert"),
+                lazy("apps.driving.convert", "add_convert_arguments"),
+                lazy("apps.driving.convert", "run_convert"),
             ),
             "lidar": Command(
                 "LiDAR scans: ground, obstacles, 3D boxes, BEV, camera overlay",
-                _lazy("apps.driving.lidar.cli", "add_lidar_arguments"),
-                _lazy("apps.driving.lidar.cli", "run_lidar"),
+                lazy("apps.driving.lidar.cli", "add_lidar_arguments"),
+                lazy("apps.driving.lidar.cli", "run_lidar"),
                 "example:\n  polyhead driving lidar velodyne/ --calib calib/ --image image_2/ --out runs/lidar",
             ),
             "lidar-val": Command(
                 "LiDAR clusters vs KITTI label_2 boxes: recall at 2 m, ground height error",
-                _lazy("apps.driving.lidar.cli", "add_lidar_val_arguments"),
-                _lazy("apps.driving.lidar.cli", "run_lidar_val"),
+                lazy("apps.driving.lidar.cli", "add_lidar_val_arguments"),
+                lazy("apps.driving.lidar.cli", "run_lidar_val"),
             ),
         }
 
@@ -174,13 +174,13 @@ class DrivingApp(App):
         return {
             "driving": Command(
                 "3-task vs 3 single-task models, torch vs ONNX Runtime, end-to-end video",
-                _lazy("apps.driving.bench", "add_bench_arguments"),
-                _lazy("apps.driving.bench", "run_bench"),
+                lazy("apps.driving.bench", "add_bench_arguments"),
+                lazy("apps.driving.bench", "run_bench"),
             ),
             "lidar": Command(
                 "LiDAR pipeline scans/s by stage",
-                _lazy("apps.driving.lidar.cli", "add_bench_lidar_arguments"),
-                _lazy("apps.driving.lidar.cli", "run_bench_lidar"),
+                lazy("apps.driving.lidar.cli", "add_bench_lidar_arguments"),
+                lazy("apps.driving.lidar.cli", "run_bench_lidar"),
             ),
         }
 
@@ -238,13 +238,3 @@ class DrivingApp(App):
 
         return [DemoProbe("/driving_image", inputs, check), DemoProbe("/lidar_scan", lidar_inputs, lidar_check)]
 
-
-def _lazy(module: str, attr: str):
-    """Import the function only when the mode is used (keeps ``polyhead --help`` fast)."""
-
-    def call(*args, **kwargs):
-        import importlib
-
-        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
-
-    return call

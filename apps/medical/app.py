@@ -1,0 +1,277 @@
+"""MedicalApp: what ``polyhead medical ...`` and the demo's medical tab call.
+
+>>> app = MedicalApp().load("ph2")                        # shipped lesion + diagnosis weights
+>>> result = app.predict_image(read_image("lesion.jpg"))  # doctest: +SKIP
+>>> result.to_json()["diagnosis"]["label"]                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from apps.medical.data import to_rgb
+from apps.medical.postprocess import MedicalResult, Predictor
+from shared.app import App, Command, DemoProbe, DemoTab, lazy
+from shared.errors import InputError
+from shared.weights import WEIGHTS_DIR
+
+SHIPPED = {"ph2": "medical-ph2", "drive": "medical-drive"}
+
+
+def resolve_weights(weights: str | Path | None) -> Path:
+    """``None`` -> the PH2 model; ``ph2`` / ``drive`` -> the shipped files; anything else is a path."""
+    if weights is None:
+        return WEIGHTS_DIR / f"{SHIPPED['ph2']}.safetensors"
+    if str(weights) in SHIPPED:
+        return WEIGHTS_DIR / f"{SHIPPED[str(weights)]}.safetensors"
+    return Path(weights)
+
+
+class MedicalApp(App):
+    name = "medical"
+    title = "Medical"
+    description = "lesion / structure masks + image-level diagnosis; sliding windows; NIfTI volumes and meshes"
+    examples = {
+        "predict": "examples:\n  polyhead medical predict dermoscopy/ --weights ph2 --out runs/medical\n"
+        "  polyhead medical predict fundus.png --weights drive --tta\n"
+        "  polyhead medical predict case_0000.nii.gz --weights my.safetensors --mesh stl",
+        "train": "examples:\n  polyhead medical train --data datasets/medical-ph2.yaml --epochs 30\n"
+        "  polyhead medical train --data datasets/medical-drive.yaml --patches-per-image 16",
+        "val": "example:\n  polyhead medical val --data datasets/medical-ph2.yaml --weights ph2 --json runs/val.json",
+    }
+
+    def __init__(self):
+        self.model = None
+        self.card: dict = {}
+        self.predictor: Predictor | None = None
+        self.weights_path: Path | None = None
+
+    @property
+    def default_weights(self) -> Path:
+        return resolve_weights(None)
+
+    # ------------------------------------------------------------ model
+    def load(
+        self,
+        weights=None,
+        tta: bool = False,
+        threshold: float = 0.5,
+        overlap: float = 0.5,
+        min_area: int = 0,
+        tasks=None,
+        trust_pickle: bool = False,
+        **_,
+    ) -> MedicalApp:
+        from shared.weights import load_card, load_model
+
+        path = resolve_weights(weights)
+        if path.suffix == ".onnx":
+            from shared.export import OnnxModel
+
+            self.model, self.card = OnnxModel(path), load_card(path)
+        else:
+            self.model, self.card = load_model(path, trust_pickle=trust_pickle)
+        if tasks:
+            unknown = set(tasks) - set(self.model.tasks)
+            if unknown:
+                raise InputError(path, f"model has no task {sorted(unknown)}; it has {self.model.tasks}")
+            self.model.active_tasks = list(tasks)
+        inp = self.card.get("input", {"mode": "resize", "size": self.card.get("input_size", [256, 320])})
+        if not 0 <= overlap < 1:
+            raise InputError(None, f"--overlap must be in [0, 1), got {overlap}")
+        self.predictor = Predictor(
+            self.model,
+            self.card.get("classes", ["background", "foreground"]),
+            self.card.get("diagnosis_classes", []),
+            inp["mode"],
+            tuple(inp["size"]),
+            overlap=overlap,
+            tta=tta,
+            threshold=threshold,
+            min_area=min_area,
+        )
+        self.weights_path = path
+        return self
+
+    def ensure_loaded(self) -> None:
+        if self.predictor is None:
+            self.load()
+
+    # ------------------------------------------------------------ inference
+    def predict_image(self, rgb: np.ndarray) -> MedicalResult:
+        """One image (RGB, grey or 16-bit) -> mask, regions and diagnosis in original pixels."""
+        self.ensure_loaded()
+        return self.predictor(to_rgb(rgb))
+
+    def predict(self, source, out_dir: str | Path, axis: int = 2, mesh: str | None = None, **options):
+        """Images, folders and videos as every app; NIfTI volumes (``.nii``/``.nii.gz``) slice by slice."""
+        from apps.medical.volume import is_nifti
+        from shared.predict import BatchReport
+
+        src = Path(str(source))
+        volumes = [src] if is_nifti(src) else sorted(p for p in src.iterdir() if is_nifti(p)) if src.is_dir() else []
+        report = BatchReport()
+        has_images = not is_nifti(src) and (
+            not src.is_dir() or any(p.suffix.lower() in _image_like() for p in src.iterdir() if p.is_file())
+        )
+        if has_images:
+            report = super().predict(source, out_dir, **options)
+        for vol in volumes:
+            self._predict_volume_into(vol, Path(out_dir), axis, mesh, report, options.get("resume", False))
+        if not volumes and not has_images:
+            raise InputError(source, "no images, videos or NIfTI volumes found")
+        return report
+
+    def _predict_volume_into(self, path: Path, out: Path, axis: int, mesh, report, resume: bool) -> None:
+        from apps.medical.volume_predict import predict_volume
+        from shared.predict import safe_name
+
+        name = safe_name(path.name[: -len(".nii.gz")] if path.name.endswith(".nii.gz") else path.stem)
+        if resume and (out / f"{name}.json").exists():
+            report.resumed += 1
+            return
+        try:
+            written, slices = predict_volume(self, path, out, name, axis=axis, mesh=mesh)
+            report.written.extend(written)
+            report.frames += slices
+        except InputError as e:
+            import sys
+
+            print(f"skipped {path}: {e.problem}", file=sys.stderr)
+            report.skipped.append((str(path), e.problem))
+
+    # ------------------------------------------------------------ CLI
+    def add_arguments(self, mode: str, parser: argparse.ArgumentParser) -> None:
+        if mode in ("predict", "val"):
+            parser.set_defaults(weights=None)
+            parser.add_argument("--tta", action="store_true", help="average flipped runs (4x slower)")
+        if mode == "predict":
+            parser.add_argument("--threshold", type=float, default=0.5, help="foreground probability threshold")
+            parser.add_argument("--overlap", type=float, default=0.5, help="sliding-window overlap (patch models)")
+            parser.add_argument("--min-area", type=int, default=0, help="drop regions smaller than this (pixels)")
+            parser.add_argument("--tasks", nargs="+", choices=["mask", "diagnosis"], help="run only these heads")
+            parser.add_argument("--axis", type=int, default=2, choices=[0, 1, 2], help="slice axis of volumes")
+            parser.add_argument(
+                "--mesh",
+                choices=["ply", "stl", "obj", "glb"],
+                help="also write a surface mesh of each predicted volume",
+            )
+        elif mode == "train":
+            parser.add_argument("--encoder", default="resnet18", help="encoder name (see shared.encoders)")
+            parser.add_argument("--tasks", nargs="+", choices=["mask", "diagnosis"], help="train only these heads")
+            parser.add_argument(
+                "--patches-per-image",
+                type=int,
+                default=8,
+                help="random patches per image and epoch (patch-mode datasets)",
+            )
+            parser.add_argument("--mask-stride", type=int, default=2, choices=[2, 4], help="finest decoder level")
+            parser.add_argument("--neck-channels", type=int, default=32)
+        elif mode == "val":
+            parser.add_argument("--no-hd95", action="store_true", help="skip the (slower) Hausdorff distance")
+
+    def run_predict(self, args: argparse.Namespace) -> int:
+        self.load(args.weights, **self.load_options(args))
+        report = self.predict(
+            args.source, args.out, axis=args.axis, mesh=args.mesh, save_json=not args.no_json, resume=args.resume
+        )
+        resumed = f", {report.resumed} already done" if report.resumed else ""
+        print(
+            f"{report.frames} image(s)/slice(s) -> {args.out} ({len(report.written)} files, "
+            f"{len(report.skipped)} skipped{resumed})"
+        )
+        return report.exit_code
+
+    def load_options(self, args: argparse.Namespace) -> dict:
+        return {
+            "tta": args.tta,
+            "threshold": args.threshold,
+            "overlap": args.overlap,
+            "min_area": args.min_area,
+            "tasks": args.tasks,
+            "trust_pickle": args.trust_pickle,
+        }
+
+    def train(self, args: argparse.Namespace) -> int:
+        from apps.medical.training import train
+
+        return train(args)
+
+    def val(self, args: argparse.Namespace) -> int:
+        from apps.medical.data import MedicalDataset, load_spec
+        from apps.medical.evaluate import evaluate
+        from shared.io.writers import write_json
+
+        self.load(args.weights, trust_pickle=args.trust_pickle)
+        spec = load_spec(args.data)
+        spec.input_mode, spec.input_size = self.predictor.mode, self.predictor.size
+        spec.classes = self.predictor.classes
+        ds = MedicalDataset(spec, args.split)
+        metrics = evaluate(self.model, ds, spec, tta=args.tta, hd95=not args.no_hd95, detail=True)
+        print(json.dumps(metrics, indent=2))
+        if args.json:
+            write_json(
+                args.json,
+                {
+                    "weights": str(self.weights_path),
+                    "data": str(args.data),
+                    "split": args.split,
+                    "tta": args.tta,
+                    "metrics": metrics,
+                },
+            )
+        return 0
+
+    def export(self, args: argparse.Namespace) -> int:
+        args.weights = str(resolve_weights(args.weights))
+        return super().export(args)
+
+    def benchmarks(self) -> dict[str, Command]:
+        return {
+            "medical": Command(
+                "images/s at 512x512; sliding window on 2048x2048 with and without TTA",
+                lazy("apps.medical.bench", "add_bench_arguments"),
+                lazy("apps.medical.bench", "run_bench"),
+            )
+        }
+
+    def demo_tabs(self) -> list[DemoTab]:
+        from apps.medical.demo import EXAMPLES, build_medical_tab
+
+        return [
+            DemoTab(
+                "Medical",
+                "tab-medical",
+                lambda: build_medical_tab(self),
+                example=EXAMPLES / "generated_lesion.jpg",
+                input_id="medical-in-img",
+                run_id="medical-run",
+                output_id="medical-out-img",
+                json_id="medical-json",
+                json_keys=("classes", "diagnosis"),
+            )
+        ]
+
+    def demo_probes(self) -> list[DemoProbe]:
+        from apps.medical.demo import EXAMPLES
+
+        def inputs():
+            from gradio_client import handle_file
+
+            return [handle_file(str(EXAMPLES / "generated_lesion.jpg")), "PH2 lesion + diagnosis", False]
+
+        def check(answer) -> bool:
+            _, doc = answer
+            return "lesion" in doc.get("classes", {}) and "diagnosis" in doc
+
+        return [DemoProbe("/medical_image", inputs, check)]
+
+
+def _image_like() -> set[str]:
+    from shared.io.readers import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
+    return IMAGE_SUFFIXES | VIDEO_SUFFIXES

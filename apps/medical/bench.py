@@ -1,0 +1,89 @@
+"""``polyhead bench medical``: images/s at 512x512 (PH2 model, whole pipeline and model only) and
+sliding-window time on a 2048x2048 image (DRIVE patch model) with and without flip TTA, in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import time
+
+import numpy as np
+import torch
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", default="ph2", help="whole-image model (default: the shipped PH2 weights)")
+    p.add_argument("--patch-weights", default="drive", help="patch model for the sliding window (default: DRIVE)")
+    p.add_argument("--images", type=int, default=8, help="512x512 images per round")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--large", type=int, default=2048, help="side of the sliding-window test image")
+    p.add_argument("--json", help="write the figures to this JSON file")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from apps.medical.app import MedicalApp
+    from apps.medical.synthetic import fundus_image
+    from shared.preprocess import to_tensor
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (512, 512, 3), dtype=np.uint8) for _ in range(args.images)]
+    app = MedicalApp().load(args.weights)
+    h, w = app.predictor.size
+    x = to_tensor(np.zeros((h, w, 3), np.uint8))[None]
+    e2e, model_only = [], []
+    with torch.inference_mode():
+        app.predict_image(images[0])  # warm-up
+        for _ in range(args.rounds):
+            t = time.perf_counter()
+            for im in images:
+                app.predict_image(im)
+            e2e.append(len(images) / (time.perf_counter() - t))
+            t = time.perf_counter()
+            for _ in images:
+                app.model(x)
+            model_only.append(len(images) / (time.perf_counter() - t))
+    figures: dict = {
+        "whole_image_model": str(app.weights_path),
+        "model_input": [h, w],
+        "images_per_s_512_end_to_end": round(statistics.median(e2e), 3),
+        "images_per_s_model_only": round(statistics.median(model_only), 3),
+    }
+    patch_app = MedicalApp().load(args.patch_weights)
+    big, _, _ = fundus_image(rng, args.large)
+    rss0 = _peak_rss_mb()
+    for tta in (False, True):
+        patch_app.predictor.tta = tta
+        t = time.perf_counter()
+        result = patch_app.predict_image(big)
+        figures[f"sliding_{args.large}_s{'_tta' if tta else ''}"] = round(time.perf_counter() - t, 3)
+        assert result.mask.shape == big.shape[:2]
+    from shared.sliding import window_starts
+
+    ph, pw = patch_app.predictor.size
+    n = len(window_starts(args.large, ph, patch_app.predictor.overlap)) * len(
+        window_starts(args.large, pw, patch_app.predictor.overlap)
+    )
+    figures.update(
+        {
+            "patch_model": str(patch_app.weights_path),
+            "patch": [ph, pw],
+            "overlap": patch_app.predictor.overlap,
+            "windows": n,
+            "tta_slowdown": round(figures[f"sliding_{args.large}_s_tta"] / figures[f"sliding_{args.large}_s"], 3),
+            "peak_rss_mb": round(max(rss0, _peak_rss_mb()), 1),
+            "threads": torch.get_num_threads(),
+        }
+    )
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        from shared.io.writers import write_json
+
+        write_json(args.json, figures)
+    return 0

@@ -1,0 +1,130 @@
+"""Medical metrics that accumulate per image, then aggregate (MONAI's pattern).
+
+Masks: per class Dice, IoU, 95% Hausdorff distance, sensitivity and specificity. Dice and IoU are given
+both as the mean over images (MONAI's default) and pooled over all pixels of the set (how DRIVE
+vessel F1 is usually reported). Image labels: accuracy, per-class recall and one-vs-rest AUC.
+
+>>> m = SegmentationMetrics(["background", "lesion"])
+>>> mask = np.zeros((32, 32), np.uint8); mask[8:24, 8:24] = 1
+>>> m.update(mask, mask)
+>>> m.aggregate()["lesion"]["dice"]
+1.0
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage, stats
+
+from shared.heads.segmentation import IGNORE_INDEX
+
+
+def _surface(mask: np.ndarray) -> np.ndarray:
+    return mask & ~ndimage.binary_erosion(mask, border_value=0)
+
+
+def hausdorff95(pred: np.ndarray, target: np.ndarray, spacing=(1.0, 1.0)) -> float:
+    """Symmetric 95th-percentile surface distance; NaN when either mask is empty."""
+    if not pred.any() or not target.any():
+        return float("nan")
+    sp, st = _surface(pred), _surface(target)
+    dt_t = ndimage.distance_transform_edt(~st, sampling=spacing)
+    dt_p = ndimage.distance_transform_edt(~sp, sampling=spacing)
+    return float(max(np.percentile(dt_t[sp], 95), np.percentile(dt_p[st], 95)))
+
+
+class SegmentationMetrics:
+    """Accumulates confusion counts per image; ``IGNORE_INDEX`` pixels (outside the FOV) are left out."""
+
+    def __init__(self, classes: list[str], hd95: bool = True):
+        self.classes = list(classes)
+        self.hd95 = hd95
+        self.rows: list[np.ndarray] = []  # per image: (C, 4) tp fp fn tn
+        self.hd: list[list[float]] = []
+
+    def update(self, pred: np.ndarray, target: np.ndarray, spacing=(1.0, 1.0)) -> None:
+        if pred.shape != target.shape:
+            raise ValueError(f"prediction {pred.shape} and target {target.shape} differ in shape")
+        valid = target != IGNORE_INDEX
+        counts, hds = [], []
+        for c in range(len(self.classes)):
+            p, t = (pred == c) & valid, (target == c) & valid
+            tp = int((p & t).sum())
+            fp, fn = int(p.sum()) - tp, int(t.sum()) - tp
+            counts.append((tp, fp, fn, int(valid.sum()) - tp - fp - fn))
+            hds.append(hausdorff95(p, t, spacing) if self.hd95 and c > 0 else float("nan"))
+        self.rows.append(np.array(counts, np.int64))
+        self.hd.append(hds)
+
+    def aggregate(self) -> dict[str, dict[str, float]]:
+        """``{class: {dice, iou, dice_pooled, iou_pooled, hd95, sensitivity, specificity}}`` (foreground classes)."""
+        if not self.rows:
+            return {}
+        rows = np.stack(self.rows).astype(np.float64)  # (N, C, 4)
+        hd = np.array(self.hd, np.float64)
+        out = {}
+        for c, name in enumerate(self.classes):
+            if c == 0 and len(self.classes) > 1:
+                continue
+            tp, fp, fn, tn = rows[:, c].T
+            has = (tp + fn) > 0  # images where the class is present in the reference
+            with np.errstate(invalid="ignore", divide="ignore"):
+                dice = np.where(tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 1.0)
+                iou = np.where(tp + fp + fn > 0, tp / (tp + fp + fn), 1.0)
+            T = rows[:, c].sum(0)
+            out[name] = {
+                "dice": float(dice.mean()),
+                "iou": float(iou.mean()),
+                "dice_pooled": float(2 * T[0] / max(2 * T[0] + T[1] + T[2], 1)),
+                "iou_pooled": float(T[0] / max(T[0] + T[1] + T[2], 1)),
+                "hd95": float(np.nanmean(hd[:, c])) if np.isfinite(hd[:, c]).any() else float("nan"),
+                "sensitivity": float(T[0] / max(T[0] + T[2], 1)),
+                "specificity": float(T[3] / max(T[3] + T[1], 1)),
+                "images_with_class": int(has.sum()),
+            }
+        return out
+
+
+def auc_one_vs_rest(scores: np.ndarray, positive: np.ndarray) -> float:
+    """ROC AUC by the rank-sum (Mann-Whitney) formula; NaN with one class only."""
+    pos, neg = int(positive.sum()), int((~positive).sum())
+    if pos == 0 or neg == 0:
+        return float("nan")
+    ranks = stats.rankdata(scores)  # ties get their average rank
+    return float((ranks[positive].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+class ClassificationMetrics:
+    """Accumulates (probabilities, label) pairs; aggregates accuracy, per-class recall and AUC."""
+
+    def __init__(self, classes: list[str]):
+        self.classes = list(classes)
+        self.probs: list[np.ndarray] = []
+        self.labels: list[int] = []
+
+    def update(self, probs: np.ndarray, label: int) -> None:
+        self.probs.append(np.asarray(probs, np.float64))
+        self.labels.append(int(label))
+
+    def aggregate(self) -> dict:
+        if not self.labels:
+            return {}
+        P, y = np.stack(self.probs), np.array(self.labels)
+        pred = P.argmax(1)
+        per_class = {}
+        for c, name in enumerate(self.classes):
+            sel = y == c
+            per_class[name] = {
+                "recall": float((pred[sel] == c).mean()) if sel.any() else float("nan"),
+                "auc": auc_one_vs_rest(P[:, c], sel),
+                "n": int(sel.sum()),
+            }
+        recalls = [v["recall"] for v in per_class.values() if np.isfinite(v["recall"])]
+        aucs = [v["auc"] for v in per_class.values() if np.isfinite(v["auc"])]
+        return {
+            "accuracy": float((pred == y).mean()),
+            "balanced_accuracy": float(np.mean(recalls)) if recalls else float("nan"),
+            "macro_auc": float(np.mean(aucs)) if aucs else float("nan"),
+            "per_class": per_class,
+            "n": int(len(y)),
+        }

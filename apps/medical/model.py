@@ -1,0 +1,61 @@
+"""The medical network: shared encoder, a U-Net decoder, a mask head at stride 2 and an image-level
+diagnosis head on the deepest features (Cerberus / dual-head style). Either head may be left out.
+
+>>> model = build_medical_model(mask_classes=2, diagnosis_classes=3).eval()
+>>> out = model(torch.zeros(1, 3, 128, 128))
+>>> tuple(out["mask"].shape), tuple(out["diagnosis"].shape)
+((1, 2, 128, 128), (1, 3))
+"""
+
+from __future__ import annotations
+
+import torch  # noqa: F401  (used in the doctest)
+
+from shared.model import MultiTaskModel, build_model
+
+DEFAULT_ENCODER = "resnet18"
+
+
+def medical_config(
+    encoder: str = DEFAULT_ENCODER,
+    mask_classes: int = 2,
+    diagnosis_classes: int = 0,
+    neck_channels: int = 48,
+    dice_weight: float = 1.0,
+    mask_stride: int = 2,
+) -> dict:
+    """Architecture config (stored in the model card). ``0`` classes drops that head.
+
+    ``mask_stride`` 2 adds a stride-2 decoder level for thin structures (vessels, membranes); 4 is
+    cheaper and enough for blob-like targets (skin lesions, polyps)."""
+    heads: dict = {}
+    if mask_classes:
+        heads["mask"] = {
+            "type": "segment",
+            "num_classes": mask_classes,
+            "in_stride": mask_stride,
+            "mid_channels": 32,
+            "dice_weight": dice_weight,
+        }
+    if diagnosis_classes:
+        heads["diagnosis"] = {"type": "classify", "num_outputs": diagnosis_classes, "in_stride": 32, "dropout": 0.3}
+    if not heads:
+        raise ValueError("a medical model needs a mask head, a diagnosis head or both")
+    return {
+        "encoder": encoder,
+        "neck": "unet",
+        "strides": [2, 4, 8, 16, 32] if mask_stride == 2 else [4, 8, 16, 32],
+        "neck_channels": neck_channels,
+        "heads": heads,
+    }
+
+
+def build_medical_model(
+    encoder: str = DEFAULT_ENCODER,
+    mask_classes: int = 2,
+    diagnosis_classes: int = 0,
+    neck_channels: int = 48,
+    mask_stride: int = 2,
+) -> MultiTaskModel:
+    """Build the medical model; see :func:`medical_config`."""
+    return build_model(medical_config(encoder, mask_classes, diagnosis_classes, neck_channels, mask_stride=mask_stride))

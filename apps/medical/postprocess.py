@@ -1,0 +1,203 @@
+"""From model outputs to a MedicalResult: resize or sliding-window inference, class-id mask, connected
+lesions with areas, diagnosis probabilities; contours drawn on the overlay.
+
+>>> predictor = Predictor(model, classes=["background", "lesion"], diagnosis=["benign", "malignant"],
+...                       mode="resize", size=(192, 256))          # doctest: +SKIP
+>>> result = predictor(rgb)                                        # doctest: +SKIP
+>>> result.to_json()["classes"]["lesion"]["area_px"]               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+from shared.preprocess import to_tensor
+from shared.sliding import sliding_window
+from shared.viz import color, draw_legend, put_text
+
+FLIP_DIMS = ((), (3,), (2,), (2, 3))
+
+
+@dataclass
+class MedicalResult:
+    """Class-id mask in original pixels, foreground probability, diagnosis probabilities."""
+
+    mask: np.ndarray | None
+    classes: list[str]
+    diagnosis: dict[str, float] | None = None
+    probability: np.ndarray | None = None  # (H, W) float16: P(not background)
+    pixel_size_mm: float | None = None
+    min_area: int = 0
+    components: dict[str, list[dict]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.mask is not None and not self.components:
+            self.components = {
+                name: connected_regions(self.mask == c, self.min_area) for c, name in enumerate(self.classes) if c > 0
+            }
+
+    @property
+    def diagnosis_label(self) -> str | None:
+        return max(self.diagnosis, key=self.diagnosis.get) if self.diagnosis else None
+
+    def to_json(self) -> dict:
+        doc: dict = {}
+        if self.mask is not None:
+            h, w = self.mask.shape
+            doc["image_size"] = [w, h]
+            doc["classes"] = {}
+            for c, name in enumerate(self.classes):
+                if c == 0:
+                    continue
+                area = int((self.mask == c).sum())
+                entry = {
+                    "area_px": area,
+                    "share": round(area / max(h * w, 1), 6),
+                    "count": len(self.components.get(name, [])),
+                    "regions": self.components.get(name, []),
+                }
+                if self.pixel_size_mm:
+                    entry["area_mm2"] = round(area * self.pixel_size_mm**2, 3)
+                doc["classes"][name] = entry
+        if self.diagnosis is not None:
+            doc["diagnosis"] = {
+                "label": self.diagnosis_label,
+                "probabilities": {k: round(v, 5) for k, v in self.diagnosis.items()},
+            }
+        return doc
+
+    def artifacts(self) -> dict[str, np.ndarray]:
+        """``<name>_mask.png``: 0/255 for a binary mask, class ids for several classes."""
+        if self.mask is None:
+            return {}
+        mask = self.mask * 255 if len(self.classes) == 2 else self.mask
+        return {"_mask.png": mask.astype(np.uint8)}
+
+    def plot(self, image: np.ndarray) -> np.ndarray:
+        out = image[..., :3].copy() if image.ndim == 3 else np.repeat(image[..., None], 3, -1)
+        legend = []
+        if self.mask is not None:
+            thick = max(1, round(max(out.shape[:2]) / 400))
+            for c, name in enumerate(self.classes):
+                if c == 0:
+                    continue
+                m = (self.mask == c).astype(np.uint8)
+                col = color(c + 1)
+                tint = out.copy()
+                tint[m > 0] = col
+                out = np.where(m[..., None] > 0, cv2.addWeighted(out, 0.7, tint, 0.3, 0), out)
+                contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+                cv2.drawContours(out, contours, -1, col, thick, cv2.LINE_AA)
+                legend.append((name, col))
+        if legend:
+            out = draw_legend(out, legend)
+        if self.diagnosis:
+            label = self.diagnosis_label
+            out = put_text(out, f"{label} {self.diagnosis[label]:.2f}", (8, out.shape[0] - 12))
+        return out
+
+
+def connected_regions(binary: np.ndarray, min_area: int = 0) -> list[dict]:
+    """Connected components (8-connectivity) with area and box, largest first; tiny ones dropped."""
+    n, _, stats, centroids = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+    regions = []
+    for i in range(1, n):
+        x, y, w, h, area = (int(v) for v in stats[i])
+        if area < max(min_area, 1):
+            continue
+        regions.append(
+            {"area_px": area, "box": [x, y, x + w, y + h], "centroid": [round(float(v), 1) for v in centroids[i]]}
+        )
+    return sorted(regions, key=lambda r: -r["area_px"])
+
+
+class Predictor:
+    """Runs a medical model on one RGB image in original pixels.
+
+    ``mode="resize"`` resizes the whole image to ``size``; ``mode="patch"`` runs overlapping ``size``
+    windows with Gaussian blending (images of any size, bounded memory). ``tta`` adds flipped runs.
+    Works with torch models and :class:`shared.export.OnnxModel` alike (both return ``{task: tensor}``).
+    """
+
+    def __init__(
+        self,
+        model,
+        classes: list[str],
+        diagnosis: list[str] | None = None,
+        mode: str = "resize",
+        size: tuple[int, int] = (256, 320),
+        overlap: float = 0.5,
+        tta: bool = False,
+        threshold: float = 0.5,
+        min_area: int = 0,
+        batch_size: int = 4,
+    ):
+        self.model = model
+        self.classes, self.diagnosis = list(classes), list(diagnosis or [])
+        self.mode, self.size = mode, tuple(size)
+        self.overlap, self.tta, self.threshold, self.min_area = overlap, tta, threshold, min_area
+        self.batch_size = batch_size
+
+    @property
+    def tasks(self) -> list[str]:
+        active = getattr(self.model, "active_tasks", None) or getattr(self.model, "tasks", [])
+        return list(active)
+
+    def _run(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        flips = FLIP_DIMS if self.tta else FLIP_DIMS[:1]
+        acc: dict[str, torch.Tensor] = {}
+        for dims in flips:
+            out = self.model(x.flip(dims) if dims else x)
+            for task, value in out.items():
+                value = value.float().softmax(1)
+                if task == "mask" and dims:
+                    value = value.flip(dims)
+                acc[task] = acc[task] + value if task in acc else value
+        return {k: v / len(flips) for k, v in acc.items()}
+
+    @torch.inference_mode()
+    def probabilities(self, rgb: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(K, H, W) class probabilities in original pixels (or None) and diagnosis probabilities (or None)."""
+        h, w = rgb.shape[:2]
+        if self.mode == "patch":
+            x = to_tensor(np.ascontiguousarray(rgb))
+            mask_p = None
+            if "mask" in self.tasks:
+                mask_p = sliding_window(
+                    x, lambda t: self._run(t)["mask"], self.size, self.overlap, self.batch_size
+                ).numpy()
+            diag = None
+            if "diagnosis" in self.tasks:  # the image label reads the whole image at the patch size
+                small = cv2.resize(rgb, self.size[::-1], interpolation=cv2.INTER_AREA)
+                diag = self._run(to_tensor(small)[None])["diagnosis"][0].numpy()
+            return mask_p, diag
+        H, W = self.size
+        small = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_AREA if h * w > H * W else cv2.INTER_LINEAR)
+        out = self._run(to_tensor(small)[None])
+        mask_p = None
+        if "mask" in out:
+            probs = out["mask"][0].numpy()
+            mask_p = np.stack([cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) for p in probs])
+        diag = out["diagnosis"][0].numpy() if "diagnosis" in out else None
+        return mask_p, diag
+
+    def __call__(self, rgb: np.ndarray) -> MedicalResult:
+        probs, diag = self.probabilities(rgb)
+        mask = fg = None
+        if probs is not None:
+            fg = 1.0 - probs[0]
+            if probs.shape[0] == 2:
+                mask = (probs[1] >= self.threshold).astype(np.uint8)
+            else:
+                mask = probs.argmax(0).astype(np.uint8)
+        diagnosis = None
+        if diag is not None:
+            names = self.diagnosis or [f"class_{i}" for i in range(len(diag))]
+            diagnosis = {n: float(p) for n, p in zip(names, diag, strict=True)}
+        return MedicalResult(
+            mask, self.classes, diagnosis, None if fg is None else fg.astype(np.float16), min_area=self.min_area
+        )
