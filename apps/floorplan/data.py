@@ -32,7 +32,7 @@ from shared.errors import InputError
 from shared.io.readers import read_image
 from shared.preprocess import Letterbox, to_tensor
 
-LAYOUTS = ("r3d", "cubicasa")
+LAYOUTS = ("r3d", "cubicasa", "synthetic")
 PAD_WHITE = 255  # plans are drawn on white paper: pad with white, not grey
 
 #: R3D room colours -> room class id (see /work/shared/data/README.md)
@@ -77,6 +77,8 @@ class DatasetSpec:
     val_count: int = 20
     seed: int = 0
     source: Path | None = None
+    count: int = 0  # synthetic: how many plans
+    size: int = 400  # synthetic: plan side in px
 
 
 def load_spec(path: str | Path) -> DatasetSpec:
@@ -95,9 +97,11 @@ def load_spec(path: str | Path) -> DatasetSpec:
         raise InputError(path, f"unknown format '{layout}'; expected one of {', '.join(LAYOUTS)}")
     root = Path(raw["path"])
     root = root if root.is_absolute() else (path.parent / root).resolve()
-    if not root.is_dir():
+    if layout != "synthetic" and not root.is_dir():
         raise InputError(root, f"dataset root from {path.name} does not exist")
-    return DatasetSpec(root, layout, int(raw.get("val_count", 20)), int(raw.get("seed", 0)), path)
+    spec = DatasetSpec(root, layout, int(raw.get("val_count", 20)), int(raw.get("seed", 0)), path)
+    spec.count, spec.size = int(raw.get("count", 400)), int(raw.get("size", 400))
+    return spec
 
 
 @dataclass
@@ -113,6 +117,10 @@ class PlanItem:
 def list_all(spec: DatasetSpec) -> list[PlanItem]:
     """Every labelled plan under the root, sorted by name."""
     items: list[PlanItem] = []
+    if spec.layout == "synthetic":  # generated on the fly from (seed, index): nothing on disk
+        return [
+            PlanItem(f"synthetic_{i}", Path(f"{spec.seed}:{i}:{spec.size}"), "synthetic") for i in range(spec.count)
+        ]
     if spec.layout == "r3d":
         for img in sorted(spec.root.glob("*.jpg")):
             labels = {k: img.with_name(f"{img.stem}_{k}.png") for k in ("wall", "close", "rooms")}
@@ -266,6 +274,12 @@ def read_cubicasa(item: PlanItem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def read_plan(item: PlanItem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(rgb uint8, boundary ids uint8, room ids uint8)`` at the image's size."""
+    if item.layout == "synthetic":
+        from apps.floorplan.synthetic import synthetic_plan
+
+        seed, index, side = (int(v) for v in str(item.image).split(":"))
+        plan = synthetic_plan(np.random.default_rng([seed, index]), (side, side))
+        return plan.image, plan.boundary, plan.room
     return read_r3d(item) if item.layout == "r3d" else read_cubicasa(item)
 
 
