@@ -12,8 +12,24 @@ from pathlib import Path
 
 import numpy as np
 
+from apps.face.result import Face, FaceResult
 from shared.app import App, Command, DemoProbe, DemoTab
 from shared.errors import InputError
+
+MAX_CROPS_PER_FRAME = 64
+
+
+def check_image(rgb) -> np.ndarray:
+    """Any array a user may hand us -> RGB uint8 (h, w, 3); InputError for what cannot be an image."""
+    from shared.io import to_rgb8
+
+    if not isinstance(rgb, np.ndarray) or rgb.ndim not in (2, 3) or rgb.size == 0:
+        raise InputError(None, f"expected an image array (h, w[, c]), got {getattr(rgb, 'shape', type(rgb).__name__)}")
+    if rgb.ndim == 3 and rgb.shape[2] not in (1, 3, 4):
+        raise InputError(None, f"image has {rgb.shape[2]} channels (expected 1, 3 or 4)")
+    if not np.issubdtype(rgb.dtype, np.number) or (rgb.dtype.kind == "f" and not np.isfinite(rgb).all()):
+        raise InputError(None, "image holds non-finite or non-numeric values")
+    return rgb if (rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3) else to_rgb8(rgb)
 
 
 class FaceApp(App):
@@ -23,25 +39,212 @@ class FaceApp(App):
     examples = {
         "predict": "examples:\n  polyhead face predict group.jpg --out runs/predict\n"
         "  polyhead face predict clip.mp4 --blur\n  polyhead face predict photos/ --save-crops --min-size 30",
-        "train": "examples:\n  polyhead face train --data datasets/face.yaml --stage pnet --epochs 12 --batch 256\n"
+        "train": "examples:\n  polyhead face train --data datasets/face.yaml --stage pnet --epochs 10 --batch 256\n"
         "  polyhead face train --data datasets/face.yaml --stage attributes --epochs 8 --batch 64",
         "val": "example:\n  polyhead face val --data datasets/face.yaml --json runs/face_val.json",
     }
 
     def __init__(self):
-        self.nets: dict = {}
+        self.parts: dict = {}
         self.card: dict = {}
         self.detector = None
         self.attr = None
         self.blur = False
         self.save_crops = False
 
+    # ------------------------------------------------------------ model
+    def load(
+        self,
+        weights=None,
+        min_size: float | None = None,
+        factor: float | None = None,
+        thresholds=None,
+        tasks=None,
+        blur: bool = False,
+        **_,
+    ) -> FaceApp:
+        """Load the cascade (+ attribute model) from one safetensors file; options override the card's
+        detector settings. ``tasks`` picks attribute heads (``[]`` or ``["none"]``: detection only)."""
+        from apps.face.detect import DetectorConfig, FaceDetector
+        from apps.face.model import load_face_weights
+
+        path = Path(weights) if weights else self.default_weights
+        self.parts, self.card = load_face_weights(path)
+        missing = [s for s in ("pnet", "rnet", "onet") if s not in self.parts]
+        if missing:
+            raise InputError(path, f"weights lack the cascade stage(s) {missing}")
+        d = dict(self.card.get("detector", {}))
+        cfg = DetectorConfig(
+            min_size=float(min_size or d.get("min_size", 20.0)),
+            factor=float(factor or d.get("factor", 0.709)),
+            thresholds=tuple(thresholds or d.get("thresholds", (0.6, 0.7, 0.8))),
+            nms=tuple(d.get("nms", (0.5, 0.7, 0.4))),
+        )
+        if len(cfg.thresholds) != 3 or not all(0 <= t <= 1 for t in cfg.thresholds):
+            raise InputError(None, f"--thresholds needs three probabilities (P, R, O-Net), got {cfg.thresholds}")
+        if not 0 < cfg.factor < 1 or cfg.min_size < 6:
+            raise InputError(
+                None, f"scale factor must be in (0, 1) and min size >= 6 px (got {cfg.factor}, {cfg.min_size})"
+            )
+        self.detector = FaceDetector(self.parts, cfg)
+        self.attr = self.parts.get("attr")
+        if self.attr is not None:
+            if tasks is not None:
+                wanted = [t for t in tasks if t != "none"]
+                unknown = set(wanted) - set(self.attr.tasks)
+                if unknown:
+                    raise InputError(path, f"attribute model has no head {sorted(unknown)}; it has {self.attr.tasks}")
+                self.attr.active_tasks = wanted
+            if not self.attr.active_tasks:
+                self.attr = None
+        self.blur = blur
+        return self
+
+    def ensure_loaded(self) -> None:
+        if self.detector is None:
+            self.load()
+
+    # ------------------------------------------------------------ inference
+    def predict_images(self, images: list[np.ndarray], with_crops: bool = False):
+        """RGB images -> FaceResults (and aligned crops per image with ``with_crops``); the cascade runs
+        batched over all images, the attribute model over all faces of all images in one batch."""
+        from apps.face.align import align_face
+        from apps.face.attributes import predict_attributes
+
+        self.ensure_loaded()
+        images = [check_image(im) for im in images]
+        dets = self.detector.detect(images)
+        crops, owner = [], []
+        for i, (im, d) in enumerate(zip(images, dets, strict=True)):
+            for k in range(len(d["scores"])):
+                crops.append(align_face(im, d["points"][k]))
+                owner.append((i, k))
+        attrs = predict_attributes(self.attr, crops) if (self.attr is not None and crops) else {}
+        results, per_image_crops = [], [[] for _ in images]
+        j = 0
+        for i, (im, d) in enumerate(zip(images, dets, strict=True)):
+            faces = []
+            for k in range(len(d["scores"])):
+                faces.append(
+                    Face(
+                        d["boxes"][k],
+                        float(d["scores"][k]),
+                        d["points"][k],
+                        float(attrs["age"][j]) if "age" in attrs else None,
+                        float(attrs["p_female"][j]) if "p_female" in attrs else None,
+                    )
+                )
+                per_image_crops[i].append(crops[j])
+                j += 1
+            results.append(FaceResult(faces, im.shape[:2], blur=self.blur))
+        return (results, per_image_crops) if with_crops else results
+
+    def predict_image(self, rgb: np.ndarray) -> FaceResult:
+        return self.predict_images([rgb])[0]
+
+    def tracked_predictor(self, crops_dir: Path | None = None):
+        """A per-video predict function: IoU tracking ids and smoothed age / gender across frames."""
+        from apps.face.track import Tracker
+        from shared.io import write_image
+
+        tracker = Tracker()
+        state = {"frame": 0}
+
+        def predict(rgb: np.ndarray) -> FaceResult:
+            (result,), (crops,) = self.predict_images([rgb], with_crops=True)
+            ids = tracker.update([f.box for f in result.faces])
+            for f, tid, crop in zip(result.faces, ids, crops, strict=True):
+                f.track_id = tid
+                f.age, f.p_female = tracker.smooth(tid, f.age, f.p_female)
+                if crops_dir is not None:
+                    write_image(crops_dir / f"{state['frame']:06d}_id{tid}.jpg", crop)
+            state["frame"] += 1
+            return result
+
+        return predict
+
+    def predict(self, source, out_dir, save_json: bool = True, resume: bool = False, progress: bool = True, **_):
+        """Batch predict with per-video tracking; ``self.save_crops`` also writes aligned crops under
+        ``<out>/crops``. Returns a BatchReport.
+
+        >>> FaceApp().load().predict("group.jpg", "runs/predict")   # doctest: +SKIP
+        """
+        from shared.io import resolve_source, write_image
+        from shared.predict import BatchReport, predict_source, safe_name
+
+        out = Path(out_dir)
+        out_abs = out.resolve()
+        items = [i for i in resolve_source(source) if i.path is None or out_abs not in i.path.resolve().parents]
+        if not items:
+            raise InputError(source, "every input lies inside the output folder")
+        report = BatchReport()
+        for item in items:
+            name = safe_name(item.name)
+            crops_root = out / "crops" if self.save_crops else None
+            if item.kind == "image":
+
+                def fn(rgb, name=name, crops_root=crops_root):
+                    (result,), (crops,) = self.predict_images([rgb], with_crops=True)
+                    if crops_root is not None:
+                        for k, crop in enumerate(crops[:MAX_CROPS_PER_FRAME]):
+                            write_image(crops_root / f"{name}_{k}.jpg", crop)
+                    return result
+            else:
+                fn = self.tracked_predictor(crops_root / name if crops_root is not None else None)
+            sub = predict_source(
+                item.path if item.path is not None else item.camera,
+                out,
+                fn,
+                save_json=save_json,
+                resume=resume,
+                progress=progress,
+            )
+            report.written += sub.written
+            report.skipped += sub.skipped
+            report.frames += sub.frames
+            report.resumed += sub.resumed
+        return report
+
     # ------------------------------------------------------------ CLI
     def add_arguments(self, mode: str, parser: argparse.ArgumentParser) -> None:
-        if mode == "train":
+        if mode in ("predict", "val"):
+            parser.add_argument("--min-size", type=float, help="smallest face searched, pixels (default: the card's)")
+            parser.add_argument("--factor", type=float, help="pyramid scale factor in (0, 1) (default 0.709)")
+            parser.add_argument(
+                "--thresholds",
+                type=float,
+                nargs=3,
+                metavar=("P", "R", "O"),
+                help="face probability thresholds of P-, R- and O-Net",
+            )
+        if mode == "predict":
+            parser.add_argument(
+                "--tasks",
+                nargs="+",
+                choices=["age", "gender", "none"],
+                help="attribute heads to run ('none': detection only)",
+            )
+            parser.add_argument("--blur", action="store_true", help="anonymise: blur faces instead of annotating")
+            parser.add_argument("--save-crops", action="store_true", help="write aligned 112x112 crops to <out>/crops")
+        elif mode == "train":
             from apps.face.training import add_train_arguments
 
             add_train_arguments(parser)
+        elif mode == "val":
+            parser.add_argument("--limit", type=int, help="evaluate at most this many items per set (smoke runs)")
+
+    def load_options(self, args: argparse.Namespace) -> dict:
+        return {
+            "min_size": args.min_size,
+            "factor": args.factor,
+            "thresholds": args.thresholds,
+            "tasks": args.tasks,
+            "blur": args.blur,
+        }
+
+    def run_predict(self, args: argparse.Namespace) -> int:
+        self.save_crops = bool(args.save_crops)
+        return super().run_predict(args)
 
     def train(self, args: argparse.Namespace) -> int:
         if args.stage == "attributes":
@@ -51,3 +254,63 @@ class FaceApp(App):
         from apps.face.training import train_stage
 
         return train_stage(args)
+
+    def val(self, args: argparse.Namespace) -> int:
+        from apps.face.evaluate import run_val
+
+        self.load(args.weights, min_size=args.min_size, factor=args.factor, thresholds=args.thresholds)
+        return run_val(self, args)
+
+    def export(self, args: argparse.Namespace) -> int:
+        raise InputError(None, "face export: the cascade runs on images of any size and is not exported to ONNX")
+
+    def benchmarks(self) -> dict[str, Command]:
+        return {
+            "face": Command(
+                "cascade speed: 8 images batched vs one at a time (640x480), per-stage times, attributes",
+                _lazy("apps.face.bench", "add_bench_arguments"),
+                _lazy("apps.face.bench", "run_bench"),
+            )
+        }
+
+    def demo_tabs(self) -> list[DemoTab]:
+        from apps.face.demo import EXAMPLE, build_face_tab
+
+        return [
+            DemoTab(
+                "Face",
+                "tab-face",
+                lambda: build_face_tab(self),
+                example=EXAMPLE,
+                input_id="face-in-img",
+                run_id="face-run",
+                output_id="face-out-img",
+                json_id="face-json",
+                json_keys=("faces", "count"),
+            )
+        ]
+
+    def demo_probes(self) -> list[DemoProbe]:
+        from apps.face.demo import EXAMPLE
+
+        def inputs():
+            from gradio_client import handle_file
+
+            return [handle_file(str(EXAMPLE)), False]
+
+        def check(answer) -> bool:
+            _, doc = answer
+            return isinstance(doc, dict) and doc.get("count", 0) >= 1 and "faces" in doc
+
+        return [DemoProbe("/face_image", inputs, check)]
+
+
+def _lazy(module: str, attr: str):
+    """Import the function only when the command is used (keeps ``polyhead --help`` fast)."""
+
+    def call(*args, **kwargs):
+        import importlib
+
+        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
+
+    return call

@@ -150,7 +150,10 @@ class FaceDetector:
         for level in range(max((len(s) for s in scales), default=0)):
             members = [i for i, s in enumerate(scales) if level < len(s)]
             sizes = [
-                (max(12, round(tensors[i].shape[1] * scales[i][level])), max(12, round(tensors[i].shape[2] * scales[i][level])))
+                (
+                    max(12, round(tensors[i].shape[1] * scales[i][level])),
+                    max(12, round(tensors[i].shape[2] * scales[i][level])),
+                )
                 for i in members
             ]
             resized = [
@@ -174,7 +177,9 @@ class FaceDetector:
                 reg = out["box"][j, :, ys, xs].T
                 score = p[ys, xs]
                 keep = batched_nms(boxes, score, torch.zeros_like(score, dtype=torch.long), cfg.nms[0])
-                found.append(torch.cat([torch.full((len(keep), 1), float(i)), boxes[keep], reg[keep], score[keep, None]], 1))
+                found.append(
+                    torch.cat([torch.full((len(keep), 1), float(i)), boxes[keep], reg[keep], score[keep, None]], 1)
+                )
         if not found:
             return torch.zeros((0, 5))
         cand = torch.cat(found)

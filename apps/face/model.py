@@ -88,7 +88,9 @@ def load_face_weights(path: str | Path) -> tuple[dict[str, torch.nn.Module], dic
             net = build_net(part)
         missing, unexpected = net.load_state_dict(sub, strict=False)
         if missing or unexpected:
-            raise InputError(path, f"{part} weights do not match ({len(missing)} missing, {len(unexpected)} unexpected)")
+            raise InputError(
+                path, f"{part} weights do not match ({len(missing)} missing, {len(unexpected)} unexpected)"
+            )
         parts[part] = net.eval()
     return parts, card
 

@@ -122,8 +122,12 @@ def read_dlib_xml(path: str | Path) -> list[tuple[Path, np.ndarray]]:
     out = []
     for img in root.iter("image"):
         boxes = [
-            [float(b.get("left")), float(b.get("top")), float(b.get("left")) + float(b.get("width")),
-             float(b.get("top")) + float(b.get("height"))]
+            [
+                float(b.get("left")),
+                float(b.get("top")),
+                float(b.get("left")) + float(b.get("width")),
+                float(b.get("top")) + float(b.get("height")),
+            ]
             for b in img.iter("box")
             if b.get("ignore", "0") != "1"
         ]
@@ -227,7 +231,9 @@ class FaceSources:
             retinaface=paths("retinaface"),
             box_xml=paths("train_boxes"),
             utkface=(base / d["utkface"]).resolve() if d.get("utkface") else None,
-            backgrounds=[str((base / g).resolve()) if not Path(g).is_absolute() else g for g in d.get("backgrounds") or []],
+            backgrounds=[
+                str((base / g).resolve()) if not Path(g).is_absolute() else g for g in d.get("backgrounds") or []
+            ],
             val_boxes=paths("val_boxes"),
             holdout=float(d.get("holdout", 0.1)),
             seed=int(d.get("seed", 0)),
@@ -400,8 +406,12 @@ class Samples:
     def concat(cls, parts: list[Samples], size: int) -> Samples:
         parts = [p for p in parts if len(p)]
         if not parts:
-            return cls(np.zeros((0, size, size, 3), np.uint8), np.zeros(0, np.int8), np.zeros((0, 4), np.float32),
-                       np.zeros((0, 10), np.float32))
+            return cls(
+                np.zeros((0, size, size, 3), np.uint8),
+                np.zeros(0, np.int8),
+                np.zeros((0, 4), np.float32),
+                np.zeros((0, 10), np.float32),
+            )
         return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("images", "label", "box", "lmk")))
 
     def counts(self) -> dict[str, int]:
@@ -434,7 +444,7 @@ def windows_from_scene(
     if len(scene.boxes):
         wins = np.concatenate([face_windows(scene, rng, n_face * 3, 0.12), face_windows(scene, rng, n_face * 2, 0.3)])
         label, box, lmk = label_windows(wins, scene)
-        pos = np.nonzero(label == 1)[0][:n_face * len(scene.boxes)]
+        pos = np.nonzero(label == 1)[0][: n_face * len(scene.boxes)]
         part = np.nonzero(label == -1)[0][: (n_part if n_part is not None else n_face) * len(scene.boxes)]
         keep = np.concatenate([pos, part])
         parts.append(Samples(cut(scene.image, wins[keep], size), label[keep], box[keep], lmk[keep]))
@@ -484,8 +494,9 @@ def box_scenes(src: FaceSources) -> list[Scene]:
     return out
 
 
-def generate(stage: str, src: FaceSources, split: str = "train", seed: int = 0, scale: float = 1.0,
-             progress: bool = True) -> Samples:
+def generate(
+    stage: str, src: FaceSources, split: str = "train", seed: int = 0, scale: float = 1.0, progress: bool = True
+) -> Samples:
     """All windows of one stage: crops, whole labelled photos, composites and face-free scenes.
 
     ``scale`` multiplies every count (small values for smoke runs).
@@ -525,8 +536,10 @@ def _generate(stage: str, src: FaceSources, split: str, seed: int, scale: float,
         for _ in tqdm(range(n_comp), desc=f"{stage} {split} composites", disable=not progress, leave=False):
             bg = bg_images[rng.integers(len(bg_images))]
             hw = (int(rng.integers(160, 360)), int(rng.integers(200, 480)))
-            picks = [faces[i] if rng.random() < 0.2 else lmk_faces[rng.integers(len(lmk_faces))]
-                     for i in rng.integers(0, len(faces), int(rng.integers(1, 4)))]
+            picks = [
+                faces[i] if rng.random() < 0.2 else lmk_faces[rng.integers(len(lmk_faces))]
+                for i in rng.integers(0, len(faces), int(rng.integers(1, 4)))
+            ]
             sc = composite(bg, picks, rng, hw, min_side=12)
             parts.append(windows_from_scene(sc, size, rng, 3, 12, 2))
         n_bg = int((24 if split == "train" else 12) * max(scale, 0.05) * 4)
@@ -536,8 +549,14 @@ def _generate(stage: str, src: FaceSources, split: str, seed: int, scale: float,
     return Samples.concat(parts, size)
 
 
-def cached(stage: str, src: FaceSources, split: str, cache_dir: str | Path = "runs/face_cache", scale: float = 1.0,
-           key: str = "") -> Samples:
+def cached(
+    stage: str,
+    src: FaceSources,
+    split: str,
+    cache_dir: str | Path = "runs/face_cache",
+    scale: float = 1.0,
+    key: str = "",
+) -> Samples:
     """:func:`generate` with the arrays cached in ``cache_dir`` (keyed by the sources and settings)."""
     sig = hashlib.sha1(repr((stage, split, scale, key, src)).encode()).hexdigest()[:10]
     path = Path(cache_dir) / f"{stage}_{split}_{sig}.npz"

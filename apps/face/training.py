@@ -115,8 +115,12 @@ def train_stage(args: argparse.Namespace) -> int:
             for k in sums:
                 sums[k] += float(losses[k].detach())
         metrics = evaluate_windows(net, val)
-        row = {"epoch": epoch + 1, **{f"loss_{k}": v / max(n, 1) for k, v in sums.items()}, **metrics,
-               "time_s": round(time.time() - t0, 1)}
+        row = {
+            "epoch": epoch + 1,
+            **{f"loss_{k}": v / max(n, 1) for k, v in sums.items()},
+            **metrics,
+            "time_s": round(time.time() - t0, 1),
+        }
         history.append(row)
         print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
         if best is None or metrics["score"] > best["score"]:
@@ -146,6 +150,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stage", choices=[*STAGES, "attributes"], required=True, help="which part to train")
     p.add_argument("--scale", type=float, default=1.0, help="share of the generated windows to use (smoke runs)")
     p.add_argument("--time-limit", type=float, default=8.0, help="minutes of training before stopping (0: none)")
-    p.add_argument("--tasks", nargs="+", choices=["age", "gender"], default=["age", "gender"],
-                   help="attribute heads to train")
+    p.add_argument(
+        "--tasks", nargs="+", choices=["age", "gender"], default=["age", "gender"], help="attribute heads to train"
+    )
     p.add_argument("--encoder", default="lcnet_075", help="attribute encoder (see shared.encoders)")

@@ -1,0 +1,110 @@
+"""The face tab: image (upload or webcam) -> annotated image + JSON; video -> annotated video.
+
+The example image is rendered here from ``skimage.data.astronaut()`` (NASA, public domain) on a
+generated background: no third-party face data ships with the app.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+EXAMPLES = Path(__file__).parent / "examples"
+EXAMPLE = EXAMPLES / "generated_astronaut.jpg"
+
+
+def render_example(size: tuple[int, int] = (480, 640), seed: int = 0) -> np.ndarray:
+    """A 640x480 scene: a generated backdrop with the astronaut portrait at two scales."""
+    from skimage import data
+
+    h, w = size
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([90 + 60 * xx / w, 110 + 50 * yy / h, 150 - 40 * xx / w], -1)
+    for _ in range(14):
+        c = tuple(int(v) for v in rng.integers(40, 220, 3))
+        p = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        cv2.rectangle(img, p, (p[0] + int(rng.integers(20, 120)), p[1] + int(rng.integers(20, 120))), c, -1)
+    img = np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
+    astro = data.astronaut()
+    big = cv2.resize(astro, (300, 300), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(astro[:, ::-1], (150, 150), interpolation=cv2.INTER_AREA)
+    img[h - 330 : h - 30, 40:340] = big
+    img[60:210, w - 210 : w - 60] = small
+    return img
+
+
+def ensure_example() -> Path:
+    if not EXAMPLE.is_file():
+        from shared.io import write_image
+
+        write_image(EXAMPLE, render_example(), quality=92)
+    return EXAMPLE
+
+
+def build_face_tab(app) -> None:
+    import gradio as gr
+
+    gr.Markdown(
+        "Boxes are faces found by the P/R/O-Net cascade, dots the 5 points (eyes, nose, mouth corners); "
+        "labels give gender (M/F) and estimated age. **Blur** anonymises the faces instead. JSON "
+        "coordinates are in the original image's pixels."
+    )
+    with gr.Row():
+        with gr.Column():
+            image_in = gr.Image(type="numpy", label="Image", sources=["upload", "webcam"], elem_id="face-in-img")
+            blur = gr.Checkbox(False, label="blur faces (anonymise)")
+            run = gr.Button("Run", variant="primary", elem_id="face-run")
+            if EXAMPLE.is_file():
+                gr.Examples([str(EXAMPLE)], inputs=image_in)
+        with gr.Column():
+            image_out = gr.Image(label="Result", elem_id="face-out-img")
+            json_out = gr.JSON(label="Result JSON", elem_id="face-json")
+    with gr.Accordion("Video (faces tracked with ids)", open=False):
+        with gr.Row():
+            video_in = gr.Video(label="Video", elem_id="face-in-video")
+            video_out = gr.Video(label="Annotated video", elem_id="face-out-video")
+        blur_video = gr.Checkbox(False, label="blur faces")
+        run_video = gr.Button("Run on video", elem_id="face-run-video")
+
+    def on_image(img: np.ndarray | None, anonymise: bool):
+        from apps.face.app import check_image
+        from shared.errors import InputError
+
+        if img is None:
+            raise gr.Error("Upload an image, take a webcam snapshot or pick the example first.")
+        try:
+            rgb = check_image(img)
+        except InputError as e:
+            raise gr.Error(str(e)) from None
+        app.ensure_loaded()
+        result = app.predict_image(rgb)
+        result.blur = bool(anonymise)
+        return result.plot(rgb), result.to_json()
+
+    def on_video(path: str | None, anonymise: bool, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
+        from shared.errors import InputError
+        from shared.predict import predict_video
+
+        if not path:
+            raise gr.Error("Upload a video first.")
+        app.ensure_loaded()
+        predict = app.tracked_predictor()
+
+        def fn(rgb):
+            r = predict(rgb)
+            r.blur = bool(anonymise)
+            return r
+
+        out = Path(tempfile.mkdtemp(prefix="polyhead_")) / f"{Path(path).stem}_face.mp4"
+        try:
+            predict_video(path, out, fn, progress=True)
+        except InputError as e:
+            raise gr.Error(str(e)) from None
+        return str(out)
+
+    run.click(on_image, [image_in, blur], [image_out, json_out], api_name="face_image", concurrency_limit=2)
+    run_video.click(on_video, [video_in, blur_video], video_out, api_name="face_video", concurrency_limit=1)
