@@ -59,10 +59,10 @@ ROOM_COLOURS = [
 
 #: CubiCasa5K ``Space <Name>`` -> room class id (names compared in lower case, first match wins)
 CUBICASA_ROOMS: list[tuple[tuple[str, ...], int]] = [
+    (("bedroom", "bed"), 4),
     (("closet", "storage", "walkin", "wardrobe", "cloth"), 1),
     (("bath", "sauna", "toilet", "wc", "shower", "wash", "utility"), 2),
     (("living", "kitchen", "dining", "lounge", "dayroom", "library", "office", "room"), 3),
-    (("bedroom", "bed"), 4),
     (("entry", "hall", "lobby", "corridor", "draught", "vestibule", "stair"), 5),
     (("outdoor", "balcony", "terrace", "porch", "veranda", "patio", "deck"), 6),
 ]
@@ -250,6 +250,14 @@ def parse_cubicasa_svg(svg: Path) -> list[tuple[str, int, np.ndarray]]:
     return out
 
 
+def _fill(mask: np.ndarray, pts: np.ndarray, value: int) -> None:
+    """Set the pixels whose centres lie inside the polygon (SVG coordinates: pixel corners are integers)."""
+    from skimage.draw import polygon
+
+    rr, cc = polygon(pts[:, 1] - 0.5, pts[:, 0] - 0.5, mask.shape)
+    mask[rr, cc] = value
+
+
 def rasterise_cubicasa(svg: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """SVG polygons -> ``(boundary, room)`` masks of ``size = (h, w)``: rooms first, walls, then openings."""
     h, w = size
@@ -258,11 +266,11 @@ def rasterise_cubicasa(svg: Path, size: tuple[int, int]) -> tuple[np.ndarray, np
     polys = parse_cubicasa_svg(svg)
     for kind, cls, pts in polys:
         if kind == "space" and cls:
-            cv2.fillPoly(room, [np.round(pts).astype(np.int32)], int(cls))
+            _fill(room, pts, cls)
     for kinds, value in ((("wall",), 1), (("door", "window"), 2)):
         for kind, _, pts in polys:
             if kind in kinds:
-                cv2.fillPoly(boundary, [np.round(pts).astype(np.int32)], value)
+                _fill(boundary, pts, value)
     return boundary, room
 
 

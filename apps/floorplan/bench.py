@@ -1,0 +1,76 @@
+"""``polyhead bench floorplan``: plans/s of the network at 512x512, end-to-end plans/s, and the times of
+vectorisation and of 3D extrusion (mesh build + .glb write), medians over interleaved rounds.
+
+>>> main(["bench", "floorplan", "--rounds", "3"])   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", help="weights (default: the shipped weights; random init if absent)")
+    p.add_argument("--imgsz", type=int, default=512, help="square network input size (default 512)")
+    p.add_argument("--rounds", type=int, default=5, help="timing rounds (medians are reported)")
+    p.add_argument("--json", help="write the figures to this JSON file")
+
+
+def _timed(fn) -> tuple[float, object]:
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from apps.floorplan.app import FloorplanApp
+    from apps.floorplan.model import build_floorplan_model
+    from apps.floorplan.postprocess import vectorise, write_glb
+    from apps.floorplan.synthetic import synthetic_plan
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    app = FloorplanApp()
+    weights = Path(args.weights) if args.weights else app.default_weights
+    if weights.is_file():
+        app.load(weights, imgsz=(args.imgsz, args.imgsz))
+        source = str(weights)
+    else:
+        app.model, app.imgsz, source = build_floorplan_model().eval(), (args.imgsz, args.imgsz), "random init"
+    plan = synthetic_plan(np.random.default_rng(0), (args.imgsz, args.imgsz))
+    x = torch.randn(1, 3, args.imgsz, args.imgsz)
+    tmp = Path(tempfile.mkdtemp(prefix="polyhead_bench_"))
+    times: dict[str, list[float]] = {"model": [], "end_to_end": [], "vectorise": [], "mesh_3d": []}
+    with torch.inference_mode():
+        app.model(x), app.predict_image(plan.image)  # warm-up
+        for _ in range(args.rounds):
+            times["model"].append(_timed(lambda: app.model(x))[0])
+            times["end_to_end"].append(_timed(lambda: app.predict_image(plan.image))[0])
+            dt, result = _timed(lambda: vectorise(plan.boundary, plan.room, scale=50.0))
+            times["vectorise"].append(dt)
+            times["mesh_3d"].append(_timed(lambda r=result: write_glb(tmp / "plan.glb", r.to_mesh()))[0])
+    med = {k: statistics.median(v) for k, v in times.items()}
+    doc = {
+        "weights": source,
+        "input": f"{args.imgsz}x{args.imgsz}",
+        "threads": torch.get_num_threads(),
+        "rounds": args.rounds,
+        "model_plans_per_s": round(1 / med["model"], 2),
+        "end_to_end_plans_per_s": round(1 / med["end_to_end"], 2),
+        "vectorise_ms": round(1000 * med["vectorise"], 1),
+        "mesh_3d_ms": round(1000 * med["mesh_3d"], 1),
+        "plan": {"rooms": len(result.rooms), "walls": len(result.walls), "openings": len(result.openings)},
+    }
+    print(json.dumps(doc, indent=2))
+    if args.json:
+        from shared.io import write_json
+
+        write_json(args.json, doc)
+    return 0

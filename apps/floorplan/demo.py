@@ -1,0 +1,58 @@
+"""The floor-plan demo tab: plan image -> coloured masks + vectors overlay, a 3D model (.glb) and JSON."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+EXAMPLES = Path(__file__).parent / "examples"
+EXAMPLE = EXAMPLES / "generated_plan_0.jpg"
+
+
+def build_tab(app) -> None:
+    import gradio as gr
+
+    gr.Markdown(
+        "Rooms are coloured by type, **walls** dark, **doors** pink, **windows** blue. With a scale "
+        "(pixels per metre) areas are in m² and the 3D model is in metres. The example plan is generated."
+    )
+    with gr.Row():
+        with gr.Column():
+            image_in = gr.Image(type="numpy", label="Floor plan", elem_id="floorplan-in-img")
+            scale = gr.Number(value=0, label="scale: pixels per metre (0 = unknown)", minimum=0)
+            run = gr.Button("Run", variant="primary", elem_id="floorplan-run")
+            examples = sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
+            if examples:
+                gr.Examples(examples, inputs=image_in)
+        with gr.Column():
+            image_out = gr.Image(label="Rooms, walls, openings", elem_id="floorplan-out-img")
+            model_out = gr.Model3D(label="3D (walls with openings, room floors)", elem_id="floorplan-3d")
+    json_out = gr.JSON(label="Result JSON", elem_id="floorplan-json")
+
+    def on_image(img: np.ndarray | None, px_per_m: float | None):
+        from apps.floorplan.postprocess import write_glb
+
+        if img is None:
+            raise gr.Error("Upload a plan image or pick the example first.")
+        rgb = img[..., :3] if img.ndim == 3 else np.stack([img] * 3, -1)
+        app.ensure_loaded()
+        app.scale = float(px_per_m) if px_per_m else None
+        result = app.predict_image(rgb)
+        glb = None
+        if result.rooms or result.walls:
+            glb = str(write_glb(Path(tempfile.mkdtemp(prefix="polyhead_")) / "floorplan.glb", result.to_mesh()))
+        return result.plot(rgb), glb, result.to_json()
+
+    run.click(
+        on_image, [image_in, scale], [image_out, model_out, json_out], api_name="floorplan_image", concurrency_limit=2
+    )
+
+
+def write_example(path: Path = EXAMPLE, seed: int = 7, size: tuple[int, int] = (512, 512)) -> Path:
+    """(Re)create the demo's example plan with the synthetic generator."""
+    from apps.floorplan.synthetic import synthetic_plan
+    from shared.io import write_image
+
+    return write_image(path, synthetic_plan(np.random.default_rng(seed), size).image)
