@@ -324,10 +324,9 @@ def wall_thickness(boundary_any: np.ndarray) -> float:
 
     dist = cv2.distanceTransform(boundary_any.astype(np.uint8), cv2.DIST_L2, 3)
     skel = skeletonize(boundary_any)
-    vals = dist[skel]
-    thick = float(2 * np.median(vals)) if len(vals) else 1.0
     limit = 0.1 * min(boundary_any.shape)  # a page that is all "wall" (e.g. an untrained model)
-    return min(thick, limit) if np.isfinite(thick) else limit
+    vals = np.minimum(dist[skel].astype(np.float64), limit)
+    return min(2 * float(np.median(vals)), limit) if len(vals) else 1.0
 
 
 def _axis_segments(mask: np.ndarray, k: int, min_len: float) -> list[dict]:
