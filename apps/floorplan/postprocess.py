@@ -142,19 +142,30 @@ class FloorplanResult:
         import open3d as o3d
 
         ppm = self.scale or max(1e-6, self.wall_thickness_px / ASSUMED_WALL_M if self.wall_thickness_px else 50.0)
-        mesh = o3d.geometry.TriangleMesh()
-        grey = np.array(WALL_RGB) / 255 + 0.45
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        grey = np.clip(np.array(WALL_RGB) / 255 + 0.45, 0, 1)
         for wseg in self.walls:
-            mesh += _box_mesh(wseg["centreline"], wseg["thickness_px"], 0.0, wall_height_m, ppm, grey)
+            parts.append(_box(wseg["centreline"], wseg["thickness_px"], 0.0, wall_height_m, ppm, grey))
         for o in self.openings:
             t = o["thickness_px"] * 1.05
             top = DOOR_HEIGHT if o["kind"] == "door" else WINDOW_TOP
-            mesh += _box_mesh(o["segment"], t, top, wall_height_m, ppm, grey)
+            parts.append(_box(o["segment"], t, top, wall_height_m, ppm, grey))
             if o["kind"] == "window":
-                mesh += _box_mesh(o["segment"], t, 0.0, SILL_HEIGHT, ppm, grey)
+                parts.append(_box(o["segment"], t, 0.0, SILL_HEIGHT, ppm, grey))
         for r in self.rooms:
-            mesh += _floor_mesh(r["polygon"], ppm, np.array(ROOM_RGB[ROOM_CLASSES.index(r["type"])]) / 255)
-        mesh.compute_vertex_normals()
+            parts.append(_floor(r["polygon"], ppm, np.array(ROOM_RGB[ROOM_CLASSES.index(r["type"])]) / 255))
+        verts, tris, cols, offset = [], [], [], 0
+        for v, t, c in parts:
+            verts.append(v)
+            tris.append(t + offset)
+            cols.append(np.repeat(c[None], len(v), 0))
+            offset += len(v)
+        mesh = o3d.geometry.TriangleMesh()
+        if parts:
+            mesh.vertices = o3d.utility.Vector3dVector(np.concatenate(verts))
+            mesh.triangles = o3d.utility.Vector3iVector(np.concatenate(tris).astype(np.int32))
+            mesh.vertex_colors = o3d.utility.Vector3dVector(np.concatenate(cols))
+            mesh.compute_vertex_normals()
         return mesh
 
 
@@ -162,30 +173,24 @@ def _pts(poly) -> str:
     return " ".join(f"{x:.1f},{y:.1f}" for x, y in poly)
 
 
-def _box_mesh(segment, thickness_px: float, z0: float, z1: float, ppm: float, rgb):
-    """An oriented box around a 2-point centre-line, from height z0 to z1 (metres)."""
-    import open3d as o3d
-
+def _box(segment, thickness_px: float, z0: float, z1: float, ppm: float, rgb) -> tuple:
+    """An oriented box around a 2-point centre-line, from height z0 to z1 (metres): (vertices, triangles, rgb)."""
     (x1, y1), (x2, y2) = np.asarray(segment, np.float64) / ppm
     d = np.array([x2 - x1, y2 - y1])
     length = float(np.hypot(*d))
     t = max(thickness_px / ppm, 1e-3)
-    if length < 1e-6:
-        d, length = np.array([1.0, 0.0]), t
-        x1, y1 = x1 - t / 2, y1
-    u = d / length
-    n = np.array([-u[1], u[0]]) * t / 2
-    base = [np.array([x1, y1]) + n, np.array([x1, y1]) - n, np.array([x1, y1]) - n + d, np.array([x1, y1]) + n + d]
-    if length == t:
-        base = [b + np.array([0, 0]) for b in base]
-    v = [[p[0], z, p[1]] for z in (z0, z1) for p in base]
+    if length < 1e-6:  # a dot: a square pillar
+        d, length = np.array([t, 0.0]), t
+        x1 -= t / 2
+    n = np.array([-d[1], d[0]]) / length * t / 2
+    p = np.array([x1, y1])
+    base = [p + n, p - n, p - n + d, p + n + d]
+    v = np.array([[q[0], z, q[1]] for z in (z0, z1) for q in base])
     tris = [[0, 2, 1], [0, 3, 2], [4, 5, 6], [4, 6, 7]]
     for i in range(4):
         j = (i + 1) % 4
         tris += [[i, j, 4 + j], [i, 4 + j, 4 + i]]
-    m = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(np.array(v)), o3d.utility.Vector3iVector(np.array(tris)))
-    m.paint_uniform_color(np.clip(rgb, 0, 1))
-    return m
+    return v, np.array(tris)[:, ::-1], np.asarray(rgb, np.float64)  # outward-facing
 
 
 def triangulate(poly: np.ndarray) -> list[tuple[int, int, int]]:
@@ -233,17 +238,11 @@ def triangulate(poly: np.ndarray) -> list[tuple[int, int, int]]:
     return tris
 
 
-def _floor_mesh(polygon, ppm: float, rgb):
-    import open3d as o3d
-
+def _floor(polygon, ppm: float, rgb) -> tuple:
     pts = np.asarray(polygon, np.float64) / ppm
-    tris = triangulate(pts)
+    tris = np.array(triangulate(pts), np.int64).reshape(-1, 3)[:, ::-1]  # facing up (+y)
     v = np.c_[pts[:, 0], np.full(len(pts), 0.01), pts[:, 1]]
-    m = o3d.geometry.TriangleMesh(
-        o3d.utility.Vector3dVector(v), o3d.utility.Vector3iVector(np.array(tris).reshape(-1, 3))
-    )
-    m.paint_uniform_color(np.clip(rgb, 0, 1))
-    return m
+    return v, tris, np.clip(np.asarray(rgb, np.float64), 0, 1)
 
 
 def write_glb(path: str | Path, mesh) -> Path:
@@ -287,7 +286,9 @@ def write_glb(path: str | Path, mesh) -> Path:
         ],
     }
     doc["meshes"][0]["primitives"][0]["material"] = 0
-    doc["materials"] = [{"pbrMetallicRoughness": {"baseColorFactor": [1, 1, 1, 1], "metallicFactor": 0.0}}]
+    doc["materials"] = [
+        {"pbrMetallicRoughness": {"baseColorFactor": [1, 1, 1, 1], "metallicFactor": 0.0}, "doubleSided": True}
+    ]
     js = json.dumps(doc, separators=(",", ":")).encode()
     js += b" " * ((4 - len(js) % 4) % 4)
     total = 12 + 8 + len(js) + 8 + len(binary)

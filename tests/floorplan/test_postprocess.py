@@ -62,6 +62,10 @@ def test_mesh_written_and_readable(tmp_path):
         assert len(mesh.triangles) > 12 * len(result.walls)
         top = np.asarray(mesh.vertices)[:, 1].max()
         assert abs(top - 2.6) < 1e-3  # metres: walls are 2.6 m high
+    mesh.compute_triangle_normals()
+    v, t, n = np.asarray(mesh.vertices), np.asarray(mesh.triangles), np.asarray(mesh.triangle_normals)
+    floor = np.all(np.abs(v[t][:, :, 1] - 0.01) < 1e-6, axis=1)
+    assert floor.sum() >= len(result.rooms) and (n[floor, 1] > 0.99).all()  # floors face up
     head = paths[0].read_bytes()[:12]
     assert struct.unpack("<4sII", head)[0] == b"glTF" and struct.unpack("<4sII", head)[2] == paths[0].stat().st_size
 
