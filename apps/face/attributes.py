@@ -112,7 +112,7 @@ def evaluate_attributes(model, crops: np.ndarray, age: np.ndarray, gender: np.nd
     out: dict[str, float] = {}
     if "age" in pred:
         out["age_mae"] = float(np.abs(pred["age"] - age).mean())
-    if "gender" in pred:
+    if "p_female" in pred:
         out["gender_acc"] = float(((pred["p_female"] > 0.5).astype(int) == gender).mean())
     out["score"] = out.get("gender_acc", 0.0) - out.get("age_mae", 0.0) / 20
     return out

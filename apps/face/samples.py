@@ -35,6 +35,7 @@ POS_IOU, PART_IOU, NEG_IOU = 0.65, 0.4, 0.3
 BOX_PER_EYE_MOUTH = 2.45
 UTK_BOX = (15.0, 17.0, 185.0, 187.0)  # face box of a 200x200 UTKFace chip (the chip is aligned on the face)
 FLIP_ORDER = [1, 0, 2, 4, 3]  # landmark order after a horizontal flip
+STAGE_MULT = {"pnet": 1.0, "rnet": 1.0, "onet": 0.35}  # share of composites / background windows per stage
 
 
 # ---------------------------------------------------------------------------------------------- readers
@@ -531,7 +532,8 @@ def _generate(stage: str, src: FaceSources, split: str, seed: int, scale: float,
         for sc in box_scenes(src):
             parts.append(windows_from_scene(sc, size, rng, 8, 40))
     bg_images = [_fit(im, 640) for im in (_read(p) for p in bgs) if im is not None]
-    n_comp = int((3000 if split == "train" else 400) * scale)
+    mult = STAGE_MULT[stage]  # O-Net windows are ~10x dearer to train on: fewer composites and backgrounds
+    n_comp = int((3000 if split == "train" else 400) * scale * mult)
     if bg_images and lmk_faces:
         for _ in tqdm(range(n_comp), desc=f"{stage} {split} composites", disable=not progress, leave=False):
             bg = bg_images[rng.integers(len(bg_images))]
@@ -542,7 +544,7 @@ def _generate(stage: str, src: FaceSources, split: str, seed: int, scale: float,
             ]
             sc = composite(bg, picks, rng, hw, min_side=12)
             parts.append(windows_from_scene(sc, size, rng, 3, 12, 2))
-        n_bg = int((24 if split == "train" else 12) * max(scale, 0.05) * 4)
+        n_bg = int((24 if split == "train" else 12) * max(scale, 0.05) * 4 * mult)
         for im in bg_images:
             sc = Scene(im, np.zeros((0, 4), np.float32), np.zeros((0, 5, 2), np.float32))
             parts.append(windows_from_scene(sc, size, rng, 0, n_bg))
@@ -558,7 +560,8 @@ def cached(
     key: str = "",
 ) -> Samples:
     """:func:`generate` with the arrays cached in ``cache_dir`` (keyed by the sources and settings)."""
-    sig = hashlib.sha1(repr((stage, split, scale, key, src)).encode()).hexdigest()[:10]
+    recipe = (stage, split, scale, key, src) if STAGE_MULT[stage] == 1 else (stage, split, scale, key, src, STAGE_MULT)
+    sig = hashlib.sha1(repr(recipe).encode()).hexdigest()[:10]
     path = Path(cache_dir) / f"{stage}_{split}_{sig}.npz"
     if path.is_file():
         return Samples.load(path)

@@ -1,0 +1,77 @@
+"""Cascade nets: output shapes, joint losses, hard-sample mining, pyramid scales, weights round trip."""
+
+import numpy as np
+import pytest
+import torch
+
+from apps.face.cascade import INPUT_SIZES, STAGES, build_net, cascade_loss, hard_mining
+from apps.face.detect import DetectorConfig, FaceDetector, apply_offsets, pyramid_scales, square
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_output_shapes(stage):
+    s = INPUT_SIZES[stage]
+    out = build_net(stage)(torch.zeros(3, 3, s, s))
+    assert [tuple(v.flatten(1).shape) for v in out.values()] == [(3, 2), (3, 4), (3, 10)]
+
+
+def test_pnet_is_fully_convolutional():
+    out = build_net("pnet")(torch.zeros(1, 3, 40, 60))
+    assert out["cls"].shape == (1, 2, 15, 25)  # (n - 12) / 2 + 1 windows per axis
+
+
+def test_hard_mining_keeps_the_hardest_share():
+    losses = torch.arange(10, dtype=torch.float32)
+    assert float(hard_mining(losses, 0.7)) == pytest.approx(np.mean(np.arange(3, 10)))
+    assert float(hard_mining(losses, 0.1)) == 9.0
+
+
+def test_cascade_loss_masks_and_weights():
+    torch.manual_seed(0)
+    out = {"cls": torch.randn(6, 2, requires_grad=True), "box": torch.randn(6, 4), "lmk": torch.randn(6, 10)}
+    label = torch.tensor([1, 0, -1, 0, 1, -2])
+    box = torch.zeros(6, 4)
+    lmk = torch.full((6, 10), float("nan"))
+    lmk[0] = 0.5
+    losses = cascade_loss(out, label, box, lmk, "onet", ratio=1.0)
+    ce = torch.nn.functional.cross_entropy(out["cls"][[0, 1, 3, 4]], label[[0, 1, 3, 4]])
+    assert float(losses["cls"]) == pytest.approx(float(ce.detach()), rel=1e-5)
+    assert float(losses["box"]) == pytest.approx(float((out["box"][[0, 2, 4]] ** 2).sum(1).mean()), rel=1e-5)
+    assert float(losses["lmk"]) == pytest.approx(float(((out["lmk"][0] - 0.5) ** 2).sum()), rel=1e-5)
+    assert float(losses["total"]) == pytest.approx(float(losses["cls"] + 0.5 * losses["box"] + losses["lmk"]), rel=1e-5)
+    losses["total"].backward()
+    assert out["cls"].grad is not None
+    mined = cascade_loss(out, label, box, lmk, "onet", ratio=0.5)["cls"]
+    assert float(mined) >= float(losses["cls"])  # the hardest half has at least the mean loss
+
+
+def test_pyramid_scales():
+    s = pyramid_scales(480, 640, min_size=20, factor=0.709)
+    assert s[0] == pytest.approx(0.6) and all(b / a == pytest.approx(0.709) for a, b in zip(s, s[1:], strict=False))
+    assert 480 * s[-1] >= 12 > 480 * s[-1] * 0.709
+    assert pyramid_scales(10, 10, min_size=20) == []
+    with pytest.raises(ValueError):
+        pyramid_scales(100, 100, factor=1.2)
+
+
+def test_box_helpers():
+    b = torch.tensor([[0.0, 0.0, 10.0, 20.0]])
+    assert square(b).tolist() == [[-5.0, 0.0, 15.0, 20.0]]
+    assert apply_offsets(b, torch.tensor([[0.1, 0.1, -0.1, 0.0]])).tolist() == [[1.0, 2.0, 9.0, 20.0]]
+
+
+def test_detector_batches_and_handles_empty_and_tiny():
+    torch.manual_seed(0)
+    nets = {k: build_net(k) for k in STAGES}
+    det = FaceDetector(nets, DetectorConfig(min_size=24, thresholds=(0.99, 0.99, 0.99)))
+    rng = np.random.default_rng(0)
+    imgs = [
+        rng.integers(0, 255, (60, 80, 3), np.uint8),
+        rng.integers(0, 255, (50, 40, 3), np.uint8),
+        np.zeros((5, 5, 3), np.uint8),
+    ]
+    res = det.detect(imgs)
+    assert len(res) == 3
+    for r in res:
+        assert r["boxes"].shape[1:] == (4,) and r["points"].shape[1:] == (5, 2) and len(r["scores"]) == len(r["boxes"])
+    assert len(res[2]["boxes"]) == 0
