@@ -37,7 +37,7 @@ class BatchReport:
 
     @property
     def exit_code(self) -> int:
-        if self.skipped and not self.written:
+        if self.skipped and not self.written and not self.resumed:
             return 2
         return 1 if self.skipped else 0
 

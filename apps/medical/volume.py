@@ -44,9 +44,9 @@ def read_volume(path: str | Path) -> Volume:
         img = nib.load(str(path))
         shape = img.shape
     except Exception as e:  # nibabel raises many types for bad headers (ImageFileError, ValueError, EOFError...)
-        raise InputError(
-            path, f"not a readable NIfTI header ({type(e).__name__}: {str(e).splitlines()[0][:80]})"
-        ) from None
+        detail = str(e).splitlines()[0].replace(str(path), "").strip(" :")[:80] if str(e) else ""
+        reason = f"{type(e).__name__}: {detail}" if detail else type(e).__name__
+        raise InputError(path, f"not a readable NIfTI header ({reason})") from None
     if len(shape) == 4 and shape[3] == 1:
         shape = shape[:3]
     if len(shape) != 3:
