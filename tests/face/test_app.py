@@ -1,0 +1,98 @@
+"""FaceApp end to end on generated inputs with tiny random weights: CLI predict, crops, video, bad inputs."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from apps.face.app import FaceApp, check_image
+from apps.face.cascade import STAGES, build_net
+from apps.face.model import attr_config, load_face_weights, save_face_weights
+from shared.cli import main
+from shared.errors import InputError
+from shared.io import write_image
+from shared.model import build_model
+
+
+@pytest.fixture(scope="module")
+def tiny_face_weights(tmp_path_factory):
+    torch.manual_seed(0)
+    parts = {k: build_net(k) for k in STAGES}
+    parts["attr"] = build_model(attr_config("lcnet_075"))
+    path = tmp_path_factory.mktemp("fw") / "face.safetensors"
+    # near-certain thresholds keep random nets from proposing thousands of faces
+    save_face_weights(path, parts, {"app": "face", "detector": {"min_size": 24, "thresholds": [0.99, 0.99, 0.99]}})
+    return path
+
+
+def test_weights_round_trip_prefixes(tiny_face_weights):
+    from safetensors.torch import load_file
+
+    keys = load_file(str(tiny_face_weights)).keys()
+    assert {k.split(".")[0] for k in keys} == {"pnet", "rnet", "onet", "attr"}
+    parts, card = load_face_weights(tiny_face_weights)
+    assert set(parts) == {"pnet", "rnet", "onet", "attr"} and "attr_model" in card
+
+
+def test_pickle_weights_refused(tmp_path):
+    bad = tmp_path / "face.pt"
+    bad.write_bytes(b"not a pickle")
+    with pytest.raises(InputError, match="safetensors"):
+        FaceApp().load(bad)
+    with pytest.raises(InputError, match="not found"):
+        FaceApp().load(tmp_path / "missing.safetensors")
+
+
+def test_cli_predict_writes_files(tiny_face_weights, tmp_path):
+    src = tmp_path / "in"
+    rng = np.random.default_rng(0)
+    write_image(src / "a.jpg", rng.integers(0, 255, (90, 120, 3), np.uint8))
+    gray = rng.integers(0, 255, (70, 60), np.uint8)
+    cv2.imwrite(str(src / "gray.png"), gray)
+    rgba = rng.integers(0, 255, (40, 50, 4), np.uint8)
+    cv2.imwrite(str(src / "rgba.png"), rgba)
+    (src / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    out = tmp_path / "out"
+    code = main(["face", "predict", str(src), "--weights", str(tiny_face_weights), "--out", str(out), "--save-crops"])
+    assert code == 1  # one bad file skipped, the rest written
+    for stem in ("a", "gray", "rgba"):
+        assert (out / f"{stem}.jpg").is_file()
+        doc = json.loads((out / f"{stem}.json").read_text())
+        assert doc["count"] == len(doc["faces"])
+    assert not (out / "broken.jpg").exists()
+
+
+def test_cli_predict_video_with_blur(tiny_face_weights, tmp_path):
+    from shared.io import VideoWriter
+
+    video = tmp_path / "clip.mp4"
+    with VideoWriter(video, fps=5) as w:
+        for i in range(4):
+            w.write(np.full((64, 96, 3), 40 * i, np.uint8))
+    out = tmp_path / "vout"
+    assert main(["face", "predict", str(video), "--weights", str(tiny_face_weights), "--out", str(out), "--blur"]) == 0
+    assert (out / "clip.mp4").is_file() and len(list((out / "clip").glob("*.json"))) == 4
+
+
+def test_bad_inputs_raise_input_error(tiny_face_weights, tmp_path):
+    app = FaceApp().load(tiny_face_weights)
+    for bad in (np.zeros((0, 10, 3), np.uint8), np.zeros((10, 10, 7), np.uint8), np.full((8, 8, 3), np.nan), "x"):
+        with pytest.raises(InputError):
+            app.predict_image(bad)
+    with pytest.raises(InputError):
+        app.predict(tmp_path / "nothing_here", tmp_path / "o")
+    with pytest.raises(InputError):
+        FaceApp().load(tiny_face_weights, thresholds=(0.5, 2.0, 0.5))
+    with pytest.raises(InputError):
+        FaceApp().load(tiny_face_weights, tasks=["race"])
+    assert check_image(np.zeros((5, 5), np.uint8)).shape == (5, 5, 3)
+    assert len(app.predict_image(np.zeros((4, 4, 3), np.uint8)).faces) == 0  # tiny image: no face, no error
+
+
+def test_detection_only_switch(tiny_face_weights):
+    app = FaceApp().load(tiny_face_weights, tasks=["none"])
+    assert app.attr is None
+    app = FaceApp().load(tiny_face_weights, tasks=["gender"])
+    assert app.attr.active_tasks == ["gender"]
