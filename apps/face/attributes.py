@@ -133,7 +133,7 @@ def train_attributes(args: argparse.Namespace) -> int:
     out = Path(args.out or DEFAULT_OUT)
     det_weights = Path(args.weights) if args.weights else (out if out.is_file() else Path("weights/face.safetensors"))
     parts, _ = load_face_weights(det_weights)
-    detector = FaceDetector(parts, DetectorConfig(min_size=60, thresholds=(0.5, 0.5, 0.5)))
+    detector = FaceDetector(parts, DetectorConfig(min_size=80, thresholds=(0.5, 0.5, 0.5)))
     torch.set_num_threads(max(1, torch.get_num_threads()))
     tr_items, va_items = src.utk_items("train"), src.utk_items("val")
     if args.scale < 1:

@@ -90,14 +90,24 @@ def train_stage(args: argparse.Namespace) -> int:
     out = Path(args.out or DEFAULT_OUT)
     epochs, bs = args.epochs, args.batch
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    steps = epochs * ((len(train) + bs - 1) // bs)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(steps, 1), pct_start=0.1)
+    steps = max(1, epochs * ((len(train) + bs - 1) // bs))
+    limit = args.time_limit * 60 if args.time_limit else None
+
+    def set_lr(step: int, elapsed: float) -> float:
+        """Warm-up, then cosine decay over whichever runs out first: the steps or the time budget."""
+        frac = max(step / steps, elapsed / limit if limit else 0.0)
+        lr = args.lr * min(1.0, (step + 1) / 200) * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * min(frac, 1.0))))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        return frac
+
     g = torch.Generator().manual_seed(args.seed)
     images = torch.from_numpy(train.images)
     label, box, lmk = (torch.from_numpy(a) for a in (train.label, train.box, train.lmk))
     best, best_state, history = None, None, []
     t0 = time.time()
-    limit = args.time_limit * 60 if args.time_limit else None
+    step, done = 0, False
+    set_lr(0, 0.0)
     for epoch in range(epochs):
         net.train()
         perm = torch.randperm(len(train), generator=g)
@@ -109,9 +119,11 @@ def train_stage(args: argparse.Namespace) -> int:
             opt.zero_grad(set_to_none=True)
             losses["total"].backward()
             opt.step()
-            if sched.last_epoch + 1 < steps:
-                sched.step()
+            step += 1
             n += 1
+            if set_lr(step, time.time() - t0) >= 1.0:
+                done = True
+                break
             for k in sums:
                 sums[k] += float(losses[k].detach())
         metrics = evaluate_windows(net, val)
@@ -125,8 +137,8 @@ def train_stage(args: argparse.Namespace) -> int:
         print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
         if best is None or metrics["score"] > best["score"]:
             best, best_state = metrics, {k: v.clone() for k, v in net.state_dict().items()}
-        if limit and time.time() - t0 > limit * (epoch + 2) / (epoch + 1):
-            print(f"time limit: stopping after epoch {epoch + 1}")
+        if done:
+            print(f"step or time budget used up in epoch {epoch + 1}")
             break
     net.load_state_dict(best_state)
     card = read_card(out)
