@@ -11,6 +11,7 @@ True
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -497,7 +498,7 @@ def predict_files(app, source, out_dir, mesh: bool = False, save_json: bool = Tr
     """
     from shared.errors import InputError
     from shared.io import read_image, resolve_source, write_bytes, write_image, write_json
-    from shared.predict import BatchReport, _skip, _unique_names
+    from shared.predict import BatchReport, safe_name
 
     out = Path(out_dir)
     out_abs = out.resolve()
@@ -512,7 +513,13 @@ def predict_files(app, source, out_dir, mesh: bool = False, save_json: bool = Tr
         for stale in out.rglob(".*.part*"):
             stale.unlink(missing_ok=True)
     report = BatchReport()
-    names = _unique_names(items)
+    names, seen = {}, set()
+    for item in items:  # sanitised, unique output names
+        stem = safe_name(item.name)
+        while stem in seen:
+            stem = f"{stem}_{item.path.suffix.lstrip('.')}" if item.path and item.path.suffix else f"{stem}_1"
+        seen.add(stem)
+        names[id(item)] = stem
     for item in items:
         name = names[id(item)]
         targets = [out / f"{name}.png", out / f"{name}.svg"] + [out / f"{name}.json"] * save_json
@@ -539,5 +546,6 @@ def predict_files(app, source, out_dir, mesh: bool = False, save_json: bool = Tr
                     print(f"note: {item.path}: nothing to extrude (empty plan), no mesh written")
             report.frames += 1
         except InputError as e:
-            _skip(report, str(item.path), e.problem)
+            report.skipped.append((str(item.path), e.problem))
+            print(f"skipped {item.path}: {e.problem}", file=sys.stderr)
     return report
