@@ -24,6 +24,13 @@ from apps.face.model import AGE_BINS, age_centres, age_to_bin, attr_config
 from shared.preprocess import to_tensor
 
 
+def align_detector(parts):
+    """The cascade as used on UTKFace chips (a 200x200 chip holds one ~170 px face)."""
+    from apps.face.detect import DetectorConfig, FaceDetector
+
+    return FaceDetector(parts, DetectorConfig(min_size=80, thresholds=(0.5, 0.5, 0.5)))
+
+
 @torch.inference_mode()
 def predict_attributes(model, crops: list[np.ndarray] | np.ndarray, batch: int = 64) -> dict[str, np.ndarray]:
     """Aligned RGB crops -> ``{"age": years, "p_female": probability}`` for the heads the model has on."""
@@ -46,7 +53,9 @@ def aligned_utk(items, detector, cache_dir: str | Path = "runs/face_cache", prog
 
     from shared.io.writers import atomic_path
 
-    sig = hashlib.sha1(repr([str(p) for p, _, _ in items]).encode()).hexdigest()[:10]
+    nets = (detector.pnet, detector.rnet, detector.onet)
+    weights_sig = [round(float(sum(p.detach().double().sum() for p in n.parameters())), 6) for n in nets]
+    sig = hashlib.sha1(repr(([str(p) for p, _, _ in items], weights_sig)).encode()).hexdigest()[:10]
     path = Path(cache_dir) / f"utk_aligned_{sig}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
@@ -120,7 +129,6 @@ def evaluate_attributes(model, crops: np.ndarray, age: np.ndarray, gender: np.nd
 
 def train_attributes(args: argparse.Namespace) -> int:
     """Train the attribute model; its weights go into the face weights file under ``attr.*``."""
-    from apps.face.detect import DetectorConfig, FaceDetector
     from apps.face.model import load_face_weights, read_card, save_face_weights
     from apps.face.samples import FaceSources
     from apps.face.training import DEFAULT_OUT, command_line
@@ -133,7 +141,7 @@ def train_attributes(args: argparse.Namespace) -> int:
     out = Path(args.out or DEFAULT_OUT)
     det_weights = Path(args.weights) if args.weights else (out if out.is_file() else Path("weights/face.safetensors"))
     parts, _ = load_face_weights(det_weights)
-    detector = FaceDetector(parts, DetectorConfig(min_size=80, thresholds=(0.5, 0.5, 0.5)))
+    detector = align_detector(parts)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     tr_items, va_items = src.utk_items("train"), src.utk_items("val")
     if args.scale < 1:

@@ -100,17 +100,17 @@ def eval_landmarks(app, items, limit: int | None = None) -> dict:
     return {
         "lmk_crops": len(items),
         "lmk_face_found": found / max(len(items), 1),
-        "lmk_nme_iod": float(e.mean()) if len(e) else float("nan"),
-        "lmk_failure_rate_0.1": float((e > 0.1).mean()) if len(e) else float("nan"),
+        "lmk_nme_iod": float(e.mean()) if len(e) else None,
+        "lmk_failure_rate_0.1": float((e > 0.1).mean()) if len(e) else None,
     }
 
 
 def eval_attributes(app, items, limit: int | None = None) -> dict:
-    from apps.face.attributes import aligned_utk, evaluate_attributes
+    from apps.face.attributes import align_detector, aligned_utk, evaluate_attributes
 
     if app.attr is None:
         return {}
-    crops, age, gender, n_found = aligned_utk(items[:limit], app.detector, progress=False)
+    crops, age, gender, n_found = aligned_utk(items[:limit], align_detector(app.parts), progress=False)
     m = evaluate_attributes(app.attr, crops, age, gender)
     m.pop("score", None)
     return {"utk_val_chips": len(crops), "utk_aligned_by_cascade": n_found, **m}
