@@ -264,6 +264,15 @@ class FaceApp(App):
     def export(self, args: argparse.Namespace) -> int:
         raise InputError(None, "face export: the cascade runs on images of any size and is not exported to ONNX")
 
+    def extra_modes(self) -> dict[str, Command]:
+        return {
+            "ship": Command(
+                "copy trained face weights into place with a full model card (figures, commands, data terms)",
+                _lazy("apps.face.ship", "add_ship_arguments"),
+                _lazy("apps.face.ship", "run_ship"),
+            )
+        }
+
     def benchmarks(self) -> dict[str, Command]:
         return {
             "face": Command(
