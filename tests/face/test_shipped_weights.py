@@ -1,0 +1,71 @@
+"""The shipped face weights: card, no pickle, the generated example and a composite with a real face."""
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from apps.face.app import FaceApp
+from tests.conftest import shared_data
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "face.safetensors"
+
+
+@pytest.fixture(scope="module")
+def app():
+    if not WEIGHTS.is_file():
+        pytest.fail(f"{WEIGHTS} is missing: the app must ship trained weights")
+    return FaceApp().load()
+
+
+def test_card():
+    card = json.loads(WEIGHTS.with_suffix(".json").read_text())
+    assert WEIGHTS.stat().st_size < 10 * 2**20
+    for key in ("detector", "attr_model", "training", "data", "val"):
+        assert key in card, key
+    for part in ("pnet", "rnet", "onet", "attributes"):
+        assert "command" in card["training"][part] and card["training"][part]["wall_time_s"] > 0
+
+
+def test_generated_example_has_faces(app):
+    from apps.face.demo import EXAMPLE, render_example
+
+    assert EXAMPLE.is_file()
+    r = app.predict_image(render_example())
+    assert r.to_json()["count"] >= 1
+    # the big astronaut portrait sits at x 40..340, y 150..450; her face is in its upper half
+    centres = [((f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2) for f in r.faces]
+    assert any(40 < cx < 340 and 150 < cy < 330 for cx, cy in centres)
+
+
+def test_finds_pasted_real_face(app):
+    """A held-out landmark crop's face pasted onto a generated scene is found with its points."""
+    from apps.face.samples import FaceSources, Scene, box_from_points, composite, iou_matrix
+
+    shared_data("face", "landmarks5", "train.txt")
+    src = FaceSources.from_yaml(Path(__file__).resolve().parents[2] / "datasets" / "face.yaml")
+    rng = np.random.default_rng(5)
+    bg = np.clip(rng.normal(120, 40, (240, 320, 3)), 0, 255).astype(np.uint8)
+    bg = cv2.GaussianBlur(bg, (31, 31), 0)
+    hits = 0
+    items = src.landmark_items("val")[:6]
+    for path, pts in items:
+        img = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        face = Scene(img, box_from_points(pts)[None], pts[None])
+        sc = composite(bg, [face], np.random.default_rng(hits + 11), (360, 480), min_side=70)
+        r = app.predict_image(sc.image)
+        if len(r.faces) and len(sc.boxes):
+            iou = iou_matrix(sc.boxes, np.stack([f.box for f in r.faces]))[0]
+            hits += int(iou.max() >= 0.4)
+    assert hits >= len(items) - 2
+
+
+def test_crops_saved(app, tmp_path):
+    from apps.face.demo import EXAMPLE
+    from shared.cli import main
+
+    assert main(["face", "predict", str(EXAMPLE), "--out", str(tmp_path), "--save-crops"]) == 0
+    crops = list((tmp_path / "crops").glob("*.jpg"))
+    assert crops and cv2.imread(str(crops[0])).shape == (112, 112, 3)
