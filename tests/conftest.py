@@ -55,3 +55,11 @@ def road_images(tmp_path) -> Path:
     for i in range(3):
         write_image(folder / f"road{i}.jpg", road_scene(rng, (180, 320)).image)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_medical_weights(tmp_path_factory) -> Path:
+    """A random-init medical patch model (sliding windows) with a diagnosis head."""
+    from tests.medical.conftest import save_tiny
+
+    return save_tiny(tmp_path_factory.mktemp("mwm") / "patch.safetensors", mode="patch", size=(256, 256))

@@ -154,12 +154,12 @@ def read_labels(path: Path, classes: list[str] | None) -> dict[str, str]:
 def read_mask(path: Path, num_classes: int, size: tuple[int, int] | None = None) -> np.ndarray:
     """A mask file -> (H, W) uint8 class ids. Binary masks (0/255, JPEG-noisy too) threshold at 128;
     multi-class masks hold class ids. Raises InputError for unreadable files, wrong size, unknown ids."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(path) as im:
             m = np.asarray(im.convert("L") if im.mode not in ("L", "P", "I", "I;16") else im)
-    except (OSError, UnidentifiedImageError, ValueError) as e:
+    except Exception as e:  # PIL (and ultralytics' patch of Image.open) raise many types on junk
         raise InputError(path, f"cannot read mask ({type(e).__name__})") from None
     if m.ndim == 3:
         m = m[..., 0]

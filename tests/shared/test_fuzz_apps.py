@@ -1,0 +1,152 @@
+"""Fuzzing the app readers: point clouds, medical CSV / masks / NIfTI / dataset YAML, odd image layouts.
+
+Every case ends in a result or one InputError that names the file (no hang, no library traceback).
+"""
+
+import gzip
+import io
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from shared.errors import InputError
+from shared.io import read_image
+
+FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _one_line_naming(e: InputError, name: str) -> None:
+    assert name in str(e) and "\n" not in str(e) and "Traceback" not in str(e)
+
+
+# ---------------------------------------------------------------- point clouds (driving LiDAR)
+@FUZZ
+@given(data=st.binary(max_size=2048), suffix=st.sampled_from([".bin", ".pcd.bin", ".npy", ".pcd", ".ply"]))
+def test_point_cloud_random_bytes(tmp_path_factory, data, suffix):
+    from apps.driving.lidar.io import read_scan
+
+    path = tmp_path_factory.mktemp("pc") / f"scan{suffix}"
+    path.write_bytes(data)
+    try:
+        scan = read_scan(path)
+    except InputError as e:
+        _one_line_naming(e, "scan")
+    else:
+        assert scan.points.ndim == 2 and scan.points.shape[1] == 3 and len(scan.points) > 0
+        assert np.isfinite(scan.points).all()
+
+
+@FUZZ
+@given(values=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=0, max_size=64))
+def test_point_cloud_nan_inf_and_empty(tmp_path_factory, values):
+    from apps.driving.lidar.io import read_scan
+
+    n = len(values) // 4 * 4
+    path = tmp_path_factory.mktemp("pc") / "scan.bin"
+    np.asarray(values[:n], np.float32).tofile(path)
+    try:
+        scan = read_scan(path)
+    except InputError as e:
+        _one_line_naming(e, "scan.bin")
+        assert "empty" in str(e)
+    else:
+        assert np.isfinite(scan.points).all() and len(scan.points) + scan.dropped == n // 4
+
+
+# ---------------------------------------------------------------- medical labels, masks, volumes, YAML
+@FUZZ
+@given(text=st.text(max_size=300))
+def test_medical_labels_csv_random_text(tmp_path_factory, text):
+    from apps.medical.data import read_labels
+
+    path = tmp_path_factory.mktemp("csv") / "labels.csv"
+    path.write_text(text)
+    try:
+        labels = read_labels(path, ["benign", "malignant"])
+    except InputError as e:
+        _one_line_naming(e, "labels.csv")
+    else:
+        assert set(labels.values()) <= {"benign", "malignant"}
+
+
+@FUZZ
+@given(data=st.binary(max_size=2048), suffix=st.sampled_from([".png", ".gif", ".tif", ".jpg"]))
+def test_medical_mask_random_bytes(tmp_path_factory, data, suffix):
+    from apps.medical.data import read_mask
+
+    path = tmp_path_factory.mktemp("mask") / f"m{suffix}"
+    path.write_bytes(data)
+    try:
+        mask = read_mask(path, 2)
+    except InputError as e:
+        _one_line_naming(e, f"m{suffix}")
+    else:
+        assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 1}
+
+
+def _nifti_bytes(shape=(6, 5, 4)) -> bytes:
+    import nibabel as nib
+
+    img = nib.Nifti1Image(np.arange(np.prod(shape), dtype=np.float32).reshape(shape), np.eye(4))
+    return img.to_bytes()
+
+
+@FUZZ
+@given(
+    offset=st.integers(0, 351),
+    value=st.integers(0, 255),
+    cut=st.integers(0, 600),
+    gz=st.booleans(),
+)
+def test_nifti_with_mutated_header_or_truncated_data(tmp_path_factory, offset, value, cut, gz):
+    from apps.medical.volume import read_volume
+
+    raw = bytearray(_nifti_bytes())
+    raw[offset] = value  # anywhere in the 348-byte header (dims, datatype, vox_offset, magic...)
+    raw = bytes(raw[: max(1, len(raw) - cut)])
+    name = "vol.nii.gz" if gz else "vol.nii"
+    path = tmp_path_factory.mktemp("nii") / name
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+    try:
+        vol = read_volume(path)
+    except InputError as e:
+        _one_line_naming(e, name)
+    else:
+        assert vol.data.ndim == 3 and len(vol.spacing) == 3
+
+
+@FUZZ
+@given(text=st.text(max_size=200))
+def test_medical_dataset_yaml_random_text(tmp_path_factory, text):
+    from apps.medical.data import load_spec
+
+    path = tmp_path_factory.mktemp("yaml") / "d.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError, match="d.yaml|does not exist"):
+        load_spec(path)
+
+
+# ---------------------------------------------------------------- image layouts users actually have
+def _pil_bytes(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def test_palette_cmyk_one_pixel_and_exif_rotated_images(tmp_path):
+    rgb = Image.fromarray(np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8))
+    (tmp_path / "pal.png").write_bytes(_pil_bytes(rgb.convert("P"), "PNG"))
+    (tmp_path / "cmyk.jpg").write_bytes(_pil_bytes(rgb.convert("CMYK"), "JPEG"))
+    (tmp_path / "one.png").write_bytes(_pil_bytes(Image.new("RGB", (1, 1), (9, 8, 7)), "PNG"))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise when displayed
+    (tmp_path / "rot.jpg").write_bytes(_pil_bytes(rgb, "JPEG", exif=exif.tobytes()))
+    assert read_image(tmp_path / "pal.png").shape == (20, 30, 3)
+    assert read_image(tmp_path / "cmyk.jpg").shape == (20, 30, 3)
+    assert read_image(tmp_path / "one.png")[0, 0].tolist() == [9, 8, 7]
+    assert read_image(tmp_path / "rot.jpg").shape == (30, 20, 3)  # shown upright, as a viewer would
+    (tmp_path / "wrong_ext.jpg").write_bytes(_pil_bytes(rgb, "PNG"))  # a PNG named .jpg
+    assert read_image(tmp_path / "wrong_ext.jpg").shape == (20, 30, 3)
