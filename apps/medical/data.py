@@ -10,6 +10,7 @@ A dataset YAML (paths relative to the YAML)::
     labels: diagnosis.csv        # optional: first column = image key, second = class name
     fov: null                    # optional field-of-view masks: pixels outside are ignored
     key: null                    # optional regex; group 1 of it pairs files across folders ('^(\\d+)_')
+    invert_masks: false          # binary masks whose foreground is dark (ISBI 2012: 0 = membrane)
     classes: [background, lesion]
     diagnosis: [common_nevus, atypical_nevus, melanoma]
     input: {mode: resize, size: [256, 320]}   # or {mode: patch, size: [192, 192]} (sliding window)
@@ -64,6 +65,7 @@ class MedicalSpec:
     input_size: tuple[int, int] = (256, 320)
     split: dict = field(default_factory=lambda: {"val_fraction": 0.2, "seed": 0})
     slice_axis: int = 2
+    invert_masks: bool = False
     source: Path | None = None
 
 
@@ -106,6 +108,7 @@ def load_spec(path: str | Path) -> MedicalSpec:
         input_size=size,  # type: ignore[arg-type]
         split=dict(raw.get("split") or {"val_fraction": 0.2, "seed": 0}),
         slice_axis=int(raw.get("slice_axis", 2)),
+        invert_masks=bool(raw.get("invert_masks", False)),
         source=path,
     )
     if layout == "nnunet":
@@ -329,6 +332,8 @@ class MedicalDataset(Dataset):
             img = to_rgb(read_image(it.image))
             size = img.shape[:2]
             mask = read_mask(it.mask, self.num_classes, size) if it.mask else None
+            if mask is not None and self.spec.invert_masks:
+                mask = 1 - mask
             fov = read_mask(it.fov, 2, size) if it.fov else None
         label = self.spec.diagnosis.index(it.label) if it.label is not None else None
         return img, mask, fov, label

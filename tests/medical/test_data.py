@@ -109,3 +109,15 @@ def test_real_ph2_reads_diagnosis_for_every_image():
     items = list_items(spec)
     assert len(items) == 150 and all(i.label in spec.diagnosis and i.mask for i in items)
     assert len(split_items(items, spec, "val")) == 30
+
+
+@pytest.mark.parametrize(
+    "name,share",
+    [("medical-isbi2012.yaml", (0.15, 0.35)), ("medical-kvasir.yaml", (0.02, 0.6))],
+)
+def test_real_em_and_polyp_layouts_load(name, share):
+    shared_data("medical")
+    spec = load_spec(Path(__file__).parents[2] / "datasets" / name)
+    ds = MedicalDataset(spec, "all")
+    img, mask, _, _ = ds.load_raw(0)
+    assert img.shape[:2] == mask.shape and share[0] < mask.mean() < share[1]  # membranes are the thin minority
