@@ -64,6 +64,7 @@ class MedicalApp(App):
         min_area: int = 0,
         tasks=None,
         trust_pickle: bool = False,
+        keep_largest: bool | None = None,
         **_,
     ) -> MedicalApp:
         from shared.weights import load_card, load_model
@@ -93,6 +94,9 @@ class MedicalApp(App):
             tta=tta,
             threshold=threshold,
             min_area=min_area,
+            keep_largest=self.card.get("postprocess", {}).get("keep_largest", False)
+            if keep_largest is None
+            else keep_largest,
         )
         self.weights_path = path
         return self
@@ -153,6 +157,12 @@ class MedicalApp(App):
             parser.add_argument("--threshold", type=float, default=0.5, help="foreground probability threshold")
             parser.add_argument("--overlap", type=float, default=0.5, help="sliding-window overlap (patch models)")
             parser.add_argument("--min-area", type=int, default=0, help="drop regions smaller than this (pixels)")
+            parser.add_argument(
+                "--keep-largest",
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help="keep only the largest region per class (default: the model card's choice)",
+            )
             parser.add_argument("--tasks", nargs="+", choices=["mask", "diagnosis"], help="run only these heads")
             parser.add_argument("--axis", type=int, default=2, choices=[0, 1, 2], help="slice axis of volumes")
             parser.add_argument(
@@ -173,6 +183,12 @@ class MedicalApp(App):
             parser.add_argument("--neck-channels", type=int, default=32)
         elif mode == "val":
             parser.add_argument("--no-hd95", action="store_true", help="skip the (slower) Hausdorff distance")
+            parser.add_argument(
+                "--keep-largest",
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help="keep only the largest region per class (default: the model card's choice)",
+            )
 
     def run_predict(self, args: argparse.Namespace) -> int:
         self.load(args.weights, **self.load_options(args))
@@ -192,6 +208,7 @@ class MedicalApp(App):
             "threshold": args.threshold,
             "overlap": args.overlap,
             "min_area": args.min_area,
+            "keep_largest": args.keep_largest,
             "tasks": args.tasks,
             "trust_pickle": args.trust_pickle,
         }
@@ -211,7 +228,8 @@ class MedicalApp(App):
         spec.input_mode, spec.input_size = self.predictor.mode, self.predictor.size
         spec.classes = self.predictor.classes
         ds = MedicalDataset(spec, args.split)
-        metrics = evaluate(self.model, ds, spec, tta=args.tta, hd95=not args.no_hd95, detail=True)
+        keep = self.predictor.keep_largest if args.keep_largest is None else args.keep_largest
+        metrics = evaluate(self.model, ds, spec, tta=args.tta, hd95=not args.no_hd95, detail=True, keep_largest=keep)
         print(json.dumps(metrics, indent=2))
         if args.json:
             write_json(

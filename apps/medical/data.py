@@ -11,6 +11,7 @@ A dataset YAML (paths relative to the YAML)::
     fov: null                    # optional field-of-view masks: pixels outside are ignored
     key: null                    # optional regex; group 1 of it pairs files across folders ('^(\\d+)_')
     invert_masks: false          # binary masks whose foreground is dark (ISBI 2012: 0 = membrane)
+    keep_largest: false          # one object per image (a skin lesion): keep the largest predicted region
     classes: [background, lesion]
     diagnosis: [common_nevus, atypical_nevus, melanoma]
     input: {mode: resize, size: [256, 320]}   # or {mode: patch, size: [192, 192]} (sliding window)
@@ -66,6 +67,7 @@ class MedicalSpec:
     split: dict = field(default_factory=lambda: {"val_fraction": 0.2, "seed": 0})
     slice_axis: int = 2
     invert_masks: bool = False
+    keep_largest: bool = False
     source: Path | None = None
 
 
@@ -109,6 +111,7 @@ def load_spec(path: str | Path) -> MedicalSpec:
         split=dict(raw.get("split") or {"val_fraction": 0.2, "seed": 0}),
         slice_axis=int(raw.get("slice_axis", 2)),
         invert_masks=bool(raw.get("invert_masks", False)),
+        keep_largest=bool(raw.get("keep_largest", False)),
         source=path,
     )
     if layout == "nnunet":

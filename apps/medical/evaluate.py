@@ -19,7 +19,13 @@ from shared.heads.segmentation import IGNORE_INDEX
 
 
 def evaluate(
-    model, dataset: MedicalDataset, spec: MedicalSpec, tta: bool = False, hd95: bool = True, detail: bool = False
+    model,
+    dataset: MedicalDataset,
+    spec: MedicalSpec,
+    tta: bool = False,
+    hd95: bool = True,
+    detail: bool = False,
+    keep_largest: bool = False,
 ) -> dict:
     """Flat metrics for the Trainer (``dice``, ``iou``, ``hd95``, ``diagnosis_accuracy``, ``score``...); with
     ``detail`` also ``per_class`` / ``diagnosis`` breakdowns. ``score`` is the mean of the foreground Dice
@@ -27,7 +33,9 @@ def evaluate(
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
-    predictor = Predictor(model, spec.classes, spec.diagnosis, spec.input_mode, spec.input_size, tta=tta)
+    predictor = Predictor(
+        model, spec.classes, spec.diagnosis, spec.input_mode, spec.input_size, tta=tta, keep_largest=keep_largest
+    )
     seg = SegmentationMetrics(spec.classes, hd95=hd95)
     cls = ClassificationMetrics(spec.diagnosis) if spec.diagnosis else None
     skipped = 0
@@ -40,7 +48,7 @@ def evaluate(
             continue
         probs, diag = predictor.probabilities(img)
         if mask is not None and probs is not None:
-            pred = (probs[1] >= 0.5).astype(np.uint8) if probs.shape[0] == 2 else probs.argmax(0).astype(np.uint8)
+            pred = predictor.mask_from_probs(probs)
             target = np.where(fov > 0, mask, IGNORE_INDEX) if fov is not None else mask
             seg.update(pred, target)
         if cls is not None and label is not None and diag is not None:

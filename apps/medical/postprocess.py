@@ -135,12 +135,14 @@ class Predictor:
         threshold: float = 0.5,
         min_area: int = 0,
         batch_size: int = 4,
+        keep_largest: bool = False,
     ):
         self.model = model
         self.classes, self.diagnosis = list(classes), list(diagnosis or [])
         self.mode, self.size = mode, tuple(size)
         self.overlap, self.tta, self.threshold, self.min_area = overlap, tta, threshold, min_area
         self.batch_size = batch_size
+        self.keep_largest = keep_largest
 
     @property
     def tasks(self) -> list[str]:
@@ -185,15 +187,32 @@ class Predictor:
         diag = out["diagnosis"][0].numpy() if "diagnosis" in out else None
         return mask_p, diag
 
+    def mask_from_probs(self, probs: np.ndarray) -> np.ndarray:
+        """Threshold (binary) or argmax (classes); then, if asked, keep each class's largest region only
+        (one lesion per image, as in dermoscopy) and drop regions under ``min_area`` pixels."""
+        if probs.shape[0] == 2:
+            mask = (probs[1] >= self.threshold).astype(np.uint8)
+        else:
+            mask = probs.argmax(0).astype(np.uint8)
+        if self.keep_largest or self.min_area:
+            for c in range(1, probs.shape[0]):
+                n, labels, stats, _ = cv2.connectedComponentsWithStats((mask == c).astype(np.uint8), connectivity=8)
+                if n <= 1:
+                    continue
+                areas = stats[1:, cv2.CC_STAT_AREA]
+                keep = np.zeros(n, bool)
+                keep[1:] = areas >= max(self.min_area, 1)
+                if self.keep_largest:
+                    keep[1:] &= np.arange(1, n) == 1 + int(areas.argmax())
+                mask[(labels > 0) & ~keep[labels]] = 0
+        return mask
+
     def __call__(self, rgb: np.ndarray) -> MedicalResult:
         probs, diag = self.probabilities(rgb)
         mask = fg = None
         if probs is not None:
             fg = 1.0 - probs[0]
-            if probs.shape[0] == 2:
-                mask = (probs[1] >= self.threshold).astype(np.uint8)
-            else:
-                mask = probs.argmax(0).astype(np.uint8)
+            mask = self.mask_from_probs(probs)
         diagnosis = None
         if diag is not None:
             names = self.diagnosis or [f"class_{i}" for i in range(len(diag))]

@@ -28,6 +28,7 @@ def build_card(args: argparse.Namespace, spec, train_set, val_set, tasks: list[s
         "tasks": tasks,
         "input": {"mode": spec.input_mode, "size": list(spec.input_size)},
         "input_size": list(spec.input_size),
+        "postprocess": {"keep_largest": spec.keep_largest},
         "normalisation": {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "scale": "1/255"},
         "training_command": "polyhead " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "data": {
@@ -88,7 +89,9 @@ def train(args: argparse.Namespace) -> int:
         card=card,
     )
     t0 = time.time()
-    trainer = Trainer(model, train_set, lambda m: evaluate(m, val_set, spec, hd95=False), cfg)
+    trainer = Trainer(
+        model, train_set, lambda m: evaluate(m, val_set, spec, hd95=False, keep_largest=spec.keep_largest), cfg
+    )
     trainer.fit()
     if train_set.bad:
         print(f"{len(train_set.bad)} training sample(s) skipped as unreadable or invalid", file=sys.stderr)

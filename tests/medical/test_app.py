@@ -93,3 +93,15 @@ def test_mask_only_training_drops_the_diagnosis_head(lesion_yaml, tmp_path):
     assert main([*args, "--tasks", "mask", "--mask-stride", "4", "--max-batches", "1", "--out", str(out)]) == 0
     card = json.loads((out / "best.json").read_text())
     assert list(card["model"]["heads"]) == ["mask"] and card["diagnosis_classes"] == []
+
+
+def test_keep_largest_and_min_area_drop_stray_regions():
+    from apps.medical.postprocess import Predictor
+
+    probs = np.zeros((2, 60, 60), np.float32)
+    probs[1, 10:40, 10:40] = 0.9  # the lesion
+    probs[1, 50:53, 50:53] = 0.9  # a stray blob
+    probs[0] = 1 - probs[1]
+    assert Predictor(None, ["bg", "lesion"], keep_largest=True).mask_from_probs(probs).sum() == 900
+    assert Predictor(None, ["bg", "lesion"], min_area=10).mask_from_probs(probs).sum() == 900
+    assert Predictor(None, ["bg", "lesion"]).mask_from_probs(probs).sum() == 909
