@@ -42,7 +42,7 @@ def volume_to_mesh(app, path: str, out_dir: Path) -> tuple[str, dict]:
         how = f"segmented slice by slice with {Path(str(app.weights_path)).stem}"
     if not (labels > 0).any():
         raise ValueError("the volume has no foreground to mesh")
-    mesh_path = out_dir / "surface.glb"
+    mesh_path = out_dir / "surface.ply"  # open3d writes GLB buffers as data URIs that some readers reject
     write_surface(mesh_path, labels > 0, vol.spacing)
     doc = {
         "shape": list(labels.shape),

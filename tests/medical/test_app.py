@@ -105,3 +105,15 @@ def test_keep_largest_and_min_area_drop_stray_regions():
     assert Predictor(None, ["bg", "lesion"], keep_largest=True).mask_from_probs(probs).sum() == 900
     assert Predictor(None, ["bg", "lesion"], min_area=10).mask_from_probs(probs).sum() == 900
     assert Predictor(None, ["bg", "lesion"]).mask_from_probs(probs).sum() == 909
+
+
+def test_demo_volume_example_becomes_a_mesh(tiny_medical, tmp_path):
+    import open3d as o3d
+
+    from apps.medical.demo import EXAMPLES, volume_to_mesh
+
+    app = MedicalApp().load(tiny_medical)
+    mesh_path, doc = volume_to_mesh(app, str(EXAMPLES / "generated_blob_labels.nii.gz"), tmp_path)
+    assert mesh_path.endswith(".ply") and doc["how"] == "label volume meshed directly"
+    assert doc["foreground_voxels"] > 500 and doc["volume_mm3"] == pytest.approx(doc["foreground_voxels"] * 2.0)
+    assert len(o3d.io.read_triangle_mesh(mesh_path).triangles) > 100
