@@ -150,3 +150,50 @@ def test_palette_cmyk_one_pixel_and_exif_rotated_images(tmp_path):
     assert read_image(tmp_path / "rot.jpg").shape == (30, 20, 3)  # shown upright, as a viewer would
     (tmp_path / "wrong_ext.jpg").write_bytes(_pil_bytes(rgb, "PNG"))  # a PNG named .jpg
     assert read_image(tmp_path / "wrong_ext.jpg").shape == (20, 30, 3)
+
+
+# ---------------------------------------------------------------- videos cut short, odd sizes
+@pytest.fixture(scope="module")
+def small_mp4(tmp_path_factory):
+    from shared.io import VideoWriter
+
+    path = tmp_path_factory.mktemp("vid") / "clip.mp4"
+    with VideoWriter(path, fps=10) as w:
+        for i in range(12):
+            w.write(np.full((33, 47, 3), i * 20, np.uint8))  # odd size: padded to even for H.264
+    return path
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fraction=st.floats(0.0, 0.98))
+def test_truncated_mp4_reads_some_frames_or_fails_clearly(tmp_path_factory, small_mp4, fraction):
+    from shared.io import VideoReader
+
+    raw = small_mp4.read_bytes()
+    path = tmp_path_factory.mktemp("cut") / "cut.mp4"
+    path.write_bytes(raw[: int(len(raw) * fraction)])
+    try:
+        frames = list(VideoReader(path))
+    except InputError as e:
+        _one_line_naming(e, "cut.mp4")
+    else:
+        assert len(frames) <= 12 and all(f.shape[2] == 3 for f in frames)
+
+
+def test_odd_sized_video_round_trips_and_zero_frame_video_is_refused(small_mp4, tmp_path):
+    from shared.io import VideoReader, VideoWriter
+
+    frames = list(VideoReader(small_mp4))
+    assert len(frames) == 12 and frames[0].shape[:2] in ((33, 47), (34, 48))
+    with VideoWriter(tmp_path / "none.mp4", fps=10):
+        pass  # closed without a frame: no file at all rather than an unplayable one
+    assert not (tmp_path / "none.mp4").exists()
+    import subprocess
+
+    import imageio_ffmpeg
+
+    zero = tmp_path / "zero.mp4"  # a container with no video frames, as some cameras leave behind
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-f", "lavfi", "-i", "color=s=32x32:d=0.1", "-frames:v", "0"]
+    subprocess.run([*cmd, str(zero)], capture_output=True, check=True)
+    with pytest.raises(InputError, match="zero.mp4"):
+        list(VideoReader(zero))
