@@ -117,3 +117,14 @@ def test_demo_volume_example_becomes_a_mesh(tiny_medical, tmp_path):
     assert mesh_path.endswith(".ply") and doc["how"] == "label volume meshed directly"
     assert doc["foreground_voxels"] > 500 and doc["volume_mm3"] == pytest.approx(doc["foreground_voxels"] * 2.0)
     assert len(o3d.io.read_triangle_mesh(mesh_path).triangles) > 100
+
+
+def test_export_to_onnx_then_predict_the_same_mask(tiny_medical, tmp_path):
+    onnx = tmp_path / "m.onnx"
+    assert main(["medical", "export", "--weights", str(tiny_medical), "--out", str(onnx)]) == 0
+    rgb = lesion_image(np.random.default_rng(3), (90, 120))[0]
+    torch_result = MedicalApp().load(tiny_medical).predict_image(rgb)
+    onnx_result = MedicalApp().load(onnx).predict_image(rgb)
+    assert (torch_result.mask == onnx_result.mask).mean() > 0.99
+    for name, p in torch_result.diagnosis.items():
+        assert onnx_result.diagnosis[name] == pytest.approx(p, abs=1e-3)
