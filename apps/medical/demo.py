@@ -97,7 +97,7 @@ def build_medical_tab(app) -> None:
         rgb = img[..., :3] if img.ndim == 3 else np.repeat(img[..., None], 3, -1)
         return result.plot(rgb.astype(np.uint8) if rgb.dtype == np.uint8 else result.plot(rgb)), result.to_json()
 
-    def on_volume(file, model_name: str):
+    def on_volume(file, model_name: str, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (gradio idiom)
         if file is None:
             raise gr.Error("Upload a .nii or .nii.gz volume first.")
         path = file if isinstance(file, str) else file.name

@@ -9,20 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from apps.medical.volume import read_volume, stack_slices, take_slice, volume_to_uint8, write_like, write_surface
 from shared.errors import InputError
 from shared.io.writers import write_json
 
 
-def segment_volume(app, path: str | Path, axis: int = 2):
+def segment_volume(app, path: str | Path, axis: int = 2, progress: bool = True):
     """(Volume, labels uint8 of the same shape, mean diagnosis probabilities or None)."""
     vol = read_volume(path)
     if not 0 <= axis <= 2:
         raise InputError(path, f"slice axis must be 0, 1 or 2, got {axis}")
     scaled = volume_to_uint8(vol.data)
     labels, diag = [], []
-    for i in range(scaled.shape[axis]):
+    for i in tqdm(range(scaled.shape[axis]), desc=f"{Path(path).name} slices", disable=not progress, leave=False):
         s = take_slice(scaled, i, axis)
         result = app.predict_image(np.repeat(s[..., None], 3, -1))
         labels.append(result.mask if result.mask is not None else np.zeros(s.shape, np.uint8))
