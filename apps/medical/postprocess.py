@@ -97,7 +97,7 @@ class MedicalResult:
             out = draw_legend(out, legend)
         if self.diagnosis:
             label = self.diagnosis_label
-            out = put_text(out, f"{label} {self.diagnosis[label]:.2f}", (8, out.shape[0] - 12))
+            out = put_text(out, f"{label} {self.diagnosis[label]:.2f}", (8, max(24, out.shape[0] // 24)))
         return out
 
 
