@@ -410,12 +410,17 @@ def vectorise(
     def px(pt) -> list[float]:
         return [round(float(pt[0]) * u, 1), round(float(pt[1]) * u, 1)]
 
-    # rooms
+    # rooms: regions of free space, after closing small gaps in the predicted walls
     min_area = max(16, int(min_room_frac * h * w))
-    n, labels, stats, cent = _components(~solid, 4)
+    gap = int(max(3, round(1.5 * max(thick, 1.0))))
+    closed = cv2.morphologyEx(solid.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((gap, gap), np.uint8)) > 0
+    n, labels, stats, _ = _components(~closed, 4)
     n_types = len(ROOM_CLASSES)
+    room = smooth_labels(room, n_types, int(max(5, round(3 * max(thick, 1.0)))) | 1)
     votes = np.zeros((n, n_types), np.int64)
     np.add.at(votes, (labels.ravel(), np.minimum(room.ravel(), n_types - 1)), 1)
+    on_border = np.zeros(n, bool)
+    on_border[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
     clean_room = np.zeros_like(room)
     outside = np.zeros(n, bool)
     for i in range(1, n):
@@ -424,29 +429,44 @@ def vectorise(
             continue
         v = votes[i]
         typ = int(np.argmax(v[1:]) + 1)
-        if v[typ] < 0.5 * area:  # mostly background (outside, or not a room)
+        if v[1:].sum() < 0.5 * area:  # mostly background: outside the plan, or not a room
             outside[i] = True
-            continue
-        comp = (labels[y : y + bh, x : x + bw] == i).astype(np.uint8)
-        contours, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        c = max(contours, key=cv2.contourArea)
-        eps = max(1.0, 0.01 * cv2.arcLength(c, True))
-        poly = cv2.approxPolyDP(c, eps, True).reshape(-1, 2).astype(np.float64) + [x, y]
-        if len(poly) < 3:
-            continue
-        clean_room[labels == i] = typ
-        area_px = float(area) * u * u
-        result.rooms.append(
-            {
-                "id": len(result.rooms),
-                "type": ROOM_CLASSES[typ],
-                "polygon": [px(p) for p in poly],
-                "centroid": px(cent[i] + 0.5),
-                "area_px": round(area_px, 1),
-                "area_m2": round(area_px / scale**2, 2) if scale else None,
-                "confidence": round(float(v[typ] / area), 3),
-            }
-        )
+            if on_border[i]:
+                continue
+        region = labels[y : y + bh, x : x + bw] == i
+        if v[typ] >= 0.6 * v[1:].sum() and not on_border[i]:
+            pieces = [(typ, region)]  # a closed region with one clear type: one room
+        else:  # leaky walls or several types: one room per type component inside the region
+            sub = room[y : y + bh, x : x + bw]
+            pieces = []
+            for t in range(1, n_types):
+                m, lab, st, _ = _components(region & (sub == t), 4)
+                pieces += [(t, lab == j) for j in range(1, m) if st[j, cv2.CC_STAT_AREA] >= 3 * min_area]
+        for t, piece in pieces:
+            room_area = int(piece.sum())
+            if room_area < min_area:
+                continue
+            contours, _ = cv2.findContours(piece.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            c = max(contours, key=cv2.contourArea)
+            eps = max(1.0, 0.01 * cv2.arcLength(c, True))
+            poly = cv2.approxPolyDP(c, eps, True).reshape(-1, 2).astype(np.float64) + [x, y]
+            if len(poly) < 3:
+                continue
+            clean_room[y : y + bh, x : x + bw][piece] = t
+            ys, xs = np.nonzero(piece)
+            area_px = float(room_area) * u * u
+            sub_votes = room[y : y + bh, x : x + bw][piece]
+            result.rooms.append(
+                {
+                    "id": len(result.rooms),
+                    "type": ROOM_CLASSES[t],
+                    "polygon": [px(p) for p in poly],
+                    "centroid": px((xs.mean() + x + 0.5, ys.mean() + y + 0.5)),
+                    "area_px": round(area_px, 1),
+                    "area_m2": round(area_px / scale**2, 2) if scale else None,
+                    "confidence": round(float((sub_votes == t).mean()), 3),
+                }
+            )
     result.room_mask = clean_room
     # walls: centre-lines of the wall class (openings are separate); outlines of walls + openings
     k = int(max(5, round(2.5 * max(thick, 1.0))))
@@ -468,10 +488,12 @@ def vectorise(
     # openings: windows touch the outside (exterior free space or the image border), doors do not
     segs, op_labels = _opening_segments(boundary == 2, max(4, int(0.25 * thick * thick)))
     exterior = np.isin(labels, np.nonzero(outside)[0]) | ((labels > 0) & _touches_border(labels))
-    exterior &= ~solid
+    exterior &= ~solid & (clean_room == 0)
     ring = cv2.dilate(exterior.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, round(thick / 2))) > 0
     for s in segs:
         blob = op_labels == s.pop("label")
+        if s["thickness_px"] > 3 * max(thick, 1.0) + 2:  # a wide blob is not an opening in a wall
+            continue
         kind = "window" if (blob & ring).any() else "door"
         result.openings.append(
             {
@@ -479,10 +501,18 @@ def vectorise(
                 "segment": [px(p) for p in s["segment"]],
                 "width_px": round(s["width_px"] * u, 1),
                 "width_m": round(s["width_px"] * u / scale, 2) if scale else None,
-                "thickness_px": round(s["thickness_px"] * u, 1),
+                "thickness_px": round(min(s["thickness_px"], 1.5 * max(thick, 1.0)) * u, 1),  # it sits in a wall
             }
         )
     return result
+
+
+def smooth_labels(labels: np.ndarray, n: int, k: int) -> np.ndarray:
+    """Majority label in a ``k x k`` window (removes speckle from the room-type prediction)."""
+    if k <= 1 or not labels.any():
+        return labels
+    scores = np.stack([cv2.blur((labels == c).astype(np.float32), (k, k)) for c in range(n)])
+    return scores.argmax(0).astype(labels.dtype)
 
 
 def _touches_border(labels: np.ndarray) -> np.ndarray:

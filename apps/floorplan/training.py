@@ -74,6 +74,7 @@ def train(args: argparse.Namespace) -> int:
         balancing=args.balancing,
         task_weights=parse_task_weights(args.task_weights),
         ema=not args.no_ema,
+        ema_decay=0.98,  # short CPU runs (~20 steps/epoch): average over the last ~2-3 epochs
         resume=args.resume,
         max_batches=args.max_batches,
         main_metric="score",
