@@ -16,10 +16,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import yaml
 from torch.utils.data import Dataset
 
 from apps.driving.model import CLASSES, INPUT_SIZE
+from shared.dataset_yaml import read_dataset_yaml
 from shared.errors import InputError
 from shared.io.readers import IMAGE_SUFFIXES, read_image
 from shared.preprocess import Letterbox, to_tensor
@@ -45,22 +45,9 @@ class DatasetSpec:
 def load_spec(path: str | Path) -> DatasetSpec:
     """Parse a dataset YAML: ``format``, ``path`` (relative to the YAML), ``train``/``val``, ``names``,
     ``category_map``."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "dataset YAML not found")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise InputError(path, f"not valid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(raw, dict) or "path" not in raw:
-        raise InputError(path, "dataset YAML needs at least 'path' (the dataset root)")
-    layout = raw.get("format", "bdd100k")
-    if layout not in LAYOUTS:
-        raise InputError(path, f"unknown format '{layout}'; expected one of {', '.join(LAYOUTS)}")
-    root = Path(raw["path"])
-    root = root if root.is_absolute() else (path.parent / root).resolve()
+    raw, root, layout = read_dataset_yaml(path, LAYOUTS, "bdd100k", root_must_exist=False)
     if not root.is_dir():
-        raise InputError(root, f"dataset root from {path.name} does not exist (run the converter first?)")
+        raise InputError(root, f"dataset root from {Path(path).name} does not exist (run the converter first?)")
     names = list(raw.get("names", CLASSES))
     splits = {k: str(raw[k]) for k in ("train", "val", "test") if k in raw}
     return DatasetSpec(root, layout, splits, names, dict(raw.get("category_map") or {}))

@@ -10,9 +10,8 @@ from pathlib import Path
 from apps.driving.data import DrivingDataset, load_spec
 from apps.driving.evaluate import evaluate
 from apps.driving.model import INPUT_SIZE, build_driving_model
-from shared.cli import parse_task_weights
 from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD, check_input_size
-from shared.train import TrainConfig, Trainer
+from shared.train import Trainer, config_from_args
 
 
 def train(args: argparse.Namespace) -> int:
@@ -44,21 +43,7 @@ def train(args: argparse.Namespace) -> int:
         "background+drivable; lane_acc: lane-pixel recall; lane_iou: IoU of the lane class "
         "(YOLOP's definitions); score: 0.4 det_map50 + 0.3 da_miou + 0.3 lane_iou",
     }
-    cfg = TrainConfig(
-        out_dir=out,
-        epochs=args.epochs,
-        batch_size=args.batch,
-        lr=args.lr,
-        seed=args.seed,
-        workers=args.workers,
-        balancing=args.balancing,
-        task_weights=parse_task_weights(args.task_weights),
-        ema=not args.no_ema,
-        resume=args.resume,
-        max_batches=args.max_batches,
-        main_metric="score",
-        card=card,
-    )
+    cfg = config_from_args(args, out, card)
     trainer = Trainer(model, train_set, lambda m: evaluate(m, val_set), cfg)
     trainer.fit()
     if train_set.bad:

@@ -35,9 +35,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import yaml
 from torch.utils.data import Dataset
 
+from shared.dataset_yaml import read_dataset_yaml
 from shared.errors import InputError
 from shared.heads.segmentation import IGNORE_INDEX
 from shared.io.readers import IMAGE_SUFFIXES, read_image
@@ -74,21 +74,7 @@ class MedicalSpec:
 def load_spec(path: str | Path) -> MedicalSpec:
     """Parse and check a dataset YAML (see the module docstring)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "dataset YAML not found")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise InputError(path, f"not valid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(raw, dict) or "path" not in raw:
-        raise InputError(path, "dataset YAML needs at least 'path' (the dataset root)")
-    layout = raw.get("format", "folders")
-    if layout not in LAYOUTS:
-        raise InputError(path, f"unknown format '{layout}'; expected one of {', '.join(LAYOUTS)}")
-    root = Path(raw["path"])
-    root = root if root.is_absolute() else (path.parent / root).resolve()
-    if not root.is_dir():
-        raise InputError(root, f"dataset root from {path.name} does not exist")
+    raw, root, layout = read_dataset_yaml(path, LAYOUTS, "folders")
     inp = raw.get("input") or {}
     mode = inp.get("mode", "resize")
     if mode not in ("resize", "patch"):

@@ -11,10 +11,9 @@ from pathlib import Path
 from apps.medical.data import MedicalDataset, load_spec
 from apps.medical.evaluate import evaluate
 from apps.medical.model import build_medical_model
-from shared.cli import parse_task_weights
 from shared.errors import InputError
 from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from shared.train import TrainConfig, Trainer
+from shared.train import Trainer, config_from_args
 
 TASKS = ("mask", "diagnosis")
 
@@ -73,21 +72,7 @@ def train(args: argparse.Namespace) -> int:
         model.load_state_dict(load_state(args.weights, args.trust_pickle), strict=False)
     out = Path(args.out or "runs/train/medical")
     card = build_card(args, spec, train_set, val_set, tasks)
-    cfg = TrainConfig(
-        out_dir=out,
-        epochs=args.epochs,
-        batch_size=args.batch,
-        lr=args.lr,
-        seed=args.seed,
-        workers=args.workers,
-        balancing=args.balancing,
-        task_weights=parse_task_weights(args.task_weights),
-        ema=not args.no_ema,
-        resume=args.resume,
-        max_batches=args.max_batches,
-        main_metric="score",
-        card=card,
-    )
+    cfg = config_from_args(args, out, card)
     t0 = time.time()
     trainer = Trainer(
         model, train_set, lambda m: evaluate(m, val_set, spec, hd95=False, keep_largest=spec.keep_largest), cfg

@@ -54,6 +54,31 @@ class TrainConfig:
     weights_name: str = "best.safetensors"
 
 
+def config_from_args(args, out_dir: str | Path, card: dict, main_metric: str = "score", **overrides) -> TrainConfig:
+    """The TrainConfig of the standard ``polyhead APP train`` options (``overrides`` win).
+
+    >>> cfg = config_from_args(parser.parse_args(["--data", "d.yaml"]), "runs/x", {})   # doctest: +SKIP
+    """
+    from shared.cli import parse_task_weights
+
+    fields = {
+        "out_dir": out_dir,
+        "epochs": args.epochs,
+        "batch_size": args.batch,
+        "lr": args.lr,
+        "seed": args.seed,
+        "workers": args.workers,
+        "balancing": args.balancing,
+        "task_weights": parse_task_weights(args.task_weights),
+        "ema": not args.no_ema,
+        "resume": args.resume,
+        "max_batches": args.max_batches,
+        "main_metric": main_metric,
+        "card": card,
+    }
+    return TrainConfig(**{**fields, **overrides})
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
