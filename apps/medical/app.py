@@ -117,17 +117,20 @@ class MedicalApp(App):
         from shared.predict import BatchReport
 
         src = Path(str(source))
-        volumes = [src] if is_nifti(src) else sorted(p for p in src.iterdir() if is_nifti(p)) if src.is_dir() else []
-        report = BatchReport()
-        has_images = not is_nifti(src) and (
-            not src.is_dir() or any(p.suffix.lower() in _image_like() for p in src.iterdir() if p.is_file())
-        )
-        if has_images:
-            report = super().predict(source, out_dir, **options)
-        for vol in volumes:
-            self._predict_volume_into(vol, Path(out_dir), axis, mesh, report, options.get("resume", False))
+        if is_nifti(src):
+            volumes, has_images = [src], False
+        elif src.is_dir():
+            files = [p for p in src.iterdir() if p.is_file()]
+            out_abs = Path(out_dir).resolve()
+            volumes = sorted(p for p in files if is_nifti(p) and p.resolve().parent != out_abs)  # not our outputs
+            has_images = any(p.suffix.lower() in _image_like() for p in files)
+        else:  # an image, a video, a glob or a camera index
+            volumes, has_images = [], True
         if not volumes and not has_images:
             raise InputError(source, "no images, videos or NIfTI volumes found")
+        report = super().predict(source, out_dir, **options) if has_images else BatchReport()
+        for vol in volumes:
+            self._predict_volume_into(vol, Path(out_dir), axis, mesh, report, options.get("resume", False))
         return report
 
     def _predict_volume_into(self, path: Path, out: Path, axis: int, mesh, report, resume: bool) -> None:
