@@ -77,8 +77,9 @@ class FaceApp(App):
         cfg = DetectorConfig(
             min_size=float(min_size or d.get("min_size", 20.0)),
             factor=float(factor or d.get("factor", 0.709)),
-            thresholds=tuple(thresholds or d.get("thresholds", (0.6, 0.7, 0.8))),
+            thresholds=tuple(thresholds or d.get("thresholds", (0.6, 0.7, 0.9))),
             nms=tuple(d.get("nms", (0.5, 0.7, 0.4))),
+            nms_min=float(d.get("nms_min", 0.7)),
         )
         if len(cfg.thresholds) != 3 or not all(0 <= t <= 1 for t in cfg.thresholds):
             raise InputError(None, f"--thresholds needs three probabilities (P, R, O-Net), got {cfg.thresholds}")

@@ -66,6 +66,30 @@ def crop_windows(images: torch.Tensor, rois: torch.Tensor, size: int) -> torch.T
     return roi_align(images, rois.float(), (size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
 
 
+def nms_min(boxes: torch.Tensor, groups: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Indices kept by greedy suppression on intersection / smaller area (boxes sorted by score already).
+
+    >>> nms_min(torch.tensor([[0, 0, 10, 10.], [2, 2, 6, 6.], [20, 20, 30, 30.]]), torch.zeros(3).long(), 0.7)
+    tensor([0, 2])
+    """
+    n = len(boxes)
+    if n == 0:
+        return torch.zeros(0, dtype=torch.long)
+    lt = torch.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    rb = torch.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(2)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    over = inter / torch.minimum(area[:, None], area[None, :]).clamp(min=1e-6)
+    same = groups[:, None] == groups[None, :]
+    alive = torch.ones(n, dtype=torch.bool)
+    for i in range(n):
+        if alive[i]:
+            drop = (over[i] > threshold) & same[i]
+            drop[: i + 1] = False
+            alive &= ~drop
+    return torch.nonzero(alive).flatten()
+
+
 def stack_padded(tensors: list[torch.Tensor]) -> torch.Tensor:
     """(3, h_i, w_i) tensors -> (n, 3, max h, max w), zero-padded right and bottom."""
     hm, wm = max(t.shape[1] for t in tensors), max(t.shape[2] for t in tensors)
@@ -81,8 +105,9 @@ class DetectorConfig:
 
     min_size: float = 20.0
     factor: float = 0.709
-    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.8)
+    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.9)
     nms: tuple[float, float, float] = (0.5, 0.7, 0.4)
+    nms_min: float = 0.7  # last stage: intersection over the smaller box
     max_side: int = 2000  # larger images are searched at reduced size (results still in original pixels)
     max_proposals: int = 1500  # per image after P-Net
 
@@ -103,7 +128,10 @@ class FaceDetector:
     """The three nets plus the search settings; :meth:`detect` takes any number of RGB images."""
 
     def __init__(self, nets: dict[str, torch.nn.Module], config: DetectorConfig | None = None):
-        self.pnet, self.rnet, self.onet = (nets[k].eval() for k in ("pnet", "rnet", "onet"))
+        # channels-last convolutions run about 2x faster on CPU here (measured for P-Net and R-Net)
+        self.pnet, self.rnet, self.onet = (
+            nets[k].eval().to(memory_format=torch.channels_last) for k in ("pnet", "rnet", "onet")
+        )
         self.config = config or DetectorConfig()
         self.times = StageTimes()
 
@@ -160,7 +188,7 @@ class FaceDetector:
                 F.interpolate(tensors[i][None], size=hw, mode="bilinear", antialias=True, align_corners=False)[0]
                 for i, hw in zip(members, sizes, strict=True)
             ]
-            out = self.pnet(stack_padded(resized))
+            out = self.pnet(stack_padded(resized).contiguous(memory_format=torch.channels_last))
             prob = out["cls"].softmax(1)[:, 1]
             for j, i in enumerate(members):
                 hs, ws = sizes[j]
@@ -196,7 +224,7 @@ class FaceDetector:
         """R-Net / O-Net on all candidate crops of all images in one batch."""
         if len(rois) == 0:
             return rois, torch.zeros(0), torch.zeros((0, 5, 2))
-        out = net(crop_windows(batch, rois, size))
+        out = net(crop_windows(batch, rois, size).contiguous(memory_format=torch.channels_last))
         score = out["cls"].softmax(1)[:, 1]
         keep = score > threshold
         rois, score, reg, lmk = rois[keep], score[keep], out["box"][keep], out["lmk"][keep]
@@ -205,6 +233,8 @@ class FaceDetector:
         points = torch.stack([boxes[:, :1] + lmk[:, :5] * w, boxes[:, 1:2] + lmk[:, 5:] * h], 2)
         boxes = apply_offsets(boxes, reg)
         keep = batched_nms(boxes, score, rois[:, 0].long(), iou)
-        if not final:
+        if final:  # also drop boxes mostly inside a better one (MTCNN's "min" overlap at the last stage)
+            keep = keep[nms_min(boxes[keep], rois[keep, 0].long(), self.config.nms_min)]
+        else:
             boxes = square(boxes)
         return torch.cat([rois[keep, :1], boxes[keep]], 1), score[keep], points[keep]

@@ -32,7 +32,7 @@ def add_ship_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", required=True, help="trained face weights (.safetensors with its card)")
     p.add_argument("--val", help="JSON written by 'polyhead face val --json'")
     p.add_argument("--bench", help="JSON written by 'polyhead bench face --json'")
-    p.add_argument("--thresholds", type=float, nargs=3, default=[0.6, 0.7, 0.8], metavar=("P", "R", "O"))
+    p.add_argument("--thresholds", type=float, nargs=3, default=[0.6, 0.7, 0.9], metavar=("P", "R", "O"))
     p.add_argument("--min-size", type=float, default=20.0)
     p.add_argument("--out", default="weights/face.safetensors")
 
@@ -69,6 +69,7 @@ def run_ship(args: argparse.Namespace) -> int:
             "factor": 0.709,
             "thresholds": list(args.thresholds),
             "nms": [0.5, 0.7, 0.4],
+            "nms_min": 0.7,
         },
         "normalisation": {"cascade": "(rgb - 127.5) / 128", "attr": "ImageNet mean/std on 0..1 RGB"},
         "alignment": "similarity (Umeyama) from the 5 points onto ArcFace's 112x112 reference points",
