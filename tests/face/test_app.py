@@ -96,3 +96,25 @@ def test_detection_only_switch(tiny_face_weights):
     assert app.attr is None
     app = FaceApp().load(tiny_face_weights, tasks=["gender"])
     assert app.attr.active_tasks == ["gender"]
+
+
+def test_huge_image_searched_at_reduced_size(tiny_face_weights):
+    app = FaceApp().load(tiny_face_weights)
+    r = app.predict_image(np.zeros((2600, 3100, 3), np.uint8))
+    assert r.image_size == (2600, 3100) and r.to_json()["count"] == len(r.faces)
+
+
+def test_utkface_names_and_csv(tmp_path):
+    from apps.face.samples import read_utkface
+
+    (tmp_path / "chips").mkdir()
+    for name in ("25_1_0_2017.jpg.chip.jpg", "7_0_2_2017.jpg.chip.jpg", "junk.jpg"):
+        (tmp_path / "chips" / name).write_bytes(b"x")
+    assert [(a, g) for _, a, g in read_utkface(tmp_path / "chips")] == [(25, 1), (7, 0)]
+    csv = tmp_path / "faces.csv"
+    csv.write_text("path,age,gender\nchips/a.jpg,40,0\n")
+    ((p, a, g),) = read_utkface(csv)
+    assert p == tmp_path / "chips/a.jpg" and (a, g) == (40, 0)
+    csv.write_text("file,years\nx.jpg,3\n")
+    with pytest.raises(InputError, match="columns"):
+        read_utkface(csv)
