@@ -27,7 +27,7 @@ import torch
 import yaml
 from torch.utils.data import Dataset
 
-from apps.floorplan.model import INPUT_SIZE, ROOM_CLASSES, TASK
+from apps.floorplan.model import INPUT_SIZE, ROOM_CLASSES, ROOM_RGB, TASK
 from shared.errors import InputError
 from shared.io.readers import read_image
 from shared.preprocess import Letterbox, to_tensor
@@ -47,15 +47,7 @@ R3D_ROOM_COLOURS: dict[tuple[int, int, int], int] = {
     (224, 224, 224): 0,  # 'not used' in the authors' table -> background
     (224, 224, 128): 0,  # 'not used' in the authors' table -> background
 }
-ROOM_COLOURS = [
-    (0, 0, 0),
-    (192, 192, 224),
-    (192, 255, 255),
-    (224, 255, 192),
-    (255, 224, 128),
-    (255, 160, 96),
-    (255, 224, 224),
-]
+ROOM_COLOURS = ROOM_RGB
 
 #: CubiCasa5K ``Space <Name>`` -> room class id (names compared in lower case, first match wins)
 CUBICASA_ROOMS: list[tuple[tuple[str, ...], int]] = [

@@ -29,6 +29,16 @@ from shared.model import MultiTaskModel, build_model
 TASK = "floorplan"
 BOUNDARY_CLASSES = ["background", "wall", "door_window"]
 ROOM_CLASSES = ["background", "closet", "bathroom", "living_kitchen_dining", "bedroom", "hall", "balcony"]
+#: R3D room colours (RGB), index = room class id; masks are drawn in them
+ROOM_RGB = [
+    (0, 0, 0),
+    (192, 192, 224),
+    (192, 255, 255),
+    (224, 255, 192),
+    (255, 224, 128),
+    (255, 160, 96),
+    (255, 224, 224),
+]
 INPUT_SIZE = (384, 384)  # (h, w); any multiple of 32 works
 IGNORE_INDEX = 255
 LEVELS = (32, 16, 8, 4)

@@ -19,17 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from apps.floorplan.model import ROOM_CLASSES
+from apps.floorplan.model import ROOM_CLASSES, ROOM_RGB
 
-ROOM_RGB = [
-    (0, 0, 0),
-    (192, 192, 224),
-    (192, 255, 255),
-    (224, 255, 192),
-    (255, 224, 128),
-    (255, 160, 96),
-    (255, 224, 224),
-]
 WALL_RGB, DOOR_RGB, WINDOW_RGB = (40, 40, 40), (255, 60, 128), (40, 140, 255)
 #: 3D defaults in metres
 WALL_HEIGHT, DOOR_HEIGHT, SILL_HEIGHT, WINDOW_TOP = 2.6, 2.1, 0.9, 2.1

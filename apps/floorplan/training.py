@@ -11,9 +11,8 @@ from pathlib import Path
 from apps.floorplan.data import FloorplanDataset, list_items, load_spec
 from apps.floorplan.evaluate import evaluate
 from apps.floorplan.model import BOUNDARY_CLASSES, INPUT_SIZE, ROOM_CLASSES, build_floorplan_model, frequency_weights
-from shared.cli import parse_task_weights
 from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD, check_input_size
-from shared.train import TrainConfig, Trainer
+from shared.train import Trainer, config_from_args
 
 DATA_TERMS = (
     "R3D annotations released with 'Deep Floor Plan Recognition Using a Multi-Task Network with "
@@ -64,23 +63,8 @@ def train(args: argparse.Namespace) -> int:
         "*_acc overall pixel accuracy, *_class_acc mean per-class accuracy, *_miou class-average IoU "
         "(background included); acc/<class> and iou/<class> per class; score = (boundary_miou + room_miou) / 2",
     }
-    cfg = TrainConfig(
-        out_dir=out,
-        epochs=args.epochs,
-        batch_size=args.batch,
-        lr=args.lr,
-        seed=args.seed,
-        workers=args.workers,
-        balancing=args.balancing,
-        task_weights=parse_task_weights(args.task_weights),
-        ema=not args.no_ema,
-        ema_decay=0.98,  # short CPU runs (~20 steps/epoch): average over the last ~2-3 epochs
-        resume=args.resume,
-        max_batches=args.max_batches,
-        main_metric="score",
-        warmup_iters=40,
-        card=card,
-    )
+    # short CPU runs (~20 steps/epoch): EMA over the last ~2-3 epochs, a short warm-up
+    cfg = config_from_args(args, out, card, ema_decay=0.98, warmup_iters=40)
     trainer = Trainer(model, train_set, lambda m: evaluate(m, val_set), cfg)
     trainer.fit()
     if train_set.bad:
