@@ -197,3 +197,70 @@ def test_odd_sized_video_round_trips_and_zero_frame_video_is_refused(small_mp4, 
     subprocess.run([*cmd, str(zero)], capture_output=True, check=True)
     with pytest.raises(InputError, match="zero.mp4"):
         list(VideoReader(zero))
+
+
+# ---------------------------------------------------------------- label files of the other apps
+@FUZZ
+@given(text=st.text(max_size=300))
+def test_yolo_box_text_random(tmp_path_factory, text):
+    from apps.driving.data import DatasetSpec, read_boxes
+
+    path = tmp_path_factory.mktemp("yolo") / "x.txt"
+    path.write_text(text)
+    try:
+        boxes = read_boxes(path, DatasetSpec(root=path.parent, layout="yolo"), (100, 200))
+    except InputError as e:
+        _one_line_naming(e, "x.txt")
+    else:
+        assert boxes.shape[1] == 5 and np.isfinite(boxes).all()
+
+
+SVG_PARTS = st.sampled_from(
+    [
+        '<svg xmlns="http://www.w3.org/2000/svg">',
+        "</svg>",
+        '<g class="Wall"><polygon points="0,0 10,0 10,5 0,5"/></g>',
+        '<g class="Wall"><polygon points="nan,1 x,2"/></g>',
+        '<g class="Space Bedroom"><polygon points="0,0 50,0 50,40 0,40"/></g>',
+        '<g class="Door"><polygon points="1,1"/></g>',
+        '<g class="Window"><polygon/></g>',
+        "<g",
+        "&bogus;",
+        "",
+    ]
+)
+
+
+@FUZZ
+@given(parts=st.lists(SVG_PARTS, max_size=6), junk=st.text(max_size=40))
+def test_cubicasa_svg_random(tmp_path_factory, parts, junk):
+    from apps.floorplan.data import rasterise_cubicasa
+
+    path = tmp_path_factory.mktemp("svg") / "model.svg"
+    path.write_text("".join(parts) + junk)
+    try:
+        boundary, rooms = rasterise_cubicasa(path, (60, 80))
+    except InputError as e:
+        _one_line_naming(e, "model.svg")
+    else:
+        assert boundary.shape == rooms.shape == (60, 80)
+
+
+@FUZZ
+@given(text=st.text(max_size=300), kind=st.sampled_from(["landmarks", "wider", "retinaface"]))
+def test_face_label_lists_random(tmp_path_factory, text, kind):
+    from apps.face import samples
+
+    path = tmp_path_factory.mktemp("face") / "labels.txt"
+    path.write_text(text)
+    reader = {
+        "landmarks": samples.read_landmark_list,
+        "wider": samples.read_wider,
+        "retinaface": samples.read_retinaface,
+    }[kind]
+    try:
+        rows = reader(path)
+    except InputError as e:
+        _one_line_naming(e, "labels.txt")
+    else:
+        assert isinstance(rows, list)
