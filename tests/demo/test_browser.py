@@ -72,7 +72,8 @@ def browser():
             args=[
                 "--headless",
                 "--no-sandbox",
-                "--disable-gpu",
+                "--use-angle=swiftshader",  # software WebGL, so the 3-D views render without a GPU
+                "--enable-unsafe-swiftshader",
                 "--disable-quic",
                 "--no-first-run",
                 "--disable-background-networking",
@@ -100,6 +101,7 @@ def test_tab_runs_in_a_real_browser(browser, demo_url, tab):
             text = page.locator(f"#{tab.json_id}").inner_text(timeout=30_000)
             for key in tab.json_keys:
                 assert key in text, (key, text[:500])
+        page.wait_for_timeout(2000)  # let 3-D views (WebGL) draw before the screenshot
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"{tab.elem_id}.png"), full_page=True)
     finally:
