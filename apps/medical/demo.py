@@ -57,6 +57,7 @@ def volume_to_mesh(app, path: str, out_dir: Path) -> tuple[str, dict]:
 def build_medical_tab(app) -> None:
     import gradio as gr
 
+    from apps.medical.data import to_rgb
     from shared.errors import InputError
 
     cache = ModelCache(app)
@@ -94,8 +95,7 @@ def build_medical_tab(app) -> None:
             result = cache.get(model_name, use_tta).predict_image(img)
         except InputError as e:
             raise gr.Error(str(e)) from None
-        rgb = img[..., :3] if img.ndim == 3 else np.repeat(img[..., None], 3, -1)
-        return result.plot(rgb.astype(np.uint8) if rgb.dtype == np.uint8 else result.plot(rgb)), result.to_json()
+        return result.plot(to_rgb(img)), result.to_json()
 
     def on_volume(file, model_name: str, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (gradio idiom)
         if file is None:
