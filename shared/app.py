@@ -92,14 +92,26 @@ class App:
         """One RGB uint8 image -> a result in original pixels."""
         raise NotImplementedError
 
-    def predict(self, source, out_dir: str | Path, **options):
+    def predict_images(self, images: list[np.ndarray]) -> list[Result]:
+        """Several RGB images -> their results; apps whose model batches well override this."""
+        return [self.predict_image(rgb) for rgb in images]
+
+    #: images per :meth:`predict_images` call in batch predict (1: one image at a time)
+    predict_batch: int = 1
+
+    def predict(self, source, out_dir: str | Path, batch: int | None = None, **options):
         """Batch predict over an image, folder, glob or video into ``out_dir``; returns a BatchReport.
+        Images go through :meth:`predict_images` ``batch`` at a time (default :attr:`predict_batch`).
 
         >>> report = app.predict("photos/", "runs/predict")   # doctest: +SKIP
         """
         from shared.predict import predict_source
 
-        return predict_source(source, out_dir, self.predict_image, stages=self.video_stages(), **options)
+        n = batch or self.predict_batch
+        many = self.predict_images if n > 1 else None
+        return predict_source(
+            source, out_dir, self.predict_image, stages=self.video_stages(), predict_many=many, batch=n, **options
+        )
 
     def video_stages(self):
         """Optional ``(infer, finish)`` split of :meth:`predict_image` for overlapped video processing:
@@ -112,7 +124,9 @@ class App:
 
     def run_predict(self, args: argparse.Namespace) -> int:
         self.load(args.weights, **self.load_options(args))
-        report = self.predict(args.source, args.out, save_json=not args.no_json, resume=args.resume)
+        report = self.predict(
+            args.source, args.out, batch=args.batch, save_json=not args.no_json, resume=args.resume
+        )
         resumed = f", {report.resumed} already done" if report.resumed else ""
         print(
             f"{report.frames} frame(s) -> {args.out} ({len(report.written)} files, {len(report.skipped)} skipped"

@@ -28,6 +28,7 @@ def _standard_arguments(mode: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--out", default="runs/predict", help="output folder (default: runs/predict)")
         p.add_argument("--no-json", action="store_true", help="write overlays only")
         p.add_argument("--resume", action="store_true", help="skip inputs whose outputs already exist")
+        p.add_argument("--batch", type=int, help="images per model call (default: the app's; 1 for most)")
     elif mode == "train":
         p.add_argument("--data", required=True, help="dataset YAML (see datasets/)")
         p.add_argument("--out", default=None, help="run folder (default: runs/train/<app>)")

@@ -22,6 +22,7 @@ from shared.io import VideoReader, VideoWriter, read_image, resolve_source, writ
 from shared.results import Result
 
 PredictFn = Callable[[np.ndarray], Result]
+PredictManyFn = Callable[[list[np.ndarray]], list[Result]]
 FinishFn = Callable[[object], Result]
 _END = object()
 
@@ -51,11 +52,20 @@ def predict_source(
     progress: bool = True,
     resume: bool = False,
     stages: tuple[Callable, FinishFn] | None = None,
+    predict_many: PredictManyFn | None = None,
+    batch: int = 1,
+    per_video: Callable[[str], PredictFn] | None = None,
 ) -> BatchReport:
     """Run ``predict`` over an image, folder, glob or video; write ``<name>.jpg`` + ``<name>.json``
     per image and ``<name>.mp4`` + ``<name>/<frame>.json`` per video into ``out_dir``. A result with an
     ``artifacts()`` method (``{suffix: image array | bytes}``) also gets ``<name><suffix>`` files,
-    written before the JSON, so an existing JSON means the item is complete.
+    written before the JSON, so an existing JSON means the item is complete; a key holding ``{name}``
+    is a path inside ``out_dir`` instead (e.g. ``"crops/{name}_0.jpg"``).
+
+    With ``predict_many`` (images -> results), images are read ``batch`` at a time and predicted
+    together; if the batch call rejects an input, that batch falls back to ``predict`` one image at a
+    time so only the bad image is skipped. ``per_video(name)`` makes a fresh predict function for each
+    video (e.g. one that tracks objects across its frames).
 
     Unreadable items are skipped, reported on stderr as ``skipped <file>: <problem>`` and listed in
     the report; the rest finish. Inputs are never modified, files inside ``out_dir`` are never taken
@@ -75,26 +85,40 @@ def predict_source(
     report = BatchReport()
     names = _unique_names(items)
     images = [i for i in items if i.kind == "image"]
-    bar = tqdm(images, desc="images", disable=not progress or len(images) < 2, dynamic_ncols=True)
-    for item in bar:
+    bar = tqdm(total=len(images), desc="images", disable=not progress or len(images) < 2, dynamic_ncols=True)
+    todo = []
+    for item in images:
         name = names[id(item)]
         targets = [out / f"{name}.jpg"] * save_overlay + [out / f"{name}.json"] * save_json
         if resume and targets and all(t.exists() for t in targets):
             report.resumed += 1
-            continue
-        try:
-            rgb = read_image(item.path)
-            result = predict(rgb)
-            for suffix, data in getattr(result, "artifacts", dict)().items():  # e.g. {"_mask.png": array}
-                path = out / f"{name}{suffix}"
-                report.written.append(write_bytes(path, data) if isinstance(data, bytes) else write_image(path, data))
-            if save_overlay:
-                report.written.append(write_image(out / f"{name}.jpg", result.plot(rgb)))
-            if save_json:
-                report.written.append(write_json(out / f"{name}.json", _with_source(result, item.path)))
-            report.frames += 1
-        except InputError as e:
-            _skip(report, str(item.path), e.problem)
+            bar.update()
+        else:
+            todo.append(item)
+    step = max(1, batch) if predict_many is not None else 1
+    for start in range(0, len(todo), step):
+        group = []
+        for item in todo[start : start + step]:
+            try:
+                group.append((item, read_image(item.path)))
+            except InputError as e:
+                _skip(report, str(item.path), e.problem)
+                bar.update()
+        results: list = [None] * len(group)
+        if predict_many is not None and len(group) > 1:
+            try:
+                results = list(predict_many([rgb for _, rgb in group]))
+            except InputError:
+                results = [None] * len(group)  # find the bad image one at a time
+        for (item, rgb), result in zip(group, results, strict=True):
+            try:
+                if result is None:
+                    result = predict(rgb)
+                _write_image_outputs(report, out, names[id(item)], item.path, rgb, result, save_overlay, save_json)
+            except InputError as e:
+                _skip(report, str(item.path), e.problem)
+            bar.update()
+    bar.close()
     for item in (i for i in items if i.kind != "image"):
         name = names[id(item)]
         if resume and (out / f"{name}.mp4").exists():
@@ -104,15 +128,29 @@ def predict_source(
             report.frames += predict_video(
                 item.path if item.kind == "video" else item.camera,
                 out / f"{name}.mp4",
-                stages[0] if stages else predict,
+                per_video(name) if per_video else stages[0] if stages else predict,
                 json_dir=out / name if save_json else None,
                 progress=progress,
-                finish=stages[1] if stages else None,
+                finish=stages[1] if stages and not per_video else None,
             )
             report.written.append(out / f"{name}.mp4")
         except InputError as e:
             _skip(report, str(item.path), e.problem)
     return report
+
+
+def _write_image_outputs(
+    report: BatchReport, out: Path, name: str, source, rgb: np.ndarray, result: Result, overlay: bool, json_: bool
+) -> None:
+    """Artifacts, overlay, then JSON (last, so an existing JSON means the item is complete)."""
+    for key, data in getattr(result, "artifacts", dict)().items():  # e.g. {"_mask.png": array}
+        path = out / (key.format(name=name) if "{name}" in key else f"{name}{key}")
+        report.written.append(write_bytes(path, data) if isinstance(data, bytes) else write_image(path, data))
+    if overlay:
+        report.written.append(write_image(out / f"{name}.jpg", result.plot(rgb)))
+    if json_:
+        report.written.append(write_json(out / f"{name}.json", _with_source(result, source)))
+    report.frames += 1
 
 
 def safe_name(stem: str) -> str:

@@ -164,47 +164,35 @@ class FaceApp(App):
 
         return predict
 
-    def predict(self, source, out_dir, save_json: bool = True, resume: bool = False, progress: bool = True, **_):
-        """Batch predict with per-video tracking; ``self.save_crops`` also writes aligned crops under
-        ``<out>/crops``. Returns a BatchReport.
+    predict_batch = 8  # images per cascade call in batch predict (the cascade splits them across cores)
 
-        >>> FaceApp().load().predict("group.jpg", "runs/predict")   # doctest: +SKIP
+    def predict(self, source, out_dir, batch: int | None = None, **options):
+        """Batch predict: images ``batch`` at a time through the batched cascade, videos frame by frame
+        with per-video tracking; ``self.save_crops`` also writes aligned crops under ``<out>/crops``.
+        Returns a BatchReport.
+
+        >>> FaceApp().load().predict("photos/", "runs/predict")   # doctest: +SKIP
         """
-        from shared.io import resolve_source, write_image
-        from shared.predict import BatchReport, predict_source, safe_name
+        from shared.predict import predict_source
 
-        out = Path(out_dir)
-        out_abs = out.resolve()
-        items = [i for i in resolve_source(source) if i.path is None or out_abs not in i.path.resolve().parents]
-        if not items:
-            raise InputError(source, "every input lies inside the output folder")
-        report = BatchReport()
-        for item in items:
-            name = safe_name(item.name)
-            crops_root = out / "crops" if self.save_crops else None
-            if item.kind == "image":
+        crops_root = Path(out_dir) / "crops" if self.save_crops else None
 
-                def fn(rgb, name=name, crops_root=crops_root):
-                    (result,), (crops,) = self.predict_images([rgb], with_crops=True)
-                    if crops_root is not None:
-                        for k, crop in enumerate(crops[:MAX_CROPS_PER_FRAME]):
-                            write_image(crops_root / f"{name}_{k}.jpg", crop)
-                    return result
-            else:
-                fn = self.tracked_predictor(crops_root / name if crops_root is not None else None)
-            sub = predict_source(
-                item.path if item.path is not None else item.camera,
-                out,
-                fn,
-                save_json=save_json,
-                resume=resume,
-                progress=progress,
-            )
-            report.written += sub.written
-            report.skipped += sub.skipped
-            report.frames += sub.frames
-            report.resumed += sub.resumed
-        return report
+        def many(images: list[np.ndarray]) -> list[FaceResult]:
+            results, crops = self.predict_images(images, with_crops=True)
+            if crops_root is not None:
+                for result, faces in zip(results, crops, strict=True):
+                    result.crops = faces[:MAX_CROPS_PER_FRAME]
+            return results
+
+        return predict_source(
+            source,
+            out_dir,
+            lambda rgb: many([rgb])[0],
+            predict_many=many,
+            batch=batch or self.predict_batch,
+            per_video=lambda name: self.tracked_predictor(crops_root / name if crops_root is not None else None),
+            **options,
+        )
 
     # ------------------------------------------------------------ CLI
     def add_arguments(self, mode: str, parser: argparse.ArgumentParser) -> None:

@@ -1,8 +1,11 @@
 """Cascade inference: image pyramid -> P-Net (batched per level across images) -> R-Net -> O-Net.
 
-All candidate crops of all images go through R-Net in one batch and O-Net in one batch; crops are
-cut with ``torchvision.ops.roi_align`` (zero = mid-grey outside the image) and suppressed with
-``torchvision.ops.batched_nms`` (one group per image). Results are in original pixels.
+A batch of images is split into one group per core (:func:`shared.parallel.map_on_cores`); each
+group runs the whole cascade batched: P-Net once per pyramid level over the group's images (small
+levels stacked, large ones in cache-sized chunks), then R-Net and O-Net over all candidate crops of
+the group in chunks. Crops are cut with ``torchvision.ops.roi_align`` (zero = mid-grey outside the
+image) and suppressed with ``torchvision.ops.batched_nms`` (one group per image). Results are in
+original pixels.
 
 >>> det = FaceDetector(nets)                                   # doctest: +SKIP
 >>> faces = det.detect([rgb1, rgb2])                           # doctest: +SKIP
@@ -12,6 +15,7 @@ cut with ``torchvision.ops.roi_align`` (zero = mid-grey outside the image) and s
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -19,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.ops import batched_nms, roi_align
+
+from shared.parallel import map_on_cores, split_evenly
 
 MEAN, SCALE = 127.5, 1 / 128.0
 
@@ -66,6 +72,42 @@ def crop_windows(images: torch.Tensor, rois: torch.Tensor, size: int) -> torch.T
     return roi_align(images, rois.float(), (size, size), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
 
 
+class CropPyramid:
+    """A padded image batch plus its 2x area-averaged reductions (built on demand), for cutting crops.
+
+    A window is cut from the level where it spans 2-4x the crop size, so ``roi_align`` averages a few
+    samples per output pixel instead of up to hundreds for a large face; on 3000 random windows over
+    640x480 photos the crops differ from :func:`crop_windows` at full resolution by 0.4 grey levels on
+    average (24 px crops), at a sixth of the time.
+
+    >>> pyr = CropPyramid(torch.zeros(1, 3, 64, 64))
+    >>> pyr.crop(torch.tensor([[0, 0, 0, 64, 64.]]), 12).shape
+    torch.Size([1, 3, 12, 12])
+    """
+
+    def __init__(self, batch: torch.Tensor, max_level: int = 5):
+        self.levels = [batch]
+        self.max_level = max_level
+
+    def level(self, k: int) -> torch.Tensor:
+        while len(self.levels) <= k:
+            self.levels.append(F.avg_pool2d(self.levels[-1], 2, ceil_mode=True, count_include_pad=False))
+        return self.levels[k]
+
+    def crop(self, rois: torch.Tensor, size: int) -> torch.Tensor:
+        """Crops (n, 3, size, size) of ``rois`` (n, 5: image index, x1, y1, x2, y2 in level-0 pixels)."""
+        if len(rois) == 0:
+            return self.levels[0].new_zeros((0, 3, size, size))
+        rois = rois.float()
+        side = torch.maximum(rois[:, 3] - rois[:, 1], rois[:, 4] - rois[:, 2]).clamp(min=1.0)
+        lv = torch.floor(torch.log2(side / (2 * size))).clamp(0, self.max_level).long()
+        out = self.levels[0].new_empty((len(rois), 3, size, size))
+        for k in lv.unique().tolist():
+            m = lv == k
+            out[m] = roi_align(self.level(k), rois[m], (size, size), 1 / 2**k, sampling_ratio=-1, aligned=True)
+        return out
+
+
 def nms_min(boxes: torch.Tensor, groups: torch.Tensor, threshold: float) -> torch.Tensor:
     """Indices kept by greedy suppression on intersection / smaller area (boxes sorted by score already).
 
@@ -99,6 +141,43 @@ def stack_padded(tensors: list[torch.Tensor]) -> torch.Tensor:
     return out
 
 
+def resize_aa(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """uint8 RGB resized to (h, w) with antialiased bilinear filtering, as P-Net was trained.
+
+    Torch's uint8 channels-last path: within 1 grey level of the float version at a quarter of its
+    time. (OpenCV's pixel-area resize is as fast but blurs differently; it cost 2 of 25 faces on
+    dlib's test photos.)
+    """
+    if rgb.shape[:2] == tuple(hw):
+        return rgb
+    t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]  # channels-last view, no copy
+    out = F.interpolate(t, size=tuple(hw), mode="bilinear", antialias=True, align_corners=False)
+    return out[0].permute(1, 2, 0).numpy()
+
+
+def chunks_by_pixels(sizes: list[tuple[int, int]], budget: int) -> list[list[int]]:
+    """Consecutive indices grouped so each group's padded pixel count stays within ``budget`` (>= 1 each).
+
+    Large pyramid levels run one image at a time (their feature maps fit the CPU cache); small ones stack.
+
+    >>> chunks_by_pixels([(100, 100), (100, 100), (10, 10), (10, 10)], 15_000)
+    [[0], [1], [2, 3]]
+    """
+    out: list[list[int]] = []
+    cur: list[int] = []
+    hm = wm = 0
+    for i, (h, w) in enumerate(sizes):
+        nh, nw = max(hm, h), max(wm, w)
+        if cur and nh * nw * (len(cur) + 1) > budget:
+            out.append(cur)
+            cur, nh, nw = [], h, w
+        cur.append(i)
+        hm, wm = nh, nw
+    if cur:
+        out.append(cur)
+    return out
+
+
 @dataclass
 class DetectorConfig:
     """Pyramid and per-stage thresholds (``thresholds`` are face probabilities for P/R/O-Net)."""
@@ -110,6 +189,9 @@ class DetectorConfig:
     nms_min: float = 0.7  # last stage: intersection over the smaller box
     max_side: int = 2000  # larger images are searched at reduced size (results still in original pixels)
     max_proposals: int = 1500  # per image after P-Net
+    parallel: bool = True  # split a batch of images across the cores (one torch thread each)
+    pixel_budget: int = 65_536  # P-Net input pixels per call (keeps feature maps in cache)
+    crop_chunk: int = 256  # R-Net / O-Net crops per call
 
 
 @dataclass
@@ -117,10 +199,13 @@ class StageTimes:
     """Seconds spent per stage over calls (``polyhead bench face`` reports them)."""
 
     seconds: dict[str, float] = field(default_factory=lambda: {"pyramid+pnet": 0.0, "rnet": 0.0, "onet": 0.0})
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, key: str, t0: float) -> float:
+        """Add the seconds since ``t0`` to ``key`` (summed over parallel workers) and return now."""
         now = time.perf_counter()
-        self.seconds[key] += now - t0
+        with self.lock:
+            self.seconds[key] += now - t0
         return now
 
 
@@ -135,25 +220,29 @@ class FaceDetector:
         self.config = config or DetectorConfig()
         self.times = StageTimes()
 
-    @torch.inference_mode()
     def detect(self, images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
         """RGB uint8 images -> per image ``{"boxes" (n, 4) xyxy, "scores" (n,), "points" (n, 5, 2)}``."""
-        cfg = self.config
         if not images:
             return []
-        factors, tensors = [], []
+        workers = torch.get_num_threads() if self.config.parallel else 1
+        groups = split_evenly(list(images), workers)
+        return [r for group in map_on_cores(self._detect_group, groups) for r in group]
+
+    @torch.inference_mode()
+    def _detect_group(self, images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        """The whole cascade over one group of images, batched."""
+        cfg = self.config
+        factors, scaled = [], []
         for rgb in images:
             f = min(1.0, cfg.max_side / max(rgb.shape[:2]))
             if f < 1.0:
-                import cv2
-
-                rgb = cv2.resize(rgb, (round(rgb.shape[1] * f), round(rgb.shape[0] * f)), interpolation=cv2.INTER_AREA)
+                rgb = resize_aa(rgb, (round(rgb.shape[0] * f), round(rgb.shape[1] * f)))
             factors.append(f)
-            tensors.append(normalise(rgb))
+            scaled.append(rgb)
         t0 = time.perf_counter()
-        rois = self._stage1(tensors)
+        rois = self._stage1(scaled)
         t0 = self.times.add("pyramid+pnet", t0)
-        batch = stack_padded(tensors)
+        batch = CropPyramid(stack_padded([normalise(rgb) for rgb in scaled]))
         rois = self._refine(self.rnet, batch, rois, 24, cfg.thresholds[1], cfg.nms[1])[0]
         t0 = self.times.add("rnet", t0)
         rois, scores, points = self._refine(self.onet, batch, rois, 48, cfg.thresholds[2], cfg.nms[2], final=True)
@@ -170,61 +259,68 @@ class FaceDetector:
             )
         return out
 
-    def _stage1(self, tensors: list[torch.Tensor]) -> torch.Tensor:
-        """P-Net over every pyramid level of every image; one padded batch per level."""
+    def _stage1(self, images: list[np.ndarray]) -> torch.Tensor:
+        """P-Net over every pyramid level of every image; per level, cache-sized padded batches."""
         cfg = self.config
-        scales = [pyramid_scales(t.shape[1], t.shape[2], cfg.min_size, cfg.factor) for t in tensors]
+        scales = [pyramid_scales(im.shape[0], im.shape[1], cfg.min_size, cfg.factor) for im in images]
         found: list[torch.Tensor] = []
         for level in range(max((len(s) for s in scales), default=0)):
             members = [i for i, s in enumerate(scales) if level < len(s)]
             sizes = [
                 (
-                    max(12, round(tensors[i].shape[1] * scales[i][level])),
-                    max(12, round(tensors[i].shape[2] * scales[i][level])),
+                    max(12, round(images[i].shape[0] * scales[i][level])),
+                    max(12, round(images[i].shape[1] * scales[i][level])),
                 )
                 for i in members
             ]
-            resized = [
-                F.interpolate(tensors[i][None], size=hw, mode="bilinear", antialias=True, align_corners=False)[0]
-                for i, hw in zip(members, sizes, strict=True)
-            ]
-            out = self.pnet(stack_padded(resized).contiguous(memory_format=torch.channels_last))
-            prob = out["cls"].softmax(1)[:, 1]
-            for j, i in enumerate(members):
-                hs, ws = sizes[j]
-                s = scales[i][level]
-                p = prob[j]
-                ys, xs = torch.nonzero(p > cfg.thresholds[0], as_tuple=True)
-                # windows whose centre lies in the padding belong to no image
-                ok = (ys * 2 + 6 < hs) & (xs * 2 + 6 < ws)
-                ys, xs = ys[ok], xs[ok]
-                if len(ys) == 0:
-                    continue
-                x1, y1 = xs.float() * 2 / s, ys.float() * 2 / s
-                boxes = torch.stack([x1, y1, x1 + 12 / s, y1 + 12 / s], 1)
-                reg = out["box"][j, :, ys, xs].T
-                score = p[ys, xs]
-                keep = batched_nms(boxes, score, torch.zeros_like(score, dtype=torch.long), cfg.nms[0])
-                found.append(
-                    torch.cat([torch.full((len(keep), 1), float(i)), boxes[keep], reg[keep], score[keep, None]], 1)
-                )
+            for chunk in chunks_by_pixels(sizes, cfg.pixel_budget):
+                resized = [normalise(resize_aa(images[members[j]], sizes[j])) for j in chunk]
+                out = self.pnet(stack_padded(resized).contiguous(memory_format=torch.channels_last))
+                prob = out["cls"].softmax(1)[:, 1]
+                for k, j in enumerate(chunk):
+                    i, (hs, ws) = members[j], sizes[j]
+                    found.extend(self._level_candidates(i, scales[i][level], prob[k], out["box"][k], hs, ws))
         if not found:
             return torch.zeros((0, 5))
         cand = torch.cat(found)
         keep = batched_nms(cand[:, 1:5], cand[:, 9], cand[:, 0].long(), 0.7)
         cand = cand[keep]
         kept = []
-        for i in range(len(tensors)):  # cap proposals per image (highest scores first; keep is score-sorted)
+        for i in range(len(images)):  # cap proposals per image (highest scores first; keep is score-sorted)
             kept.append(torch.nonzero(cand[:, 0] == i).flatten()[: cfg.max_proposals])
         cand = cand[torch.cat(kept)]
         boxes = square(apply_offsets(cand[:, 1:5], cand[:, 5:9]))
         return torch.cat([cand[:, :1], boxes], 1)
 
+    def _level_candidates(
+        self, image: int, s: float, prob: torch.Tensor, reg: torch.Tensor, hs: int, ws: int
+    ) -> list[torch.Tensor]:
+        """Windows of one image at one level above the P-Net threshold, after per-level NMS:
+        rows (image, x1, y1, x2, y2, 4 offsets, score)."""
+        cfg = self.config
+        ys, xs = torch.nonzero(prob > cfg.thresholds[0], as_tuple=True)
+        # windows whose centre lies in the padding belong to no image
+        ok = (ys * 2 + 6 < hs) & (xs * 2 + 6 < ws)
+        ys, xs = ys[ok], xs[ok]
+        if len(ys) == 0:
+            return []
+        x1, y1 = xs.float() * 2 / s, ys.float() * 2 / s
+        boxes = torch.stack([x1, y1, x1 + 12 / s, y1 + 12 / s], 1)
+        score = prob[ys, xs]
+        keep = batched_nms(boxes, score, torch.zeros_like(score, dtype=torch.long), cfg.nms[0])
+        reg = reg[:, ys[keep], xs[keep]].T
+        return [torch.cat([torch.full((len(keep), 1), float(image)), boxes[keep], reg, score[keep, None]], 1)]
+
     def _refine(self, net, batch, rois, size, threshold, iou, final=False):
-        """R-Net / O-Net on all candidate crops of all images in one batch."""
+        """R-Net / O-Net over all candidate crops of the group, ``crop_chunk`` crops per call."""
         if len(rois) == 0:
             return rois, torch.zeros(0), torch.zeros((0, 5, 2))
-        out = net(crop_windows(batch, rois, size).contiguous(memory_format=torch.channels_last))
+        step = self.config.crop_chunk
+        parts = [
+            net(batch.crop(rois[i : i + step], size).contiguous(memory_format=torch.channels_last))
+            for i in range(0, len(rois), step)
+        ]
+        out = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         score = out["cls"].softmax(1)[:, 1]
         keep = score > threshold
         rois, score, reg, lmk = rois[keep], score[keep], out["box"][keep], out["lmk"][keep]

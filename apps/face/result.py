@@ -60,6 +60,11 @@ class FaceResult:
     image_size: tuple[int, int]  # (h, w)
     blur: bool = False  # plot() anonymises instead of annotating
     extra: dict = field(default_factory=dict)
+    crops: list[np.ndarray] = field(default_factory=list)  # aligned 112x112 crops to save (not in JSON)
+
+    def artifacts(self) -> dict[str, np.ndarray]:
+        """Aligned crops as ``crops/<name>_<k>.jpg`` files in batch predict (when crops were asked for)."""
+        return {f"crops/{{name}}_{k}.jpg": c for k, c in enumerate(self.crops)}
 
     def to_json(self) -> dict:
         return {

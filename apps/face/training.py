@@ -20,6 +20,7 @@ import torch
 from apps.face.cascade import STAGES, build_net, cascade_loss
 from apps.face.model import read_card, save_face_weights
 from apps.face.samples import FLIP_ORDER, FaceSources, Samples, cached
+from shared.errors import InputError
 
 DEFAULT_OUT = Path("runs/train/face/face.safetensors")
 
@@ -87,6 +88,16 @@ def train_stage(args: argparse.Namespace) -> int:
     t_data = time.time() - t_start
     print(f"{stage}: {len(train)} train windows {train.counts()}, {len(val)} val windows, data {t_data:.0f} s")
     net = build_net(stage)
+    init = None
+    if getattr(args, "weights", None):  # fine-tune: start from this stage of a face weights file
+        from apps.face.model import load_face_weights
+
+        init = Path(args.weights)
+        parts, _ = load_face_weights(init)
+        if stage not in parts:
+            raise InputError(init, f"weights lack the {stage} stage to start from")
+        net.load_state_dict(parts[stage].state_dict())
+        print(f"{stage}: starting from {init}")
     out = Path(args.out or DEFAULT_OUT)
     epochs, bs = args.epochs, args.batch
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -145,6 +156,7 @@ def train_stage(args: argparse.Namespace) -> int:
     stages = card.setdefault("training", {})
     stages[stage] = {
         "command": command_line(),
+        "initialised_from": str(init) if init else None,
         "wall_time_s": round(time.time() - t_start, 1),
         "data_time_s": round(t_data, 1),
         "epochs_run": len(history),
