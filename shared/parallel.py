@@ -26,15 +26,19 @@ _LOCK = threading.Lock()
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
+def _one_thread() -> None:
+    """Worker initializer: one intra-op thread, fixed now (torch settles a thread's count on first use)."""
+    torch.set_num_threads(1)
+    torch.get_num_threads()
+
+
 def _one_core_pool(workers: int) -> ThreadPoolExecutor:
     """A cached pool of ``workers`` threads whose torch ops each run on one thread."""
     with _LOCK:
         pool = _POOLS.get(workers)
         if pool is None:
             keep = torch.get_num_threads()
-            pool = ThreadPoolExecutor(
-                workers, thread_name_prefix=_PREFIX, initializer=torch.set_num_threads, initargs=(1,)
-            )
+            pool = ThreadPoolExecutor(workers, thread_name_prefix=_PREFIX, initializer=_one_thread)
             ready = threading.Barrier(workers)
             list(pool.map(lambda _: ready.wait(timeout=30), range(workers)))  # start every thread now
             # each initializer also lowered the process-wide default that new threads start from: restore it

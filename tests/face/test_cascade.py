@@ -75,3 +75,58 @@ def test_detector_batches_and_handles_empty_and_tiny():
     for r in res:
         assert r["boxes"].shape[1:] == (4,) and r["points"].shape[1:] == (5, 2) and len(r["scores"]) == len(r["boxes"])
     assert len(res[2]["boxes"]) == 0
+
+
+def test_crop_pyramid_matches_full_resolution_crops():
+    """Crops cut from the 2x reductions stay within a few grey levels of cutting at full resolution."""
+    from apps.face.detect import CropPyramid, crop_windows
+
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:240, 0:320]
+    smooth = np.sin(xx / 9.0) + np.cos(yy / 13.0) + rng.normal(0, 0.05, (240, 320))  # textured, not flat
+    batch = torch.from_numpy(np.stack([smooth, smooth.T[:240, :240].repeat(2, 1)[:, :320], -smooth]) / 2)
+    batch = batch.float()[None].repeat(2, 1, 1, 1)
+    side = np.exp(rng.uniform(np.log(12), np.log(230), 300))
+    cx, cy = rng.uniform(0, 320, 300), rng.uniform(0, 240, 300)
+    rois = torch.tensor(
+        np.stack([rng.integers(0, 2, 300), cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], 1)
+    ).float()
+    for size in (24, 48):
+        full, pyr = crop_windows(batch, rois, size), CropPyramid(batch).crop(rois, size)
+        assert pyr.shape == full.shape == (300, 3, size, size)
+        assert (pyr - full).abs().mean() * 128 < 2.0  # grey levels
+    small = rois[(rois[:, 3] - rois[:, 1]) < 2 * 24]  # small windows are cut at full resolution: identical
+    assert torch.equal(CropPyramid(batch).crop(small, 24), crop_windows(batch, small, 24))
+
+
+def test_batched_across_cores_equals_one_at_a_time():
+    """The shipped cascade on 4 generated scenes: one batched call (split across cores) finds exactly
+    what four single-image calls find."""
+    from apps.face.app import FaceApp
+    from apps.face.bench import bench_images
+
+    det = FaceApp().load().detector
+    images = bench_images(4, (240, 320))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        batched = det.detect(images)
+        assert torch.get_num_threads() == 2  # the workers' one-thread setting does not leak
+    finally:
+        torch.set_num_threads(threads)
+    single = [det.detect([im])[0] for im in images]
+    assert sum(len(r["scores"]) for r in single) >= 4  # the portrait is found in each scene
+    for b, s in zip(batched, single, strict=True):
+        assert b["boxes"].shape == s["boxes"].shape
+        np.testing.assert_allclose(b["boxes"], s["boxes"], atol=0.05)
+        np.testing.assert_allclose(b["points"], s["points"], atol=0.05)
+        np.testing.assert_allclose(b["scores"], s["scores"], atol=1e-4)
+
+
+def test_chunks_by_pixels_keeps_order_and_budget():
+    from apps.face.detect import chunks_by_pixels
+
+    sizes = [(288, 384), (288, 384), (40, 50), (40, 50), (40, 50), (12, 16)]
+    chunks = chunks_by_pixels(sizes, 65_536)
+    assert [i for c in chunks for i in c] == list(range(6))
+    assert chunks[:2] == [[0], [1]] and chunks[2] == [2, 3, 4, 5]
