@@ -85,6 +85,18 @@ def train_stage(args: argparse.Namespace) -> int:
     t_start = time.time()
     train = cached(stage, src, "train", scale=args.scale)
     val = cached(stage, src, "val", scale=args.scale)
+    hard = {}
+    if getattr(args, "mine", None):  # MTCNN bootstrapping: add what the earlier stages let through
+        from apps.face.mining import mined_cached
+
+        if stage == "pnet":
+            raise InputError(args.mine, "--mine is for rnet and onet (P-Net is the first stage)")
+        mined_train = mined_cached(stage, src, args.mine, "train", scale=args.scale)
+        mined_val = mined_cached(stage, src, args.mine, "val", scale=args.scale)
+        hard = {"mined_with": str(args.mine), "train": mined_train.counts(), "val": mined_val.counts()}
+        print(f"{stage}: mined {len(mined_train)} train / {len(mined_val)} val windows {mined_train.counts()}")
+        train = Samples.concat([train, mined_train], train.images.shape[1])
+        val = Samples.concat([val, mined_val], val.images.shape[1])
     t_data = time.time() - t_start
     print(f"{stage}: {len(train)} train windows {train.counts()}, {len(val)} val windows, data {t_data:.0f} s")
     net = build_net(stage)
@@ -161,6 +173,7 @@ def train_stage(args: argparse.Namespace) -> int:
         "data_time_s": round(t_data, 1),
         "epochs_run": len(history),
         "train_windows": train.counts(),
+        "hard_examples": hard or None,
         "val_windows": val.counts(),
         "val_window_metrics": best,
         "history": history,
@@ -176,5 +189,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-limit", type=float, default=8.0, help="minutes of training before stopping (0: none)")
     p.add_argument(
         "--tasks", nargs="+", choices=["age", "gender"], default=["age", "gender"], help="attribute heads to train"
+    )
+    p.add_argument(
+        "--mine",
+        metavar="WEIGHTS",
+        help="rnet/onet: add hard windows mined by running this face weights file's earlier stages",
     )
     p.add_argument("--encoder", default="lcnet_075", help="attribute encoder (see shared.encoders)")
