@@ -166,6 +166,8 @@ def train_stage(args: argparse.Namespace) -> int:
     net.load_state_dict(best_state)
     card = read_card(out)
     stages = card.setdefault("training", {})
+    # the run this one fine-tuned, kept as its lineage
+    previous = read_card(init).get("training", {}).get(stage) if init else None
     stages[stage] = {
         "command": command_line(),
         "initialised_from": str(init) if init else None,
@@ -177,6 +179,7 @@ def train_stage(args: argparse.Namespace) -> int:
         "val_windows": val.counts(),
         "val_window_metrics": best,
         "history": history,
+        "previous": previous,
     }
     save_face_weights(out, {stage: net}, card)
     print(f"{stage}: best {best} -> {out}")

@@ -69,3 +69,20 @@ def test_crops_saved(app, tmp_path):
     assert main(["face", "predict", str(EXAMPLE), "--out", str(tmp_path), "--save-crops"]) == 0
     crops = list((tmp_path / "crops").glob("*.jpg"))
     assert crops and cv2.imread(str(crops[0])).shape == (112, 112, 3)
+
+
+def test_val_floors_on_real_data(app, tmp_path, monkeypatch):
+    """The card's val figures, re-measured on part of the held-out real data, stay above floors."""
+    from apps.face.evaluate import eval_attributes, eval_detection, eval_landmarks
+    from apps.face.samples import FaceSources
+
+    shared_data("face", "dlib_examples", "testing.xml")
+    shared_data("face", "utkface")
+    src = FaceSources.from_yaml(Path(__file__).resolve().parents[2] / "datasets" / "face.yaml")
+    monkeypatch.chdir(tmp_path)  # the alignment cache goes to ./runs
+    det = eval_detection(app, src.val_boxes)
+    assert det["det_faces"] == 25 and det["det_recall"] >= 0.96 and det["det_ap50"] >= 0.93, det
+    lmk = eval_landmarks(app, src.landmark_items("val"), limit=120)
+    assert lmk["lmk_face_found"] >= 0.97 and lmk["lmk_nme_iod"] <= 0.10, lmk
+    attr = eval_attributes(app, src.utk_items("val"), limit=300)
+    assert attr["utk_val_chips"] == 300 and attr["age_mae"] <= 9.5 and attr["gender_acc"] >= 0.74, attr
