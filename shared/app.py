@@ -123,6 +123,8 @@ class App:
         """Add app-specific options to a standard mode's parser."""
 
     def run_predict(self, args: argparse.Namespace) -> int:
+        if getattr(args, "batch", None) is not None and args.batch < 1:
+            raise InputError(None, f"--batch must be at least 1, got {args.batch}")
         self.load(args.weights, **self.load_options(args))
         report = self.predict(
             args.source, args.out, batch=args.batch, save_json=not args.no_json, resume=args.resume

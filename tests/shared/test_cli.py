@@ -220,3 +220,20 @@ def test_odd_input_names_stay_inside_the_output_folder(tiny_weights, tmp_path):
     written = [p for p in tmp_path.rglob("*.json")]
     assert len(written) == 3 and all(p.parent == out for p in written)
     assert all(not p.name.startswith(".") for p in out.iterdir())
+
+
+def test_batched_predict_matches_one_at_a_time(road_images, tiny_weights, tmp_path, capsys):
+    """--batch 2 over a folder with a broken file: same JSON as --batch 1, the broken file skipped alone."""
+    (road_images / "broken.jpg").write_bytes(b"")
+    outs = {}
+    for b in ("1", "2"):
+        out = tmp_path / f"b{b}"
+        args = ["driving", "predict", str(road_images), "--weights", str(tiny_weights), "--out", str(out), "--batch", b]
+        assert main(args) == 1
+        outs[b] = {p.name: json.loads(p.read_text()) for p in out.glob("*.json")}
+    assert sorted(outs["1"]) == ["road0.json", "road1.json", "road2.json"]
+    for name, doc in outs["1"].items():
+        assert doc["image_size"] == outs["2"][name]["image_size"]
+        assert abs(doc["drivable_share"] - outs["2"][name]["drivable_share"]) < 1e-4
+    assert main(["driving", "predict", str(road_images), "--out", str(tmp_path / "x"), "--batch", "0"]) == 2
+    assert "--batch must be at least 1" in capsys.readouterr().err
