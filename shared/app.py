@@ -126,9 +126,7 @@ class App:
         if getattr(args, "batch", None) is not None and args.batch < 1:
             raise InputError(None, f"--batch must be at least 1, got {args.batch}")
         self.load(args.weights, **self.load_options(args))
-        report = self.predict(
-            args.source, args.out, batch=args.batch, save_json=not args.no_json, resume=args.resume
-        )
+        report = self.predict(args.source, args.out, batch=args.batch, save_json=not args.no_json, resume=args.resume)
         resumed = f", {report.resumed} already done" if report.resumed else ""
         print(
             f"{report.frames} frame(s) -> {args.out} ({len(report.written)} files, {len(report.skipped)} skipped"

@@ -237,4 +237,3 @@ class DrivingApp(App):
             return len(doc.get("boxes", [])) >= 3 and doc.get("ground_plane") is not None
 
         return [DemoProbe("/driving_image", inputs, check), DemoProbe("/lidar_scan", lidar_inputs, lidar_check)]
-

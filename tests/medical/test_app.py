@@ -81,8 +81,21 @@ def test_train_then_val_on_generated_lesions(lesion_yaml, tmp_path, capsys):
     assert card["tasks"] == ["mask", "diagnosis"] and card["data"]["val_items"] == 4  # 2 per label
     assert {"dice", "diagnosis_accuracy", "score"} <= set(card["metrics"])
     capsys.readouterr()
-    assert main(["medical", "val", "--data", str(lesion_yaml), "--weights", str(out / "best.safetensors"),
-                 "--json", str(tmp_path / "v.json")]) == 0
+    assert (
+        main(
+            [
+                "medical",
+                "val",
+                "--data",
+                str(lesion_yaml),
+                "--weights",
+                str(out / "best.safetensors"),
+                "--json",
+                str(tmp_path / "v.json"),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((tmp_path / "v.json").read_text())["metrics"]
     assert "lesion" in metrics["per_class"] and metrics["diagnosis"]["n"] == 4
 

@@ -22,9 +22,7 @@ def served_demo(tiny_weights, monkeypatch):
     app = DrivingApp().load(tiny_weights)
     demo = demo_mod.build_demo({"driving": app})
     port = _free_port()
-    demo.launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, max_file_size="100kb"
-    )
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, max_file_size="100kb")
     yield demo, port
     demo.close()
 
