@@ -231,6 +231,19 @@ class FaceDetector:
         return [r for group in map_on_cores(self._detect_group, groups) for r in group]
 
     @torch.inference_mode()
+    def windows_reaching(self, rgb: np.ndarray, stage: str) -> np.ndarray:
+        """The windows (n, 4, xyxy) of one image that reach ``stage`` (``rnet``: P-Net's proposals;
+        ``onet``: what R-Net keeps of them). Hard-example mining trains the next stage on them."""
+        if stage not in ("rnet", "onet"):
+            raise ValueError(f"stage must be rnet or onet, got '{stage}'")
+        rois = self._stage1([rgb])
+        if stage == "onet" and len(rois):
+            cfg = self.config
+            batch = CropPyramid(stack_padded([normalise(rgb)]))
+            rois = self._refine(self.rnet, batch, rois, 24, cfg.thresholds[1], cfg.nms[1])[0]
+        return rois[:, 1:].numpy().astype(np.float32)
+
+    @torch.inference_mode()
     def _detect_group(self, images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
         """The whole cascade over one group of images, batched."""
         cfg = self.config

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from apps.face.cascade import INPUT_SIZES
-from apps.face.detect import CropPyramid, DetectorConfig, FaceDetector, normalise, stack_padded
+from apps.face.detect import DetectorConfig, FaceDetector
 from apps.face.samples import (
     FaceSources,
     Samples,
@@ -39,22 +39,10 @@ MAX_NEG_PER_SCENE = 24
 MAX_FACE_PER_SCENE = 12  # faces and part faces each
 
 
-def scene_proposals(det: FaceDetector, image: np.ndarray, stage: str) -> np.ndarray:
-    """Windows (n, 4) that reach ``stage`` in ``det`` for one image: P-Net's proposals for R-Net, and
-    what R-Net keeps of them for O-Net."""
-    with torch.inference_mode():
-        rois = det._stage1([image])
-        if stage == "onet" and len(rois):
-            cfg = det.config
-            batch = CropPyramid(stack_padded([normalise(image)]))
-            rois = det._refine(det.rnet, batch, rois, 24, cfg.thresholds[1], cfg.nms[1])[0]
-    return rois[:, 1:].numpy().astype(np.float32)
-
-
 def mine_scene(det: FaceDetector, scene: Scene, stage: str, rng: np.random.Generator) -> Samples:
     """The labelled, capped hard windows of one scene."""
     size = INPUT_SIZES[stage]
-    wins = scene_proposals(det, scene.image, stage)
+    wins = det.windows_reaching(scene.image, stage)
     if len(wins) == 0:
         return Samples.concat([], size)
     label, box, lmk = label_windows(wins, scene)
