@@ -3,7 +3,7 @@
 The trained P-Net (and R-Net, for O-Net) runs over training scenes at the detector's own settings:
 face-free backgrounds, composites with pasted faces, labelled photos and landmark crops. Every window
 that gets through is labelled by its overlap with the known faces (face > 0.65, part face 0.4-0.65,
-non-face < 0.3, in between dropped) and cut exactly as the detector cuts it. These are the windows the
+non-face < 0.3, in between dropped) and cut as the training windows are. These are the windows the
 next stage sees at inference, including the mistakes it has to reject.
 
 >>> extra = mined("rnet", sources, parts, "train")          # doctest: +SKIP

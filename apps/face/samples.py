@@ -330,7 +330,8 @@ def random_windows(h: int, w: int, rng: np.random.Generator, n: int, min_size: i
 
 
 def cut(image: np.ndarray, windows: np.ndarray, size: int) -> np.ndarray:
-    """uint8 crops (n, size, size, 3) cut exactly as the detector cuts them (roi_align, grey outside)."""
+    """uint8 crops (n, size, size, 3) cut with the detector's roi_align (grey outside) at full resolution;
+    the detector's :class:`~apps.face.detect.CropPyramid` cuts within ~0.4 grey levels of these."""
     if len(windows) == 0:
         return np.zeros((0, size, size, 3), np.uint8)
     h, w = image.shape[:2]  # normalise only the part the windows cover
