@@ -16,3 +16,14 @@ class InputError(Exception):
         self.path = None if path is None else str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}" if self.path else problem)
+
+
+class DependencyError(InputError):
+    """A required library cannot be loaded on this machine (e.g. open3d without libusb).
+
+    An :class:`InputError`, so every place that reports a bad input in one line (the CLI, batch
+    loops, the demo) reports this the same way, without a traceback.
+
+    >>> str(DependencyError(None, "open3d cannot be imported (libusb-1.0.so.0: not found)"))
+    'open3d cannot be imported (libusb-1.0.so.0: not found)'
+    """

@@ -131,7 +131,9 @@ class FloorplanResult:
         Units are metres when ``scale`` is known, else the scale is estimated from the wall thickness
         (walls assumed 0.2 m). Axes: x right, y up, z towards the viewer (image rows).
         """
-        import open3d as o3d
+        from shared.open3d_loader import open3d
+
+        o3d = open3d()
 
         ppm = self.scale or max(1e-6, self.wall_thickness_px / ASSUMED_WALL_M if self.wall_thickness_px else 50.0)
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []

@@ -105,7 +105,9 @@ def surface_mesh(
     Returns an ``open3d.geometry.TriangleMesh`` in millimetres (voxel spacing applied), with normals.
     Raises ValueError when the mask is empty.
     """
-    import open3d as o3d
+    from shared.open3d_loader import open3d
+
+    o3d = open3d()
     from skimage.measure import marching_cubes
 
     binary = np.asarray(binary, bool)

@@ -160,7 +160,9 @@ class VideoWriter:
 
 def write_point_cloud(path: str | Path, points: np.ndarray, colors: np.ndarray | None = None) -> Path:
     """Write an (N, 3) cloud with optional (N, 3) 0..1 colours as PLY/PCD through open3d."""
-    import open3d as o3d
+    from shared.open3d_loader import open3d
+
+    o3d = open3d()
 
     pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.asarray(points, np.float64)))
     if colors is not None:
@@ -173,7 +175,9 @@ def write_point_cloud(path: str | Path, points: np.ndarray, colors: np.ndarray |
 
 def write_mesh(path: str | Path, mesh) -> Path:
     """Write an open3d TriangleMesh (PLY, OBJ, STL, GLB/GLTF by suffix)."""
-    import open3d as o3d
+    from shared.open3d_loader import open3d
+
+    o3d = open3d()
 
     with atomic_path(path) as tmp:
         if not o3d.io.write_triangle_mesh(str(tmp), mesh):

@@ -85,7 +85,9 @@ def test_outputs_and_sequence_run_skip_bad_scan(tmp_path, scan_file, capsys):
     assert "bev.mp4" in names and "000002_bev.png" in names and "000000.ply" in names
     doc = json.loads((out / "000000.json").read_text())
     assert doc["ground_plane"]["tilt_deg"] < 3 and len(doc["boxes"]) >= 3
-    import open3d as o3d
+    from shared.open3d_loader import open3d
+
+    o3d = open3d()
 
     pcd = o3d.io.read_point_cloud(str(out / "000000.ply"))
     assert len(pcd.points) == doc["points"]["processed"] and pcd.has_colors()

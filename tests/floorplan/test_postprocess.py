@@ -51,7 +51,9 @@ def test_empty_masks_give_empty_result():
 
 
 def test_mesh_written_and_readable(tmp_path):
-    import open3d as o3d
+    from shared.open3d_loader import open3d
+
+    o3d = open3d()
 
     plan = synthetic_plan(np.random.default_rng(1), (256, 256))
     result = vectorise(plan.boundary, plan.room, scale=30.0)

@@ -121,7 +121,9 @@ def test_keep_largest_and_min_area_drop_stray_regions():
 
 
 def test_demo_volume_example_becomes_a_mesh(tiny_medical, tmp_path):
-    import open3d as o3d
+    from shared.open3d_loader import open3d
+
+    o3d = open3d()
 
     from apps.medical.demo import EXAMPLES, volume_to_mesh
 

@@ -32,7 +32,9 @@ def test_4d_and_broken_volumes_are_clear_errors(tmp_path):
 
 
 def test_surface_mesh_of_a_blob_is_closed_and_in_millimetres(tmp_path):
-    import open3d as o3d
+    from shared.open3d_loader import open3d
+
+    o3d = open3d()
 
     _, labels = blob_volume(np.random.default_rng(1), (40, 40, 20), radius=10)
     mesh = surface_mesh(labels > 0, spacing=(1.0, 1.0, 2.0), target_triangles=2000)

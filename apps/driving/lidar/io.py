@@ -67,7 +67,9 @@ def read_scan(path: str | Path) -> Scan:
         xyz = data[:, :3].astype(np.float64)
         inten = data[:, 3].astype(np.float64) if data.shape[1] > 3 else None
     elif kind in (".pcd", ".ply"):
-        import open3d as o3d
+        from shared.open3d_loader import open3d
+
+        o3d = open3d()
 
         pcd = o3d.io.read_point_cloud(str(path))
         xyz, inten = np.asarray(pcd.points, dtype=np.float64), None
