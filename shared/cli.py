@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+import traceback
 
 import shared  # noqa: F401  (offline switches)
 from shared.errors import InputError
@@ -20,6 +22,55 @@ MODES = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``polyhead driving train: error: argument --batch: ... (see --help)``."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (``nan``, ``inf``, 0 and negatives are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
+
+
+def image_side(text: str) -> int:
+    """argparse type: an input side in pixels, a positive multiple of 32 (the network's total stride)."""
+    value = _int(text)
+    if value < 32 or value % 32:
+        raise argparse.ArgumentTypeError(f"must be a positive multiple of 32 (32, 64, ... 640), got {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+
+
 def _standard_arguments(mode: str, p: argparse.ArgumentParser) -> None:
     weights_help = "weights file (.safetensors, or .onnx for ONNX Runtime); default: the shipped weights"
     if mode == "predict":
@@ -28,14 +79,16 @@ def _standard_arguments(mode: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--out", default="runs/predict", help="output folder (default: runs/predict)")
         p.add_argument("--no-json", action="store_true", help="write overlays only")
         p.add_argument("--resume", action="store_true", help="skip inputs whose outputs already exist")
-        p.add_argument("--batch", type=int, help="images per model call (default: the app's; 1 for most)")
+        p.add_argument("--batch", type=positive_int, help="images per model call (default: the app's; 1 for most)")
     elif mode == "train":
         p.add_argument("--data", required=True, help="dataset YAML (see datasets/)")
         p.add_argument("--out", default=None, help="run folder (default: runs/train/<app>)")
-        p.add_argument("--epochs", type=int, default=30)
-        p.add_argument("--batch", type=int, default=8)
-        p.add_argument("--lr", type=float, default=2e-3)
-        p.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"), help="training input size")
+        p.add_argument("--epochs", type=positive_int, default=30)
+        p.add_argument("--batch", type=positive_int, default=8)
+        p.add_argument("--lr", type=positive_float, default=2e-3)
+        p.add_argument(
+            "--imgsz", type=image_side, nargs=2, metavar=("H", "W"), help="training input size (multiples of 32)"
+        )
         p.add_argument(
             "--balancing",
             choices=["fixed", "uncertainty", "pcgrad"],
@@ -51,10 +104,13 @@ def _standard_arguments(mode: str, p: argparse.ArgumentParser) -> None:
         )
         p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
         p.add_argument("--weights", help="initialise from these weights (fine-tuning)")
-        p.add_argument("--workers", type=int, default=0, help="data-loader processes")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--workers", type=non_negative_int, default=0, help="data-loader processes")
+        p.add_argument("--seed", type=non_negative_int, default=0)
         p.add_argument("--no-ema", action="store_true", help="disable the weight EMA")
-        p.add_argument("--max-batches", type=int, help="cap batches per epoch (smoke runs)")
+        p.add_argument("--max-batches", type=positive_int, help="cap batches per epoch (smoke runs)")
+        from shared.train.finetune import add_init_arguments
+
+        add_init_arguments(p)
     elif mode == "val":
         p.add_argument("--data", required=True, help="dataset YAML")
         p.add_argument("--weights", help=weights_help)
@@ -63,7 +119,7 @@ def _standard_arguments(mode: str, p: argparse.ArgumentParser) -> None:
     elif mode == "export":
         p.add_argument("--weights", help="weights to export (default: the shipped weights)")
         p.add_argument("--out", help="target .onnx (default: beside the weights)")
-        p.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"), help="input size (default: the card's)")
+        p.add_argument("--imgsz", type=image_side, nargs=2, metavar=("H", "W"), help="input size (default: the card's)")
         p.add_argument("--tasks", nargs="+", help="export only these heads")
     p.add_argument(
         "--trust-pickle",
@@ -78,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     from shared.registry import discover_apps
 
     apps = discover_apps()
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="polyhead",
         description="Perception apps on one shared multi-task backbone.",
         epilog="examples:\n  polyhead demo\n  polyhead driving predict street.jpg --out runs/predict\n"
@@ -154,8 +210,10 @@ def parse_task_weights(items: list[str]) -> dict[str, float]:
             out[task] = float(value)
         except ValueError:
             sep = ""
-        if not sep:
+        if not sep or not task:
             raise InputError(None, f"--task-weights expects TASK=NUMBER, got '{item}'")
+        if not math.isfinite(out[task]) or out[task] < 0:
+            raise InputError(None, f"--task-weights: the weight of '{task}' must be a finite number >= 0, got {value}")
     return out
 
 
@@ -176,14 +234,46 @@ def main(argv: list[str] | None = None) -> int:
 
     warnings.formatwarning = lambda message, category, *_, **__: f"warning: {message}\n"  # one line each
     args = build_parser().parse_args(argv)
+    if isinstance(getattr(args, "seed", None), int):  # before the app builds its model: seeded initial weights
+        from shared.train.trainer import seed_everything
+
+        seed_everything(args.seed)
     try:
         return int(args.handler(args) or 0)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        line = expected_error(e)
+        if line is None:  # a bug in polyhead: the traceback is what a report needs
+            raise
+        if os.environ.get("POLYHEAD_DEBUG"):
+            traceback.print_exc()
+        print(f"error: {line}", file=sys.stderr)
+        return 2 if isinstance(e, InputError) else 1
+
+
+def expected_error(e: BaseException) -> str | None:
+    """The one line to print for an error the user can act on, or None for a bug (shown as a traceback).
+
+    Expected: :class:`InputError` (bad input), ``OSError`` (a full disk, ``--out`` that is a file, no
+    permission: printed with the path), ``MemoryError``, ``FloatingPointError`` (a diverging loss) and
+    YAML / safetensors parse errors that escaped the readers.
+    """
+    if isinstance(e, InputError):
+        return str(e)
+    if isinstance(e, OSError):
+        what = e.strerror or str(e) or type(e).__name__
+        where = " -> ".join(str(p) for p in (e.filename, e.filename2) if p is not None)
+        return f"{where}: {what}" if where else what
+    if isinstance(e, MemoryError):
+        return "out of memory (try a smaller --batch, --imgsz or input)"
+    if isinstance(e, FloatingPointError):
+        return str(e)
+    kind = f"{type(e).__module__}.{type(e).__name__}"
+    if kind.startswith(("yaml.", "safetensors")):
+        return f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+    return None
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ def export_onnx(
 
     path = Path(path)
     tasks = list(tasks or model.tasks)
+    unknown = [t for t in tasks if t not in model.tasks]
+    if unknown:
+        raise InputError(None, f"--tasks: unknown head(s) {', '.join(unknown)}; the model has {', '.join(model.tasks)}")
     model = model.eval()
     wrapper = _TupleOutputs(model, tasks).eval()
     x = torch.zeros(1, 3, *input_size)

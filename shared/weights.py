@@ -38,6 +38,8 @@ def save_weights(model: MultiTaskModel, path: str | Path, card: dict) -> Path:
 def load_card(path: str | Path) -> dict:
     """The model card of a weights file (``.json`` beside it)."""
     p = card_path(path)
+    if Path(path) != p and not Path(path).is_file():
+        raise InputError(path, "weights file not found")
     if not p.is_file():
         raise InputError(path, f"no model card {p.name} beside the weights (it holds the architecture)")
     try:
@@ -61,9 +63,10 @@ def load_state(path: str | Path, trust_pickle: bool = False) -> dict[str, torch.
         obj = torch.load(path, map_location="cpu", weights_only=False)
         return obj.get("model", obj) if isinstance(obj, dict) else obj.state_dict()
     try:
-        return load_file(str(path))
+        state = load_file(str(path))
     except Exception as e:
         raise InputError(path, f"not a readable safetensors file ({type(e).__name__})") from None
+    return check_finite(state, path)
 
 
 def load_model(path: str | Path, trust_pickle: bool = False) -> tuple[MultiTaskModel, dict]:
@@ -71,8 +74,9 @@ def load_model(path: str | Path, trust_pickle: bool = False) -> tuple[MultiTaskM
     card = load_card(path)
     if "model" not in card:
         raise InputError(card_path(path), "model card has no 'model' config")
-    model = build_model(card["model"])
+    model = build_checked(card["model"], path)
     state = load_state(path, trust_pickle)
+    check_tensors(model, state, path)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise InputError(
@@ -81,3 +85,67 @@ def load_model(path: str | Path, trust_pickle: bool = False) -> tuple[MultiTaskM
             f"({len(missing)} missing, {len(unexpected)} unexpected tensors)",
         )
     return model.eval(), card
+
+
+MAX_MODEL_BYTES = 2 << 30  # 2 GiB of tensors: far above any app's model (the largest ships at ~25 MB)
+
+
+def build_checked(config: dict, path: str | Path) -> MultiTaskModel:
+    """Build the card's architecture after checking what it would allocate, without allocating it.
+
+    The model is first built on PyTorch's ``meta`` device (shapes only). A card whose architecture cannot
+    be built (unknown encoder, head or neck, wrong option types) or that needs more than
+    :data:`MAX_MODEL_BYTES`, or more tensor bytes than the weights file holds, is an InputError.
+    """
+    where = card_path(path)
+    if not isinstance(config, dict) or not isinstance(config.get("heads"), dict) or "encoder" not in config:
+        raise InputError(where, "model card's 'model' needs 'encoder' and a 'heads' mapping")
+    try:
+        with torch.device("meta"):
+            probe = build_model(config)
+    except (KeyError, ValueError, TypeError, RuntimeError, AttributeError, AssertionError) as e:
+        raise InputError(where, f"model card describes an architecture that cannot be built ({_reason(e)})") from None
+    need = sum(t.numel() * t.element_size() for t in probe.state_dict().values())
+    del probe
+    if need > MAX_MODEL_BYTES:
+        raise InputError(
+            where, f"model card claims a {need / 2**30:.1f} GB network, above the {MAX_MODEL_BYTES >> 30} GB limit"
+        )
+    have = Path(path).stat().st_size if Path(path).is_file() else None
+    if have is not None and Path(path).suffix == ".safetensors" and need > have:
+        raise InputError(
+            path,
+            f"model card's architecture needs {need / 2**20:.1f} MB of tensors, the file holds {have / 2**20:.1f} MB",
+        )
+    return build_model(config)
+
+
+def check_tensors(model: torch.nn.Module, state: dict, path: str | Path) -> None:
+    """Every entry of ``state`` is a tensor of the shape the model expects, with finite values (else InputError)."""
+    if not isinstance(state, dict):
+        raise InputError(path, f"weights hold a {type(state).__name__}, not a state dict of tensors")
+    expected = model.state_dict()
+    for name, tensor in state.items():
+        if not isinstance(tensor, torch.Tensor):
+            raise InputError(path, f"entry '{name}' is a {type(tensor).__name__}, not a tensor")
+        want = expected.get(name)
+        if want is not None and tuple(want.shape) != tuple(tensor.shape):
+            raise InputError(
+                path,
+                f"tensor '{name}' has shape {tuple(tensor.shape)}, the card's architecture needs {tuple(want.shape)}",
+            )
+    check_finite(state, path)
+
+
+def check_finite(state: dict, path: str | Path) -> dict:
+    """``state`` unchanged if every floating tensor is finite; else an InputError naming the first bad tensor."""
+    for name, tensor in state.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise InputError(path, f"tensor '{name}' holds {bad} NaN/inf value(s): the weights are broken")
+    return state
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {text[:160]}" if text else type(e).__name__

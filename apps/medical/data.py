@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from shared.dataset_yaml import read_dataset_yaml
+from shared.dataset_yaml import get_bool, get_mapping, get_names, get_number, get_regex, get_str, read_dataset_yaml
 from shared.errors import InputError
 from shared.heads.segmentation import IGNORE_INDEX
 from shared.io.readers import IMAGE_SUFFIXES, read_image
@@ -47,6 +47,11 @@ LAYOUTS = ("folders", "nnunet")
 MASK_SUFFIXES = {".png", ".tif", ".tiff", ".gif", ".jpg", ".jpeg", ".bmp"}
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 HEADER_KEYS = {"case", "image", "id", "name", "key", "file", "filename"}
+#: every key a medical dataset YAML may hold (anything else is a typo and an error)
+YAML_KEYS = (
+    "images", "masks", "labels", "fov", "key", "classes", "diagnosis", "input", "split", "slice_axis",
+    "invert_masks", "keep_largest",
+)  # fmt: skip
 
 
 @dataclass
@@ -74,30 +79,43 @@ class MedicalSpec:
 def load_spec(path: str | Path) -> MedicalSpec:
     """Parse and check a dataset YAML (see the module docstring)."""
     path = Path(path)
-    raw, root, layout = read_dataset_yaml(path, LAYOUTS, "folders")
-    inp = raw.get("input") or {}
-    mode = inp.get("mode", "resize")
+    raw, root, layout = read_dataset_yaml(path, LAYOUTS, "folders", keys=YAML_KEYS)
+    inp = get_mapping(raw, "input", path, known=("mode", "size"))
+    mode = get_str(inp, "mode", path, "resize")
     if mode not in ("resize", "patch"):
         raise InputError(path, f"input.mode must be 'resize' or 'patch', got '{mode}'")
-    size = tuple(int(v) for v in inp.get("size", (256, 320)))
-    if len(size) != 2 or any(s % 32 for s in size):
-        raise InputError(path, f"input.size must be [H, W], multiples of 32, got {list(size)}")
+    size = inp.get("size", [256, 320])
+    if (
+        not isinstance(size, list | tuple)
+        or len(size) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 32 and v % 32 == 0 for v in size)
+    ):
+        raise InputError(path, f"input.size must be [H, W], positive multiples of 32, got {size!r}")
+    classes = get_names(raw, "classes", path, ["background", "foreground"])
+    if layout != "nnunet" and len(classes) < 2:
+        raise InputError(path, f"'classes' needs the background and at least one class, got {classes}")
+    split = get_mapping(raw, "split", path, known=("val", "val_fraction", "seed")) or {"val_fraction": 0.2, "seed": 0}
+    if "val" in split:
+        get_names(split, "val", path)
+    else:
+        get_number(split, "val_fraction", path, 0.2, float, 0.0, 0.9)
+        get_number(split, "seed", path, 0, int, 0)
     spec = MedicalSpec(
         root=root,
         layout=layout,
-        images=raw.get("images", "imagesTr" if layout == "nnunet" else "images"),
-        masks=raw.get("masks", "labelsTr" if layout == "nnunet" else "masks"),
-        labels=raw.get("labels"),
-        fov=raw.get("fov"),
-        key=raw.get("key"),
-        classes=list(raw.get("classes", ["background", "foreground"])),
-        diagnosis=list(raw.get("diagnosis") or []),
+        images=get_str(raw, "images", path, "imagesTr" if layout == "nnunet" else "images"),  # type: ignore[arg-type]
+        masks=get_str(raw, "masks", path, "labelsTr" if layout == "nnunet" else "masks"),
+        labels=get_str(raw, "labels", path),
+        fov=get_str(raw, "fov", path),
+        key=get_regex(raw, "key", path),
+        classes=classes,
+        diagnosis=get_names(raw, "diagnosis", path),
         input_mode=mode,
-        input_size=size,  # type: ignore[arg-type]
-        split=dict(raw.get("split") or {"val_fraction": 0.2, "seed": 0}),
-        slice_axis=int(raw.get("slice_axis", 2)),
-        invert_masks=bool(raw.get("invert_masks", False)),
-        keep_largest=bool(raw.get("keep_largest", False)),
+        input_size=tuple(size),  # type: ignore[arg-type]
+        split=dict(split),
+        slice_axis=get_number(raw, "slice_axis", path, 2, int, 0, 2),
+        invert_masks=get_bool(raw, "invert_masks", path, False),
+        keep_largest=get_bool(raw, "keep_largest", path, False),
         source=path,
     )
     if layout == "nnunet":

@@ -51,8 +51,7 @@ def read_volume(path: str | Path) -> Volume:
         shape = shape[:3]
     if len(shape) != 3:
         raise InputError(path, f"expected a 3-D volume, got {len(img.shape)}-D shape {tuple(img.shape)}")
-    if min(shape) < 1 or np.prod(shape) > 512**3:
-        raise InputError(path, f"volume shape {shape} is empty or too large (limit 512^3 voxels)")
+    check_volume_budget(path, tuple(int(n) for n in shape), img.get_data_dtype())
     try:
         data = np.asanyarray(img.dataobj).reshape(shape)
     except Exception as e:
@@ -61,6 +60,33 @@ def read_volume(path: str | Path) -> Volume:
         data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
     zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
     return Volume(path, data, np.asarray(img.affine, np.float64), zooms, img.header)  # type: ignore[arg-type]
+
+
+MAX_VOXELS = 512**3  # whole volume: ~134 M voxels (float32 working copy: 512 MB)
+MAX_SLICE_PIXELS = 4096 * 4096  # one slice: what the model and the mesh see at once
+
+
+def check_volume_budget(path: str | Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """Refuse from the header (before reading a voxel) an empty volume, one above :data:`MAX_VOXELS`, a slice
+    above :data:`MAX_SLICE_PIXELS` in any orientation, and voxels that are not one real number (complex, RGB)."""
+    dtype = np.dtype(dtype)
+    if dtype.fields is not None or dtype.kind == "V":
+        raise InputError(path, f"voxels are {dtype.names or dtype} (RGB or a record), expected one number per voxel")
+    if dtype.kind == "c":
+        raise InputError(path, f"voxels are complex ({dtype}), expected one real number per voxel")
+    if dtype.kind not in "biuf":
+        raise InputError(path, f"voxel type {dtype} is not a number")
+    if min(shape) < 1:
+        raise InputError(path, f"volume shape {shape} is empty")
+    voxels = int(np.prod(np.asarray(shape, dtype=np.float64)))
+    if voxels > MAX_VOXELS:
+        raise InputError(path, f"volume shape {shape} is too large ({voxels / 1e6:.0f} M voxels, limit 512^3)")
+    biggest = max(shape[0] * shape[1], shape[0] * shape[2], shape[1] * shape[2])
+    if biggest > MAX_SLICE_PIXELS:
+        raise InputError(
+            path,
+            f"volume shape {shape} has {biggest / 1e6:.0f} MP slices, above the {MAX_SLICE_PIXELS / 1e6:.0f} MP limit",
+        )
 
 
 def volume_to_uint8(data: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from shared.errors import InputError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 MAX_PIXELS = 250_000_000  # refused above this (a decompression bomb or a scan no model needs)
 DOWNSCALE_PIXELS = 40_000_000  # decoded at a reduced size above this, with a warning
+MAX_FILE_BYTES = 1 << 30  # image files above 1 GiB are refused before a byte is read
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 
 
@@ -80,46 +81,124 @@ def _item(path: Path) -> SourceItem:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read any common image as RGB uint8 (grayscale, RGBA, palette and 16-bit are converted;
-    EXIF orientation is applied). Raises :class:`InputError` naming the file."""
+    """Read any common image as RGB uint8 (grayscale, RGBA, palette, 16-bit and float are converted;
+    EXIF orientation is applied). Raises :class:`InputError` naming the file.
+
+    Memory is bounded before any pixel is decoded: the file size against :data:`MAX_FILE_BYTES`, and the
+    width x height from the header of the format the bytes really are (not the suffix) against
+    :data:`MAX_PIXELS` (refused) and :data:`DOWNSCALE_PIXELS` (decoded at 1/2, 1/4 or 1/8).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "no such file")
-    if path.stat().st_size == 0:
+    nbytes = path.stat().st_size
+    if nbytes == 0:
         raise InputError(path, "zero-byte file")
-    flags = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH
-    size = _header_size(path)
-    if size is not None:
-        w, h = size
-        if w * h > MAX_PIXELS:
-            raise InputError(
-                path, f"image is {w}x{h} ({w * h / 1e6:.0f} MP), above the {MAX_PIXELS / 1e6:.0f} MP limit"
-            )
-        if w * h > DOWNSCALE_PIXELS:  # decode at 1/2, 1/4 or 1/8 to bound memory
-            factor = next(f for f in (2, 4, 8) if w * h / f**2 <= DOWNSCALE_PIXELS or f == 8)
-            flags = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}[
-                factor
-            ]
-            warnings.warn(f"{path}: {w}x{h} image decoded at 1/{factor} size to bound memory", stacklevel=2)
+    if nbytes > MAX_FILE_BYTES:
+        limit = MAX_FILE_BYTES / 2**20
+        raise InputError(path, f"file is {nbytes / 2**20:.0f} MB, above the {limit:.0f} MB limit for images")
+    w, h = _header_size(path)
+    check_pixels(path, w, h)
+    flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH  # grey and float stay as they are for to_rgb8
+    if w * h > DOWNSCALE_PIXELS:  # decode at 1/2, 1/4 or 1/8 to bound memory
+        factor = next(f for f in (2, 4, 8) if w * h / f**2 <= DOWNSCALE_PIXELS or f == 8)
+        flags = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}[factor]
+        warnings.warn(f"{path}: {w}x{h} image decoded at 1/{factor} size to bound memory", stacklevel=2)
     data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, flags)
+    level = cv2.utils.logging.getLogLevel()  # a failed decode is reported once, as an InputError, not logged
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        img = cv2.imdecode(data, flags)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    del data
     if img is None:
         img = _read_with_pillow(path)
     if img is None:
         raise InputError(path, "not a readable image (corrupt or unsupported format)")
+    if img.shape[0] * img.shape[1] > max(w * h, 1):  # the decoder disagreed with the header: never go on
+        raise InputError(path, f"decoded {img.shape[1]}x{img.shape[0]} pixels but the header says {w}x{h}")
     return to_rgb8(img, bgr=True)
 
 
-def _header_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) from the file header without decoding the pixels, if Pillow can tell."""
+def check_pixels(path: str | Path | int | None, width: int, height: int, limit: int = MAX_PIXELS) -> None:
+    """Refuse an image or video frame of ``width`` x ``height`` above ``limit`` pixels (one-line InputError).
+
+    >>> check_pixels("big.mp4", 20000, 20000)
+    Traceback (most recent call last):
+    shared.errors.InputError: big.mp4: frame is 20000x20000 (400 MP), above the 250 MP limit
+    """
+    if width < 1 or height < 1:
+        raise InputError(path, f"image size {width}x{height} is empty")
+    if width * height > limit:
+        kind = "image" if Path(str(path)).suffix.lower() in IMAGE_SUFFIXES else "frame"
+        raise InputError(
+            path, f"{kind} is {width}x{height} ({width * height / 1e6:.0f} MP), above the {limit / 1e6:.0f} MP limit"
+        )
+
+
+#: magic bytes -> the format they are (what OpenCV and Pillow both go by, whatever the suffix says)
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"BM", "BMP"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+_OTHER_MAGIC = (  # formats OpenCV decodes but images here never are: refused rather than decoded unsized
+    (b"#?RADIANCE", "Radiance HDR"),
+    (b"#?RGBE", "Radiance HDR"),
+    (b"v/1\x01", "OpenEXR"),
+    (b"II+\x00", "BigTIFF"),
+    (b"MM\x00+", "BigTIFF"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+    (b"\xffO\xffQ", "JPEG 2000"),
+    (b"\x59\xa6\x6a\x95", "Sun raster"),
+    (b"P7", "PAM"),
+    (b"PF", "PFM"),
+    (b"Pf", "PFM"),
+)
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The image format of a file from its first bytes (``"PNG"``, ``"Radiance HDR"``, ...), or None."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if len(head) >= 2 and head[:1] == b"P" and head[1:2] in b"123456" and head[2:3] in b" \t\r\n#":
+        return "PPM"
+    for magic, name in (*_MAGIC, *_OTHER_MAGIC):
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def _header_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the header of the format the bytes are, without decoding the pixels.
+
+    Raises :class:`InputError` when the format is not one this reader sizes (an HDR or EXR under a
+    ``.png`` name, unknown bytes) or its header cannot be parsed: nothing unsized is ever decoded.
+    """
+    with open(path, "rb") as f:
+        head = f.read(16)
+    fmt = sniff_format(head)
+    if fmt is None:
+        raise InputError(path, "not a readable image (unknown format: not PNG, JPEG, BMP, GIF, TIFF, WebP or PPM)")
+    if fmt not in _PILLOW_SIZED:
+        raise InputError(path, f"{fmt} images are not supported (the bytes are {fmt}, whatever the file name says)")
     try:
         from PIL import Image
 
         Image.MAX_IMAGE_PIXELS = None  # we apply our own limits
-        with Image.open(path) as im:
-            return im.size
-    except Exception:
-        return None
+        with Image.open(path, formats=[_PILLOW_SIZED[fmt]]) as im:
+            w, h = im.size
+    except Exception:  # PIL raises many types on junk headers
+        raise InputError(path, f"not a readable image (corrupt {fmt} header)") from None
+    return int(w), int(h)
+
+
+_PILLOW_SIZED = {"PNG": "PNG", "JPEG": "JPEG", "BMP": "BMP", "GIF": "GIF", "TIFF": "TIFF", "WEBP": "WEBP", "PPM": "PPM"}
 
 
 def _read_with_pillow(path: Path) -> np.ndarray | None:
@@ -128,24 +207,53 @@ def _read_with_pillow(path: Path) -> np.ndarray | None:
         from PIL import Image, ImageOps
 
         with Image.open(path) as im:
-            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))[:, :, ::-1].copy()
-    except Exception:
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("F", "I", "I;16", "I;16B", "I;16L"):  # one float / int channel: scaled by to_rgb8
+                return np.asarray(im).copy()
+            return np.asarray(im.convert("RGB"))[:, :, ::-1].copy()
+    except Exception:  # PIL raises many types on junk
         return None
 
 
 def to_rgb8(img: np.ndarray, bgr: bool = False) -> np.ndarray:
-    """Any 2-D or 3-D uint8/uint16/float image -> (h, w, 3) RGB uint8."""
+    """Any 2-D or 3-D bool/int/uint16/float image -> (h, w, 3) RGB uint8.
+
+    uint16 maps 0..65535 to 0..255. Float and other integer types are scaled by their finite range:
+    values already in 0..1 are multiplied by 255, values in 0..255 kept, anything wider is stretched
+    from its finite min..max to 0..255. NaN and +-inf never take part in the scaling and become 0.
+    """
     if img.dtype == np.uint16:
         img = (img / 257.0).round().astype(np.uint8)
     elif img.dtype != np.uint8:
-        img = np.clip(img * (255.0 if img.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+        img = _scale_to_uint8(img)
     if img.ndim == 2:
         return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     if img.shape[2] == 4:
         return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB if bgr else cv2.COLOR_RGBA2RGB)
-    if img.shape[2] == 1:
-        return cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2RGB)
+    if img.shape[2] in (1, 2):  # grey (+ alpha)
+        return cv2.cvtColor(np.ascontiguousarray(img[:, :, 0]), cv2.COLOR_GRAY2RGB)
+    img = np.ascontiguousarray(img[:, :, :3])
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if bgr else img
+
+
+def _scale_to_uint8(img: np.ndarray) -> np.ndarray:
+    """Float / bool / other integer pixels -> uint8 by the finite range (see :func:`to_rgb8`)."""
+    if img.dtype == np.bool_:
+        return img.astype(np.uint8) * 255
+    if img.dtype.kind not in "fiu":
+        raise TypeError(f"cannot show {img.dtype} pixels as an image")
+    x = img.astype(np.float32)
+    finite = np.isfinite(x)
+    if not finite.any():
+        return np.zeros(img.shape, np.uint8)
+    values = x[finite] if not finite.all() else x
+    lo, hi = float(values.min()), float(values.max())
+    if lo >= 0.0 and hi <= 1.0 and img.dtype.kind == "f":
+        x = x * 255.0
+    elif lo < 0.0 or hi > 255.0:
+        x = (x - lo) * (255.0 / max(hi - lo, 1e-12))
+    x = np.where(finite, x, 0.0)
+    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
 
 
 class VideoReader:

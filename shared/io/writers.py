@@ -52,8 +52,37 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 
 
 def write_json(path: str | Path, obj) -> Path:
-    """Write ``obj`` as indented JSON (numpy scalars and arrays are converted)."""
-    return write_bytes(path, json.dumps(obj, indent=2, default=_jsonable).encode())
+    """Write ``obj`` as indented, strictly valid JSON (numpy scalars and arrays are converted).
+
+    NaN and +-inf are not JSON: each becomes ``null`` and one warning names the file and the first
+    keys concerned, so a result is never silently written with a number it does not have.
+    """
+    bad: list[str] = []
+    clean = _finite_or_null(obj, "", bad)
+    if bad:
+        import warnings
+
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        warnings.warn(f"{path}: non-finite value(s) written as null at {', '.join(bad[:3])}{more}", stacklevel=2)
+    return write_bytes(path, json.dumps(clean, indent=2, default=_jsonable, allow_nan=False).encode())
+
+
+def _finite_or_null(o, where: str, bad: list[str]):
+    """``o`` with every NaN / inf float (also numpy scalars and arrays) replaced by None; paths go to ``bad``."""
+    if isinstance(o, np.ndarray):
+        o = o.tolist()
+    elif isinstance(o, np.generic):
+        o = o.item()
+    if isinstance(o, float):
+        if o != o or o in (float("inf"), float("-inf")):
+            bad.append(where or "the top level")
+            return None
+        return o
+    if isinstance(o, dict):
+        return {k: _finite_or_null(v, f"{where}.{k}" if where else str(k), bad) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_finite_or_null(v, f"{where}[{i}]", bad) for i, v in enumerate(o)]
+    return o
 
 
 def _jsonable(o):

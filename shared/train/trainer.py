@@ -24,6 +24,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
+from shared.errors import InputError
 from shared.io.writers import atomic_path, write_bytes
 from shared.losses import create_balancer
 from shared.model import MultiTaskModel
@@ -80,9 +81,56 @@ def config_from_args(args, out_dir: str | Path, card: dict, main_metric: str = "
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's global generators."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def seed_augmentations(dataset: object, seed: int) -> int:
+    """Seed every albumentations pipeline a dataset holds (also inside ``Subset`` / ``ConcatDataset``).
+
+    albumentations 2 gives each ``Compose`` its own generators, seeded from the OS when it is built:
+    global seeds do not reach them, so without this two runs with the same ``--seed`` augment
+    differently. Returns how many pipelines were seeded.
+    """
+    n, todo, seen = 0, [dataset], set()
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen or obj is None:
+            continue
+        seen.add(id(obj))
+        inner = [getattr(obj, "dataset", None), *(getattr(obj, "datasets", None) or [])]
+        todo.extend(x for x in inner if x is not None)
+        for value in vars(obj).values() if hasattr(obj, "__dict__") else ():
+            if callable(getattr(value, "set_random_seed", None)) and hasattr(value, "transforms"):
+                value.set_random_seed(seed % 2**32)
+                n += 1
+    return n
+
+
+def _seed_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: each worker's generators from the loader's seeded base seed."""
+    info = torch.utils.data.get_worker_info()
+    seed = info.seed % 2**32 if info is not None else worker_id
+    random.seed(seed)
+    np.random.seed(seed)
+    if info is not None:
+        seed_augmentations(info.dataset, seed)
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Refuse settings that cannot train (one-line InputError): no epochs, empty batches, a non-finite rate."""
+    if not isinstance(cfg.epochs, int) or cfg.epochs < 1:
+        raise InputError(None, f"epochs must be at least 1, got {cfg.epochs} (nothing would be trained or written)")
+    if not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
+        raise InputError(None, f"batch size must be at least 1, got {cfg.batch_size}")
+    if not math.isfinite(cfg.lr) or cfg.lr <= 0:
+        raise InputError(None, f"learning rate must be a finite number above 0, got {cfg.lr}")
+    if cfg.workers < 0:
+        raise InputError(None, f"workers must be 0 or more, got {cfg.workers}")
+    if cfg.max_batches is not None and cfg.max_batches < 1:
+        raise InputError(None, f"max batches must be at least 1, got {cfg.max_batches}")
 
 
 class Trainer:
@@ -96,6 +144,7 @@ class Trainer:
     def __init__(
         self, model: MultiTaskModel, train_set: Dataset, evaluate: Callable[[MultiTaskModel], dict], config: TrainConfig
     ):
+        check_config(config)
         self.cfg = config
         self.out = Path(config.out_dir)
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -164,6 +213,7 @@ class Trainer:
             num_workers=self.cfg.workers,
             collate_fn=self.collate,
             generator=g,
+            worker_init_fn=_seed_worker if self.cfg.workers > 0 else None,
             drop_last=False,
         )
 
@@ -191,21 +241,38 @@ class Trainer:
 
     def save_checkpoint(self, epoch: int) -> Path:
         path = self.out / "last.pt"
-        with atomic_path(path) as tmp:
-            torch.save(self._checkpoint(epoch), tmp)
+        try:
+            with atomic_path(path) as tmp:
+                torch.save(self._checkpoint(epoch), tmp)
+        except RuntimeError as e:  # torch's zip writer reports a full disk as a RuntimeError
+            raise _write_error(path, e) from None
         return path
 
     def load_checkpoint(self, path: Path) -> None:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-        self.model.load_state_dict(ck["model"])
-        self.optimizer.load_state_dict(ck["optimizer"])
-        self.scheduler.load_state_dict(ck["scheduler"])
-        self.balancer.load_state_dict(ck["balancer"])
-        if self.ema and ck.get("ema") is not None:
-            self.ema.ema.load_state_dict(ck["ema"])
-            self.ema.updates = ck["ema_updates"]
-        self.start_epoch, self.best = ck["epoch"] + 1, ck["best"]
-        self.history, self.skipped = list(ck["history"]), ck.get("skipped", 0)
+        """Restore a ``last.pt``; a cut-short file or one from another architecture is a one-line InputError."""
+        try:
+            ck = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # zip, pickle and EOF errors of many types for a cut-short or foreign file
+            raise InputError(
+                path, f"checkpoint is damaged or not a polyhead last.pt ({type(e).__name__}); delete it to start over"
+            ) from None
+        try:
+            self.model.load_state_dict(ck["model"])
+            self.optimizer.load_state_dict(ck["optimizer"])
+            self.scheduler.load_state_dict(ck["scheduler"])
+            self.balancer.load_state_dict(ck["balancer"])
+            if self.ema and ck.get("ema") is not None:
+                self.ema.ema.load_state_dict(ck["ema"])
+                self.ema.updates = ck["ema_updates"]
+            self.start_epoch, self.best = ck["epoch"] + 1, ck["best"]
+            self.history, self.skipped = list(ck["history"]), ck.get("skipped", 0)
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as e:
+            first = (str(e).strip().splitlines() or [""])[0][:120]
+            raise InputError(
+                path,
+                f"checkpoint does not match this run's model or settings ({type(e).__name__}: {first}); "
+                "use another --out, or delete it to start over",
+            ) from None
 
     # ---------------------------------------------------------------- loop
     def fit(self) -> list[dict]:
@@ -221,6 +288,7 @@ class Trainer:
                 print(f"resumed from {last} at epoch {self.start_epoch}/{self.cfg.epochs}")
         for epoch in range(self.start_epoch, self.cfg.epochs):
             seed_everything(self.cfg.seed + epoch)
+            seed_augmentations(self.train_set, (self.cfg.seed + epoch) * 1_000_003 + self.rank)
             row = {"epoch": epoch + 1, **self.train_one_epoch(epoch)}
             if self.is_main:
                 metrics = self.evaluate(self.eval_model())
@@ -289,6 +357,20 @@ class Trainer:
         writer.writerows(self.history)
         write_bytes(self.out / "metrics.csv", buf.getvalue().encode())
         plot_curves(self.history, self.out / "curves.png")
+
+
+def _write_error(path: Path, e: BaseException) -> OSError:
+    """An OSError naming ``path`` for a failed write (ENOSPC when the disk is full)."""
+    import errno
+    import shutil
+
+    try:
+        full = shutil.disk_usage(path.parent).free < 64 * 2**20
+    except OSError:
+        full = False
+    if full:
+        return OSError(errno.ENOSPC, "No space left on device", str(path))
+    return OSError(errno.EIO, f"could not write ({(str(e).strip().splitlines() or [''])[0][:120]})", str(path))
 
 
 def plot_curves(history: list[dict], path: Path) -> None:
