@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from shared.encoders import create_encoder
+from shared.encoders import create_encoder, normalisation
 from shared.heads import HEADS, Head
 from shared.necks import NECKS
 
@@ -51,20 +51,38 @@ class MultiTaskModel(nn.Module):
         """Per-task losses; a task absent from every sample of the batch gives a graph-connected zero."""
         return {t: self.heads[t].loss(outputs[t], targets[t], present[t]) for t in outputs}
 
+    @property
+    def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """``(mean, std)`` on 0..1 RGB that this model's inputs are normalised with (from its config)."""
+        norm = self.config.get("normalisation") or normalisation(self.config.get("encoder", "resnet18"))
+        return tuple(norm["mean"]), tuple(norm["std"])
+
     def shared_parameters(self) -> list[nn.Parameter]:
         return [p for p in list(self.encoder.parameters()) + list(self.neck.parameters()) if p.requires_grad]
 
 
-def build_model(config: dict) -> MultiTaskModel:
+def build_model(config: dict, pretrained: bool = False, encoder_weights: str | None = None) -> MultiTaskModel:
     """Build a :class:`MultiTaskModel` from ``{"encoder", "neck_channels", "heads": {task: {"type", ...}}}``.
 
-    Optional keys: ``"neck"`` (``"fpnpan"``, the default, or ``"unet"``), ``"strides"`` (add 2 for a
-    stride-2 level), ``"in_chans"``. The same config is stored in the model card, so shipped weights
-    rebuild their own architecture.
+    Optional keys: ``"neck"`` (``"fpnpan"``, the default, ``"unet"`` or ``"smp_unet"``), ``"strides"``
+    (add 2 for a stride-2 level), ``"in_chans"``, ``"normalisation"`` (``{"mean", "std"}`` on 0..1 RGB;
+    default: what the encoder's weights expect). The same config is stored in the model card, so shipped
+    weights rebuild their own architecture and inference reads the normalisation from it.
+    ``pretrained`` starts the encoder from ImageNet, ``encoder_weights`` from a local file.
+
+    >>> build_model({"encoder": "efficientnet_lite0", "heads": {}}).normalisation[1][0] == 128 / 255
+    True
     """
     cfg = copy.deepcopy(config)
+    cfg.setdefault("normalisation", normalisation(cfg["encoder"]))
     strides = tuple(cfg.get("strides", (4, 8, 16, 32)))
-    encoder = create_encoder(cfg["encoder"], in_chans=cfg.get("in_chans", 3), strides=strides)
+    encoder = create_encoder(
+        cfg["encoder"],
+        weights=encoder_weights,
+        in_chans=cfg.get("in_chans", 3),
+        strides=strides,
+        pretrained=pretrained,
+    )
     channels = int(cfg.get("neck_channels", 64))
     kind = cfg.get("neck", "fpnpan")
     if kind not in NECKS:

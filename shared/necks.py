@@ -1,5 +1,5 @@
-"""Necks: FPN + PAN (top-down context for segmentation, bottom-up paths for detection) and a
-U-Net decoder (concatenated skips, for masks of thin structures).
+"""Necks: FPN + PAN (top-down context for segmentation, bottom-up paths for detection) and
+segmentation-models-pytorch's U-Net decoder (concatenated skips, for masks of thin structures).
 
 >>> neck = FPNPAN([24, 40, 112, 960], channels=64)
 >>> out = neck([torch.zeros(1, c, 64 // s, 64 // s) for c, s in zip([24, 40, 112, 960], (4, 8, 16, 32))])
@@ -44,7 +44,9 @@ class FPNPAN(nn.Module):
 
 
 class UNetDecoder(nn.Module):
-    """U-Net decoder: from the deepest level up, upsample, concatenate the skip, two 3x3 convs.
+    """The earlier hand-written U-Net decoder, kept so weights trained with it (``"neck": "unet"`` in their
+    card) still load; new models use :class:`SmpUnetDecoder`. From the deepest level up: upsample,
+    concatenate the skip, two 3x3 convs.
 
     Every returned level is ``channels`` wide, so any head reads any stride; the deepest level is the
     projected bottleneck (what an image-level classifier should read).
@@ -74,4 +76,46 @@ class UNetDecoder(nn.Module):
         return out
 
 
-NECKS: dict[str, type[nn.Module]] = {"fpnpan": FPNPAN, "unet": UNetDecoder}
+class SmpUnetDecoder(nn.Module):
+    """segmentation-models-pytorch's U-Net decoder, every level returned (not only the finest).
+
+    smp's ``UnetDecoderBlock`` (upsample, concatenate the skip, two 3x3 conv + BN + ReLU, optional
+    scSE attention) runs from the deepest level up; each block's output is kept, so a mask head reads
+    stride 2 or 4 and an image-level head reads the projected deepest level. Use this for new models;
+    ``"unet"`` (:class:`UNetDecoder`) stays only so weights trained with it keep loading.
+
+    >>> dec = SmpUnetDecoder([16, 24, 40, 112, 320], channels=32, strides=(2, 4, 8, 16, 32))
+    >>> out = dec([torch.zeros(1, c, 64 // s, 64 // s) for c, s in zip([16, 24, 40, 112, 320], (2, 4, 8, 16, 32))])
+    >>> [tuple(out[s].shape[1:]) for s in (2, 32)]
+    [(32, 32, 32), (32, 2, 2)]
+    """
+
+    def __init__(
+        self, in_channels: list[int], channels: int = 64, strides=(4, 8, 16, 32), attention: str | None = None
+    ):
+        super().__init__()
+        from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
+
+        self.strides = tuple(strides)
+        n = len(in_channels) - 1  # one block per skip level
+        # smp drops the first entry (its stride-1 input level); 3 stands in for it
+        self.decoder = UnetDecoder(
+            encoder_channels=[3, *in_channels],
+            decoder_channels=[channels] * n,
+            n_blocks=n,
+            attention_type=attention,
+            interpolation_mode="bilinear",
+        )
+        self.bottleneck = ConvBNAct(in_channels[-1], channels, 1)
+
+    def forward(self, feats: list[torch.Tensor]) -> dict[int, torch.Tensor]:
+        x = self.decoder.center(feats[-1])
+        out = {self.strides[-1]: self.bottleneck(feats[-1])}
+        for i, block in enumerate(self.decoder.blocks):
+            skip = feats[-2 - i]
+            x = block(x, skip.shape[-2], skip.shape[-1], skip_connection=skip)
+            out[self.strides[-2 - i]] = x
+        return out
+
+
+NECKS: dict[str, type[nn.Module]] = {"fpnpan": FPNPAN, "unet": UNetDecoder, "smp_unet": SmpUnetDecoder}

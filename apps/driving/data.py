@@ -22,7 +22,7 @@ from apps.driving.model import CLASSES, INPUT_SIZE
 from shared.dataset_yaml import read_dataset_yaml
 from shared.errors import InputError
 from shared.io.readers import IMAGE_SUFFIXES, read_image
-from shared.preprocess import Letterbox, to_tensor
+from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD, Letterbox, Norm, to_tensor
 
 LAYOUTS = ("bdd100k", "yolo")
 
@@ -184,8 +184,15 @@ class DrivingDataset(Dataset):
     "lane": (H, W) | None}, "name"}`` letterboxed to ``imgsz``. A sample whose files are bad is ``None``
     (the collate drops it and the Trainer counts it); the reason is printed once."""
 
-    def __init__(self, spec: DatasetSpec, split: str, imgsz: tuple[int, int] = INPUT_SIZE, augment: bool = False):
-        self.spec, self.split, self.imgsz = spec, split, tuple(imgsz)
+    def __init__(
+        self,
+        spec: DatasetSpec,
+        split: str,
+        imgsz: tuple[int, int] = INPUT_SIZE,
+        augment: bool = False,
+        norm: Norm = (IMAGENET_MEAN, IMAGENET_STD),
+    ):
+        self.spec, self.split, self.imgsz, self.norm = spec, split, tuple(imgsz), norm
         self.items = list_items(spec, split)
         self.augment = build_augment() if augment else None
         self.bad: dict[str, str] = {}
@@ -247,7 +254,7 @@ class DrivingDataset(Dataset):
         if ll is not None:
             targets["lane"] = torch.from_numpy(lb.apply(ll, cv2.INTER_NEAREST, 0)).long()
         return {
-            "image": to_tensor(lb.apply(img)),
+            "image": to_tensor(lb.apply(img), *self.norm),
             "targets": targets,
             "name": self.items[i].image.stem,
             "inner": lb.inner,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch  # noqa: F401  (used in the doctest)
 
+from shared.encoders import DEFAULT_ENCODER
 from shared.model import MultiTaskModel, build_model
 
 CLASSES = ["car", "pedestrian", "cyclist"]
@@ -16,8 +17,8 @@ INPUT_SIZE = (384, 640)  # (h, w); any multiple of 32 works
 TASKS = ("det", "drivable", "lane")
 
 
-def driving_config(encoder: str = "lcnet_075", num_classes: int = len(CLASSES), neck_channels: int = 48) -> dict:
-    """Architecture config: the CPU-sized default is PP-LCNet-0.75 with a 48-channel neck.
+def driving_config(encoder: str = DEFAULT_ENCODER, num_classes: int = len(CLASSES), neck_channels: int = 48) -> dict:
+    """Architecture config: the default is the ImageNet EfficientNet-Lite0 encoder with a 48-channel neck.
 
     Drivable area reads the stride-8 level (large regions); lane lines read stride 4 (thin lines)
     and weight the rare lane class up.
@@ -41,7 +42,7 @@ def driving_config(encoder: str = "lcnet_075", num_classes: int = len(CLASSES), 
 
 
 def build_driving_model(
-    encoder: str = "lcnet_075", num_classes: int = len(CLASSES), tasks: tuple[str, ...] = TASKS
+    encoder: str = DEFAULT_ENCODER, num_classes: int = len(CLASSES), tasks: tuple[str, ...] = TASKS
 ) -> MultiTaskModel:
     """The driving model with a subset of ``det``, ``drivable``, ``lane`` (single-task models for benchmarks)."""
     cfg = driving_config(encoder, num_classes)

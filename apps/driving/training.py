@@ -10,27 +10,26 @@ from pathlib import Path
 from apps.driving.data import DrivingDataset, load_spec
 from apps.driving.evaluate import evaluate
 from apps.driving.model import INPUT_SIZE, build_driving_model
-from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD, check_input_size
+from shared.preprocess import check_input_size
 from shared.train import Trainer, config_from_args
+from shared.train.finetune import fine_tune_overrides, initialise
 
 
 def train(args: argparse.Namespace) -> int:
     """Train; best weights (by the combined score) go to ``<out>/best.safetensors`` with a model card."""
     spec = load_spec(args.data)
     imgsz = check_input_size(tuple(args.imgsz or INPUT_SIZE))
-    train_set = DrivingDataset(spec, "train", imgsz=imgsz, augment=True)
-    val_set = DrivingDataset(spec, "val", imgsz=imgsz)
     model = build_driving_model(args.encoder, num_classes=len(spec.names))
-    if args.weights:
-        from shared.weights import load_state
-
-        model.load_state_dict(load_state(args.weights, args.trust_pickle))
+    init = initialise(model, args)
+    train_set = DrivingDataset(spec, "train", imgsz=imgsz, augment=True, norm=model.normalisation)
+    val_set = DrivingDataset(spec, "val", imgsz=imgsz, norm=model.normalisation)
     out = Path(args.out or "runs/train/driving")
     card = {
         "app": "driving",
         "classes": spec.names,
         "input_size": list(imgsz),
-        "normalisation": {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "scale": "1/255", "letterbox_pad": 114},
+        "normalisation": {**model.config["normalisation"], "scale": "1/255", "letterbox_pad": 114},
+        **init,
         "tasks": {"det": "boxes xyxy + class", "drivable": "background/drivable", "lane": "background/lane"},
         "training_command": "polyhead " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "data": {
@@ -43,7 +42,7 @@ def train(args: argparse.Namespace) -> int:
         "background+drivable; lane_acc: lane-pixel recall; lane_iou: IoU of the lane class "
         "(YOLOP's definitions); score: 0.4 det_map50 + 0.3 da_miou + 0.3 lane_iou",
     }
-    cfg = config_from_args(args, out, card)
+    cfg = config_from_args(args, out, card, **fine_tune_overrides(args, init))
     trainer = Trainer(model, train_set, lambda m: evaluate(m, val_set), cfg)
     trainer.fit()
     if train_set.bad:

@@ -21,7 +21,8 @@ from torch.utils.data import Dataset
 
 from apps.face.align import TEMPLATE_112, align_face
 from apps.face.model import AGE_BINS, age_centres, age_to_bin, attr_config
-from shared.preprocess import to_tensor
+from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD, to_tensor
+from shared.train.finetune import fine_tune_overrides, initialise
 
 
 def align_detector(parts):
@@ -36,8 +37,9 @@ def predict_attributes(model, crops: list[np.ndarray] | np.ndarray, batch: int =
     """Aligned RGB crops -> ``{"age": years, "p_female": probability}`` for the heads the model has on."""
     out: dict[str, list] = {}
     tasks = list(getattr(model, "active_tasks", model.tasks))
+    norm = getattr(model, "normalisation", (IMAGENET_MEAN, IMAGENET_STD))
     for i in range(0, len(crops), batch):
-        x = torch.stack([to_tensor(c) for c in crops[i : i + batch]])
+        x = torch.stack([to_tensor(c, *norm) for c in crops[i : i + batch]])
         res = model(x, tasks)
         if "age" in res:
             out.setdefault("age", []).append((res["age"].softmax(1) * age_centres()).sum(1))
@@ -87,6 +89,7 @@ class AlignedFaces(Dataset):
 
     def __init__(self, crops: np.ndarray, age: np.ndarray, gender: np.ndarray, tasks, augment: bool = False):
         self.crops, self.age, self.gender, self.tasks, self.augment = crops, age, gender, tuple(tasks), augment
+        self.norm = (IMAGENET_MEAN, IMAGENET_STD)  # the model's input normalisation (set by the trainer)
 
     def __len__(self) -> int:
         return len(self.crops)
@@ -111,7 +114,7 @@ class AlignedFaces(Dataset):
             targets["age"] = torch.tensor(age_to_bin(int(self.age[i])))
         if "gender" in self.tasks:
             targets["gender"] = torch.tensor(int(self.gender[i]))
-        return {"image": to_tensor(img), "targets": targets, "name": str(i)}
+        return {"image": to_tensor(img, *self.norm), "targets": targets, "name": str(i)}
 
 
 def evaluate_attributes(model, crops: np.ndarray, age: np.ndarray, gender: np.ndarray) -> dict[str, float]:
@@ -154,7 +157,12 @@ def train_attributes(args: argparse.Namespace) -> int:
     t_data = time.time() - t_start
     print(f"attributes: {len(tr[0])} train crops ({tr[3]} aligned by the cascade), {len(va[0])} val, {t_data:.0f} s")
     model = build_model(attr_config(args.encoder, tuple(args.tasks)))
+    # --weights is the detector's file here, so only the encoder options start the attribute model
+    init = initialise(
+        model, argparse.Namespace(no_pretrained=args.no_pretrained, encoder_weights=args.encoder_weights)
+    )
     train_set = AlignedFaces(tr[0], tr[1], tr[2], args.tasks, augment=True)
+    train_set.norm = model.normalisation
     run_dir = out.parent / "attributes"
     cfg = TrainConfig(
         out_dir=run_dir,
@@ -166,7 +174,8 @@ def train_attributes(args: argparse.Namespace) -> int:
         ema=not args.no_ema,
         max_batches=args.max_batches,
         main_metric="score",
-        card={"app": "face-attributes"},
+        card={"app": "face-attributes", **init},
+        **fine_tune_overrides(args, init),
     )
     trainer = Trainer(model, train_set, lambda m: evaluate_attributes(m, va[0], va[1], va[2]), cfg)
     trainer.fit()
@@ -182,6 +191,7 @@ def train_attributes(args: argparse.Namespace) -> int:
         "val_crops": len(va[0]),
         "aligned_by_cascade": {"train": tr[3], "val": va[3]},
         "age_bins": AGE_BINS,
+        **init,
         "val_metrics": metrics,
         "history": trainer.history,
     }

@@ -20,6 +20,7 @@ import torch
 from apps.face.cascade import STAGES, build_net, cascade_loss
 from apps.face.model import read_card, save_face_weights
 from apps.face.samples import FLIP_ORDER, FaceSources, Samples, cached
+from shared.encoders import DEFAULT_ENCODER
 from shared.errors import InputError
 
 DEFAULT_OUT = Path("runs/train/face/face.safetensors")
@@ -198,4 +199,4 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         metavar="WEIGHTS",
         help="rnet/onet: add hard windows mined by running this face weights file's earlier stages",
     )
-    p.add_argument("--encoder", default="lcnet_075", help="attribute encoder (see shared.encoders)")
+    p.add_argument("--encoder", default=DEFAULT_ENCODER, help="attribute encoder (see shared.encoders)")

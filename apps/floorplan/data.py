@@ -30,7 +30,7 @@ from torch.utils.data import Dataset
 from apps.floorplan.model import INPUT_SIZE, ROOM_CLASSES, ROOM_RGB, TASK
 from shared.errors import InputError
 from shared.io.readers import read_image
-from shared.preprocess import Letterbox, to_tensor
+from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD, Letterbox, Norm, to_tensor
 
 LAYOUTS = ("r3d", "cubicasa", "synthetic")
 PAD_WHITE = 255  # plans are drawn on white paper: pad with white, not grey
@@ -311,14 +311,18 @@ def build_augment():
 
 
 def prepare(
-    rgb: np.ndarray, boundary: np.ndarray, room: np.ndarray, imgsz: tuple[int, int]
+    rgb: np.ndarray,
+    boundary: np.ndarray,
+    room: np.ndarray,
+    imgsz: tuple[int, int],
+    norm: Norm = (IMAGENET_MEAN, IMAGENET_STD),
 ) -> tuple[torch.Tensor, torch.Tensor, Letterbox]:
-    """Letterbox (white padding) to ``imgsz`` -> normalised image tensor, ``(2, H, W)`` long target."""
+    """Letterbox (white padding) to ``imgsz`` -> image tensor normalised by ``norm``, ``(2, H, W)`` long target."""
     lb = Letterbox.fit(rgb.shape[:2], imgsz)
     img = lb.apply(rgb, value=PAD_WHITE)
     b = lb.apply(boundary, interpolation=cv2.INTER_NEAREST, value=0)
     r = lb.apply(room, interpolation=cv2.INTER_NEAREST, value=0)
-    return to_tensor(img), torch.from_numpy(np.stack([b, r]).astype(np.int64)), lb
+    return to_tensor(img, *norm), torch.from_numpy(np.stack([b, r]).astype(np.int64)), lb
 
 
 class FloorplanDataset(Dataset):
@@ -327,9 +331,15 @@ class FloorplanDataset(Dataset):
     downscaled so their long side is at most 1.25x the input's (cheap epochs on a CPU)."""
 
     def __init__(
-        self, items: list[PlanItem], imgsz: tuple[int, int] = INPUT_SIZE, augment: bool = False, cache: bool = True
+        self,
+        items: list[PlanItem],
+        imgsz: tuple[int, int] = INPUT_SIZE,
+        augment: bool = False,
+        cache: bool = True,
+        norm: Norm = (IMAGENET_MEAN, IMAGENET_STD),
     ):
         self.items = list(items)
+        self.norm = norm
         self.imgsz = tuple(imgsz)
         self.augment = build_augment() if augment else None
         self.cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = {} if cache else None
@@ -363,7 +373,7 @@ class FloorplanDataset(Dataset):
         if self.augment is not None:
             out = self.augment(image=rgb, mask=np.stack([b, r], -1))
             rgb, b, r = out["image"], out["mask"][..., 0], out["mask"][..., 1]
-        x, target, lb = prepare(rgb, b, r, self.imgsz)
+        x, target, lb = prepare(rgb, b, r, self.imgsz, self.norm)
         return {"image": x, "targets": {TASK: target}, "name": item.name, "inner": lb.inner}
 
     def class_counts(self) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shared.encoders import DEFAULT_ENCODER
 from shared.heads import register_head
 from shared.heads.base import Head, zero_loss
 from shared.layers import ConvBNAct, DWSeparable
@@ -179,7 +180,7 @@ register_head(TASK, FloorplanHead)
 
 
 def floorplan_config(
-    encoder: str = "resnet18",
+    encoder: str = DEFAULT_ENCODER,
     neck_channels: int = 64,
     mid_channels: int = 48,
     boundary_weights: Sequence[float] | None = None,
@@ -195,7 +196,7 @@ def floorplan_config(
     return {"encoder": encoder, "neck_channels": neck_channels, "heads": {TASK: head}}
 
 
-def build_floorplan_model(encoder: str = "resnet18", **kwargs) -> MultiTaskModel:
+def build_floorplan_model(encoder: str = DEFAULT_ENCODER, **kwargs) -> MultiTaskModel:
     """The floor-plan model (random init; nothing is downloaded)."""
     return build_model(floorplan_config(encoder, **kwargs))
 

@@ -11,8 +11,9 @@ from pathlib import Path
 from apps.floorplan.data import FloorplanDataset, list_items, load_spec
 from apps.floorplan.evaluate import evaluate
 from apps.floorplan.model import BOUNDARY_CLASSES, INPUT_SIZE, ROOM_CLASSES, build_floorplan_model, frequency_weights
-from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD, check_input_size
+from shared.preprocess import check_input_size
 from shared.train import Trainer, config_from_args
+from shared.train.finetune import fine_tune_overrides, initialise
 
 DATA_TERMS = (
     "R3D annotations released with 'Deep Floor Plan Recognition Using a Multi-Task Network with "
@@ -27,26 +28,25 @@ def train(args: argparse.Namespace) -> int:
     imgsz = check_input_size(tuple(args.imgsz or INPUT_SIZE))
     train_items, val_items = list_items(spec, "train"), list_items(spec, "val")
     train_set = FloorplanDataset(train_items, imgsz=imgsz, augment=True)
-    val_set = FloorplanDataset(val_items, imgsz=imgsz)
     cb, cr = train_set.class_counts()
     wb, wr = frequency_weights(cb).tolist(), frequency_weights(cr).tolist()
     model = build_floorplan_model(args.encoder, boundary_weights=wb, room_weights=wr)
-    if args.weights:
-        from shared.weights import load_state
-
-        state = load_state(args.weights, args.trust_pickle)
-        state = {k: v for k, v in state.items() if not k.endswith(("boundary_weights", "room_weights"))}
-        model.load_state_dict(state, strict=False)
+    # the class weights are this dataset's own: fine-tuning keeps them, not the file's
+    keep = {k: v.clone() for k, v in model.state_dict().items() if k.endswith(("boundary_weights", "room_weights"))}
+    init = initialise(model, args)
+    model.load_state_dict(keep, strict=False)
+    train_set.norm = model.normalisation
+    val_set = FloorplanDataset(val_items, imgsz=imgsz, norm=model.normalisation)
     out = Path(args.out or "runs/train/floorplan")
     card = {
         "app": "floorplan",
         "boundary_classes": BOUNDARY_CLASSES,
         "room_classes": ROOM_CLASSES,
         "input_size": list(imgsz),
-        "normalisation": {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "scale": "1/255", "letterbox_pad": 255},
+        "normalisation": {**model.config["normalisation"], "scale": "1/255", "letterbox_pad": 255},
+        **init,
         "tasks": {"floorplan": "channels 0-2 boundary logits, 3-9 room-type logits"},
         "training_command": "polyhead " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        "initialised_from": str(args.weights) if args.weights else "random (pretrained=False)",
         "data": {
             "yaml": str(args.data),
             "format": spec.layout,
@@ -64,7 +64,7 @@ def train(args: argparse.Namespace) -> int:
         "(background included); acc/<class> and iou/<class> per class; score = (boundary_miou + room_miou) / 2",
     }
     # short CPU runs (~20 steps/epoch): EMA over the last ~2-3 epochs, a short warm-up
-    cfg = config_from_args(args, out, card, ema_decay=0.98, warmup_iters=40)
+    cfg = config_from_args(args, out, card, ema_decay=0.98, warmup_iters=40, **fine_tune_overrides(args, init))
     trainer = Trainer(model, train_set, lambda m: evaluate(m, val_set), cfg)
     trainer.fit()
     if train_set.bad:

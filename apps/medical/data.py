@@ -41,7 +41,7 @@ from shared.dataset_yaml import get_bool, get_mapping, get_names, get_number, ge
 from shared.errors import InputError
 from shared.heads.segmentation import IGNORE_INDEX
 from shared.io.readers import IMAGE_SUFFIXES, read_image
-from shared.preprocess import to_tensor
+from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD, Norm, to_tensor
 
 LAYOUTS = ("folders", "nnunet")
 MASK_SUFFIXES = {".png", ".tif", ".tiff", ".gif", ".jpg", ".jpeg", ".bmp"}
@@ -314,8 +314,16 @@ class MedicalDataset(Dataset):
     patches (training) at native resolution. Pixels outside the field of view are ``IGNORE_INDEX``.
     Bad files give ``None`` (skipped and counted by the Trainer) and are listed in ``bad``."""
 
-    def __init__(self, spec: MedicalSpec, split: str, augment: bool = False, patches_per_image: int = 1):
+    def __init__(
+        self,
+        spec: MedicalSpec,
+        split: str,
+        augment: bool = False,
+        patches_per_image: int = 1,
+        norm: Norm = (IMAGENET_MEAN, IMAGENET_STD),
+    ):
         self.spec = spec
+        self.norm = norm
         self.items = split_items(list_items(spec), spec, split)
         self.augment = build_augment(spec.input_mode, spec.input_size) if augment else None
         self.repeat = patches_per_image if (augment and spec.input_mode == "patch") else 1
@@ -387,7 +395,7 @@ class MedicalDataset(Dataset):
             target = torch.from_numpy(np.where(f > 0, m, IGNORE_INDEX).astype(np.int64))
         diag = torch.tensor(label) if label is not None and self.spec.diagnosis else None
         return {
-            "image": to_tensor(np.ascontiguousarray(img)),
+            "image": to_tensor(np.ascontiguousarray(img), *self.norm),
             "targets": {"mask": target, "diagnosis": diag},
             "name": it.key,
         }

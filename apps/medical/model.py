@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import torch  # noqa: F401  (used in the doctest)
 
+from shared.encoders import DEFAULT_ENCODER
 from shared.model import MultiTaskModel, build_model
-
-DEFAULT_ENCODER = "resnet18"
 
 
 def medical_config(
@@ -43,7 +42,7 @@ def medical_config(
         raise ValueError("a medical model needs a mask head, a diagnosis head or both")
     return {
         "encoder": encoder,
-        "neck": "unet",
+        "neck": "smp_unet",
         "strides": [2, 4, 8, 16, 32] if mask_stride == 2 else [4, 8, 16, 32],
         "neck_channels": neck_channels,
         "heads": heads,

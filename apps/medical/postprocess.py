@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import torch
 
-from shared.preprocess import to_tensor
+from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD, Norm, to_tensor
 from shared.sliding import sliding_window
 from shared.viz import color, draw_legend, put_text
 
@@ -136,8 +136,11 @@ class Predictor:
         min_area: int = 0,
         batch_size: int = 4,
         keep_largest: bool = False,
+        norm: Norm | None = None,
     ):
         self.model = model
+        #: input normalisation: given (from the card, for ONNX models), else the torch model's own
+        self.norm: Norm = norm or getattr(model, "normalisation", None) or (IMAGENET_MEAN, IMAGENET_STD)
         self.classes, self.diagnosis = list(classes), list(diagnosis or [])
         self.mode, self.size = mode, tuple(size)
         self.overlap, self.tta, self.threshold, self.min_area = overlap, tta, threshold, min_area
@@ -166,7 +169,7 @@ class Predictor:
         """(K, H, W) class probabilities in original pixels (or None) and diagnosis probabilities (or None)."""
         h, w = rgb.shape[:2]
         if self.mode == "patch":
-            x = to_tensor(np.ascontiguousarray(rgb))
+            x = to_tensor(np.ascontiguousarray(rgb), *self.norm)
             mask_p = None
             if "mask" in self.tasks:
                 mask_p = sliding_window(
@@ -175,11 +178,11 @@ class Predictor:
             diag = None
             if "diagnosis" in self.tasks:  # the image label reads the whole image at the patch size
                 small = cv2.resize(rgb, self.size[::-1], interpolation=cv2.INTER_AREA)
-                diag = self._run(to_tensor(small)[None])["diagnosis"][0].numpy()
+                diag = self._run(to_tensor(small, *self.norm)[None])["diagnosis"][0].numpy()
             return mask_p, diag
         H, W = self.size
         small = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_AREA if h * w > H * W else cv2.INTER_LINEAR)
-        out = self._run(to_tensor(small)[None])
+        out = self._run(to_tensor(small, *self.norm)[None])
         mask_p = None
         if "mask" in out:
             probs = out["mask"][0].numpy()

@@ -12,8 +12,8 @@ from apps.medical.data import MedicalDataset, load_spec
 from apps.medical.evaluate import evaluate
 from apps.medical.model import build_medical_model
 from shared.errors import InputError
-from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from shared.train import Trainer, config_from_args
+from shared.train.finetune import fine_tune_overrides, initialise
 
 TASKS = ("mask", "diagnosis")
 
@@ -28,7 +28,6 @@ def build_card(args: argparse.Namespace, spec, train_set, val_set, tasks: list[s
         "input": {"mode": spec.input_mode, "size": list(spec.input_size)},
         "input_size": list(spec.input_size),
         "postprocess": {"keep_largest": spec.keep_largest},
-        "normalisation": {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "scale": "1/255"},
         "training_command": "polyhead " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "data": {
             "yaml": str(args.data),
@@ -57,8 +56,6 @@ def train(args: argparse.Namespace) -> int:
         raise InputError(args.data, "nothing to train: the dataset has no diagnosis labels and --tasks excludes mask")
     if args.imgsz:
         spec.input_size = tuple(args.imgsz)
-    train_set = MedicalDataset(spec, "train", augment=True, patches_per_image=args.patches_per_image)
-    val_set = MedicalDataset(spec, "val")
     model = build_medical_model(
         args.encoder,
         mask_classes=len(spec.classes) if "mask" in tasks else 0,
@@ -66,13 +63,14 @@ def train(args: argparse.Namespace) -> int:
         neck_channels=args.neck_channels,
         mask_stride=args.mask_stride,
     )
-    if args.weights:
-        from shared.weights import load_state
-
-        model.load_state_dict(load_state(args.weights, args.trust_pickle), strict=False)
+    init = initialise(model, args)
+    norm = model.normalisation
+    train_set = MedicalDataset(spec, "train", augment=True, patches_per_image=args.patches_per_image, norm=norm)
+    val_set = MedicalDataset(spec, "val", norm=norm)
     out = Path(args.out or "runs/train/medical")
-    card = build_card(args, spec, train_set, val_set, tasks)
-    cfg = config_from_args(args, out, card)
+    card = {**build_card(args, spec, train_set, val_set, tasks), **init}
+    card["normalisation"] = {**model.config["normalisation"], "scale": "1/255"}
+    cfg = config_from_args(args, out, card, **fine_tune_overrides(args, init))
     t0 = time.time()
     trainer = Trainer(
         model, train_set, lambda m: evaluate(m, val_set, spec, hd95=False, keep_largest=spec.keep_largest), cfg

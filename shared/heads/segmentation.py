@@ -19,8 +19,14 @@ class SegmentationHead(Head):
         in_channels: neck width.
         num_classes: output classes (2 for a binary mask: background / foreground).
         in_stride: which neck level to read (4 keeps thin structures such as lane lines).
-        dice_weight: weight of a soft Dice term added to cross-entropy (helps thin, rare classes).
+        dice_weight: weight of smp's soft Dice loss over the foreground classes, added to cross-entropy
+            (helps thin, rare classes).
         class_weights: optional per-class cross-entropy weights.
+        focal_weight: weight of smp's focal loss (hard pixels), 0 to leave it out.
+        lovasz_weight: weight of smp's Lovasz-softmax loss (optimises IoU directly), 0 to leave it out.
+
+    The loss is ``CE + dice_weight * Dice + focal_weight * Focal + lovasz_weight * Lovasz``, all
+    ignoring ``IGNORE_INDEX`` pixels; the three extra terms are segmentation-models-pytorch's.
     """
 
     target_kind = "dense"
@@ -33,11 +39,13 @@ class SegmentationHead(Head):
         mid_channels: int = 32,
         dice_weight: float = 0.5,
         class_weights: list[float] | None = None,
+        focal_weight: float = 0.0,
+        lovasz_weight: float = 0.0,
     ):
         super().__init__()
         self.in_stride = in_stride
         self.num_classes = num_classes
-        self.dice_weight = dice_weight
+        self.extra_losses = _smp_losses(num_classes, dice_weight, focal_weight, lovasz_weight)
         self.body = nn.Sequential(DWSeparable(in_channels, mid_channels), ConvBNAct(mid_channels, mid_channels, 3))
         self.classifier = nn.Conv2d(mid_channels, num_classes, 1)
         if class_weights is not None:
@@ -53,20 +61,22 @@ class SegmentationHead(Head):
         if not bool(present.any()):
             return zero_loss(pred)
         pred, target = pred[present], target[present].long()
-        ce = F.cross_entropy(pred, target, weight=self.class_weights, ignore_index=IGNORE_INDEX)
-        if self.dice_weight <= 0:
-            return ce
-        return ce + self.dice_weight * soft_dice_loss(pred, target)
+        loss = F.cross_entropy(pred, target, weight=self.class_weights, ignore_index=IGNORE_INDEX)
+        for weight, fn in self.extra_losses:
+            loss = loss + weight * fn(pred, target)
+        return loss
 
 
-def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
-    """Mean soft Dice loss over foreground classes (class 0 is background); ignores IGNORE_INDEX."""
-    valid = (target != IGNORE_INDEX).unsqueeze(1)
-    probs = logits.softmax(1) * valid
-    onehot = F.one_hot(target.clamp(max=logits.shape[1] - 1), logits.shape[1]).permute(0, 3, 1, 2)
-    onehot = onehot * valid
-    dims = (0, 2, 3)
-    inter = (probs * onehot).sum(dims)
-    union = probs.sum(dims) + onehot.sum(dims)
-    dice = (2 * inter + eps) / (union + eps)
-    return 1 - dice[1:].mean() if logits.shape[1] > 1 else 1 - dice.mean()
+def _smp_losses(num_classes: int, dice: float, focal: float, lovasz: float) -> list[tuple[float, nn.Module]]:
+    """segmentation-models-pytorch's multiclass losses with their weights (zero weights left out)."""
+    from segmentation_models_pytorch import losses
+
+    foreground = list(range(1, num_classes)) if num_classes > 1 else None
+    out = []
+    if dice > 0:  # smoothed like the usual soft Dice; classes absent from the batch add nothing
+        out.append((dice, losses.DiceLoss("multiclass", classes=foreground, smooth=1.0, ignore_index=IGNORE_INDEX)))
+    if focal > 0:
+        out.append((focal, losses.FocalLoss("multiclass", ignore_index=IGNORE_INDEX)))
+    if lovasz > 0:
+        out.append((lovasz, losses.LovaszLoss("multiclass", ignore_index=IGNORE_INDEX)))
+    return out

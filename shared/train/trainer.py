@@ -53,6 +53,9 @@ class TrainConfig:
     max_batches: int | None = None  # cap per epoch (smoke runs)
     card: dict = field(default_factory=dict)  # model-card fields for best weights
     weights_name: str = "best.safetensors"
+    encoder_lr: float = 1.0  # encoder learning rate as a factor of ``lr`` (below 1 for a pretrained encoder)
+    freeze_encoder_epochs: int = 0  # neck and heads only for the first epochs
+    freeze_bn: bool = False  # keep the encoder's BatchNorm statistics as loaded
 
 
 def config_from_args(args, out_dir: str | Path, card: dict, main_metric: str = "score", **overrides) -> TrainConfig:
@@ -158,13 +161,7 @@ class Trainer:
         kinds = {t: h.target_kind for t, h in model.heads.items()}
         self.collate = partial(collate_multitask, kinds=kinds)
         self.balancer = create_balancer(config.balancing, model.tasks, config.task_weights)
-        params = list(model.parameters()) + list(self.balancer.parameters())
-        decay = [p for p in params if p.ndim > 1]
-        no_decay = [p for p in params if p.ndim <= 1]
-        self.optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=config.lr,
-        )
+        self.optimizer = torch.optim.AdamW(self._param_groups(model), lr=config.lr)
         self.iters_per_epoch = self._iters_per_epoch()
         total = max(1, config.epochs * self.iters_per_epoch)
         warm = min(config.warmup_iters, total // 3)
@@ -185,6 +182,39 @@ class Trainer:
         self.start_epoch, self.best, self.history, self.skipped = 0, None, [], 0
 
     # ---------------------------------------------------------------- helpers
+    def _param_groups(self, model: MultiTaskModel) -> list[dict]:
+        """Decay / no-decay groups, the encoder's at ``encoder_lr`` times the base rate (``lr_scale``)."""
+        enc = {id(p) for p in model.encoder.parameters()}
+        groups = []
+        for name, params, scale in (
+            ("encoder", [p for p in model.parameters() if id(p) in enc], self.cfg.encoder_lr),
+            ("rest", [p for p in model.parameters() if id(p) not in enc] + list(self.balancer.parameters()), 1.0),
+        ):
+            for decay in (True, False):
+                chosen = [p for p in params if (p.ndim > 1) == decay]
+                if chosen:
+                    groups.append(
+                        {
+                            "params": chosen,
+                            "weight_decay": self.cfg.weight_decay if decay else 0.0,
+                            "lr": self.cfg.lr * scale,
+                            "lr_scale": scale,
+                            "name": f"{name}/{'decay' if decay else 'no_decay'}",
+                        }
+                    )
+        return groups
+
+    def _set_train_mode(self, epoch: int) -> None:
+        """Train mode, with the encoder frozen for the first ``freeze_encoder_epochs`` and its
+        BatchNorm statistics fixed when ``freeze_bn`` (or while frozen)."""
+        from shared.train.finetune import freeze_batchnorm, set_encoder_trainable
+
+        frozen = epoch < self.cfg.freeze_encoder_epochs
+        set_encoder_trainable(self.model, not frozen)
+        self.model.train()
+        if frozen or self.cfg.freeze_bn:
+            freeze_batchnorm(self.model.encoder)
+
     def ema_decay(self, total_iters: int) -> float:
         """The configured decay, or one that averages over the last ~10% of the run (at most ~1000 steps).
 
@@ -278,9 +308,10 @@ class Trainer:
     def fit(self) -> list[dict]:
         """Train ``epochs`` epochs (continuing from ``last.pt`` when ``resume``); return the history."""
         self.out.mkdir(parents=True, exist_ok=True)
-        if self.is_main:  # temp files of writes cut short by a kill (the real files are intact)
-            for stale in self.out.glob(".*.part*"):
-                stale.unlink(missing_ok=True)
+        if self.is_main:  # our temp files of writes cut short by a kill (the real files are intact)
+            from shared.io.writers import sweep_temp_files
+
+            sweep_temp_files(self.out)
         last = self.out / "last.pt"
         if self.cfg.resume and last.is_file():
             self.load_checkpoint(last)
@@ -311,7 +342,7 @@ class Trainer:
         return self.history
 
     def train_one_epoch(self, epoch: int) -> dict:
-        self.model.train()
+        self._set_train_mode(epoch)
         sums: dict[str, float] = {}
         n, t0 = 0, time.time()
         bar = tqdm(
@@ -345,7 +376,7 @@ class Trainer:
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             bar.set_postfix({k: f"{v / n:.3f}" for k, v in sums.items()})
         out = {f"train/{k}": v / max(n, 1) for k, v in sums.items()}
-        out["lr"] = self.optimizer.param_groups[0]["lr"]
+        out["lr"] = max(g["lr"] for g in self.optimizer.param_groups)
         out["time_s"] = round(time.time() - t0, 2)
         return out
 

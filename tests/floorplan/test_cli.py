@@ -80,6 +80,7 @@ def test_train_and_val_smoke(tmp_path, capsys):
             "4",
             "--encoder",
             "lcnet_100",
+            "--no-pretrained",
             "--out",
             str(run),
             "--no-ema",

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from shared.encoders import STRIDES, create_encoder, list_encoders
+from shared.errors import InputError
 from shared.model import build_model
 
 
@@ -15,12 +16,12 @@ def test_every_registered_encoder_gives_four_strides(name):
 
 
 def test_unknown_encoder_names_the_choices():
-    with pytest.raises(ValueError, match="resnet18"):
+    with pytest.raises(InputError, match="efficientnet_lite0"):
         create_encoder("vgg_nonexistent")
 
 
 def test_encoder_loads_only_local_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="only local files"):
+    with pytest.raises(InputError, match="only local files"):
         create_encoder("resnet18", weights=tmp_path / "missing.safetensors")
 
 
