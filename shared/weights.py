@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+from torch.overrides import TorchFunctionMode
 
 from shared.errors import InputError
 from shared.io.writers import atomic_path, write_json
@@ -100,24 +102,75 @@ def build_checked(config: dict, path: str | Path) -> MultiTaskModel:
     where = card_path(path)
     if not isinstance(config, dict) or not isinstance(config.get("heads"), dict) or "encoder" not in config:
         raise InputError(where, "model card's 'model' needs 'encoder' and a 'heads' mapping")
-    try:
-        with torch.device("meta"):
-            probe = build_model(config)
-    except (KeyError, ValueError, TypeError, RuntimeError, AttributeError, AssertionError) as e:
-        raise InputError(where, f"model card describes an architecture that cannot be built ({_reason(e)})") from None
+    if len(config["heads"]) > MAX_HEADS:
+        raise InputError(where, f"model card claims {len(config['heads'])} heads (limit {MAX_HEADS})")
+    probe = None
+    for context in (lambda: torch.device("meta"), _BigTensorsOnMeta):  # the second for code calling .item()
+        try:
+            with context():
+                probe = build_model(config)
+            break
+        except (NotImplementedError, RuntimeError) as e:
+            if "meta" not in str(e):
+                raise _unbuildable(where, e) from None
+        except (KeyError, ValueError, TypeError, AttributeError, AssertionError) as e:
+            raise _unbuildable(where, e) from None
+    if probe is None:  # not sizeable without building it: build it for real (its tensors are checked below)
+        return build_model(config)
     need = sum(t.numel() * t.element_size() for t in probe.state_dict().values())
     del probe
     if need > MAX_MODEL_BYTES:
         raise InputError(
             where, f"model card claims a {need / 2**30:.1f} GB network, above the {MAX_MODEL_BYTES >> 30} GB limit"
         )
-    have = Path(path).stat().st_size if Path(path).is_file() else None
-    if have is not None and Path(path).suffix == ".safetensors" and need > have:
+    have = safetensors_bytes(path) if Path(path).suffix == ".safetensors" and Path(path).is_file() else None
+    if have is not None and need > have:
         raise InputError(
             path,
             f"model card's architecture needs {need / 2**20:.1f} MB of tensors, the file holds {have / 2**20:.1f} MB",
         )
     return build_model(config)
+
+
+def safetensors_bytes(path: str | Path) -> int:
+    """Total tensor bytes a safetensors file declares, from its header only (InputError if it is not one)."""
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        if size < 10 or not 2 <= n <= min(size - 8, 100 << 20):
+            raise InputError(path, "not a readable safetensors file (bad header length)")
+        try:
+            header = json.loads(f.read(n))
+            spans = [v["data_offsets"] for k, v in header.items() if k != "__metadata__"]
+            total = sum(int(end) - int(start) for start, end in spans)
+        except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
+            raise InputError(path, "not a readable safetensors file (bad header)") from None
+    if total > size - 8 - n:
+        raise InputError(
+            path, f"not a readable safetensors file (cut short: {total} tensor bytes declared, {size - 8 - n} held)"
+        )
+    return total
+
+
+MAX_HEADS = 64
+
+
+class _BigTensorsOnMeta(TorchFunctionMode):
+    """Create every tensor above 65,536 elements on the ``meta`` device (shapes only, no memory); small
+    ones stay real, so architectures that read a value while being built (``.item()``) still build."""
+
+    LIMIT = 1 << 16
+    FACTORIES = {torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn, torch.empty_strided}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if func in self.FACTORIES and kwargs.get("device") is None and args:
+            sized = isinstance(args[0], tuple | list | torch.Size)
+            dims = args[0] if sized else [a for a in args if isinstance(a, int)]
+            if math.prod(int(d) for d in dims) > self.LIMIT:
+                kwargs["device"] = "meta"
+        return func(*args, **kwargs)
 
 
 def check_tensors(model: torch.nn.Module, state: dict, path: str | Path) -> None:
@@ -144,6 +197,10 @@ def check_finite(state: dict, path: str | Path) -> dict:
             bad = int((~torch.isfinite(tensor)).sum())
             raise InputError(path, f"tensor '{name}' holds {bad} NaN/inf value(s): the weights are broken")
     return state
+
+
+def _unbuildable(where: Path, e: BaseException) -> InputError:
+    return InputError(where, f"model card describes an architecture that cannot be built ({_reason(e)})")
 
 
 def _reason(e: BaseException) -> str:

@@ -126,6 +126,19 @@ def _cut_short_checkpoint(e: dict) -> Path:
     return run
 
 
+def _with_card(e: dict, weights: Path) -> Path:
+    shutil.copyfile(e["weights"].with_suffix(".json"), weights.with_suffix(".json"))
+    return weights
+
+
+def _cut_weights(e: dict) -> Path:
+    p = e["root"] / "variants" / "cut.safetensors"
+    p.parent.mkdir(exist_ok=True)
+    p.write_bytes(e["weights"].read_bytes()[: e["weights"].stat().st_size // 2])
+    shutil.copyfile(e["weights"].with_suffix(".json"), p.with_suffix(".json"))
+    return p
+
+
 def _sparse(e: dict, name: str, size: int) -> Path:
     p = e["root"] / name
     with open(p, "wb") as f:
@@ -228,7 +241,16 @@ CASES: list[tuple[str, list[str] | Callable[[dict], list[str]], str]] = [
         _predict_with(lambda e: _weights_variant(e, "b", card_edit=lambda c: c["model"].update(neck_channels=200))),
         "the file holds",
     ),
-    ("weights: junk safetensors", _predict_with(lambda e: _file(e, "junk.safetensors", b"\x10" * 64)), "json"),
+    (
+        "weights: junk safetensors",
+        _predict_with(lambda e: _with_card(e, _file(e, "junk.safetensors", b"\x10" * 64))),
+        "not a readable safetensors",
+    ),
+    (
+        "weights: cut short",
+        _predict_with(lambda e: _cut_weights(e)),
+        "not a readable safetensors",
+    ),
     ("weights: missing file", [*PREDICT[:3], "--weights", "{root}/none.safetensors"], "not found"),
     # dataset YAML
     (
