@@ -152,11 +152,13 @@ class App:
         from shared.weights import card_path, load_model
 
         weights = Path(args.weights or self.default_weights)
-        model, card = load_model(weights, trust_pickle=getattr(args, "trust_pickle", False))
-        size = tuple(args.imgsz) if args.imgsz else tuple(card.get("input_size", (384, 640)))
         out = Path(args.out or weights.with_suffix(".onnx"))
         if out.suffix != ".onnx":
             raise InputError(out, "export target must end in .onnx")
+        check_card_target(card_path(out), card_path(weights))
+        model, card = load_model(weights, trust_pickle=getattr(args, "trust_pickle", False))
+        size = tuple(args.imgsz) if args.imgsz else tuple(card.get("input_size", (384, 640)))
+        check_export_size(size, max(getattr(model, "config", {}).get("strides", (32,))))
         export_onnx(model, out, size, tasks=args.tasks)
         if card_path(weights).resolve() != card_path(out).resolve():
             shutil.copyfile(card_path(weights), card_path(out))
@@ -178,6 +180,39 @@ class App:
     def demo_probes(self) -> list[DemoProbe]:
         """Endpoints ``polyhead bench demo`` may call, with a sample input and a correctness check."""
         return []
+
+
+def is_model_card(path: str | Path) -> bool:
+    """True when ``path`` is a polyhead model card (a JSON object naming its ``app`` or holding the
+    ``model`` architecture), so an export may replace it."""
+    import json
+
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and (isinstance(doc.get("app"), str) or isinstance(doc.get("model"), dict))
+
+
+def check_card_target(target: Path, source: Path) -> None:
+    """Refuse (one line) when the card an export would write, ``<out>.json``, exists and is not a
+    polyhead model card: ``export --out X/results.onnx`` never replaces an unrelated ``X/results.json``."""
+    if target.exists() and target.resolve() != source.resolve() and not is_model_card(target):
+        raise InputError(
+            target, "exists and is not a polyhead model card; the export would replace it (choose another --out)"
+        )
+
+
+def check_export_size(size: tuple[int, ...], stride: int) -> None:
+    """``--imgsz H W``: two positive multiples of the model's stride, else a one-line error (an export
+    at 31x31 would give a model that predict refuses)."""
+    if len(size) != 2 or any(int(v) != v or v <= 0 or v % stride for v in size):
+        fix = " ".join(str(max(stride, round(v / stride) * stride)) for v in size)
+        raise InputError(
+            None,
+            f"--imgsz {' '.join(map(str, size))}: H and W must be positive multiples of {stride} "
+            f"(the model's stride); try --imgsz {fix}",
+        )
 
 
 def lazy(module: str, attr: str) -> Callable:

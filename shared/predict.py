@@ -6,11 +6,13 @@ encoding overlap with the model (PyTorch and OpenCV release the GIL).
 
 from __future__ import annotations
 
+import json
+import os
 import queue
 import re
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +20,17 @@ import numpy as np
 from tqdm import tqdm
 
 from shared.errors import InputError
-from shared.io import VideoReader, VideoWriter, read_image, resolve_source, write_bytes, write_image, write_json
+from shared.io import (
+    SourceItem,
+    VideoReader,
+    VideoWriter,
+    read_image,
+    resolve_source,
+    write_bytes,
+    write_image,
+    write_json,
+)
+from shared.io.writers import sweep_temp_files
 from shared.results import Result
 
 PredictFn = Callable[[np.ndarray], Result]
@@ -35,12 +47,15 @@ class BatchReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     frames: int = 0
     resumed: int = 0  # items whose outputs already existed (``resume``)
+    partial: list[tuple[str, str]] = field(default_factory=list)  # videos decoded only in part
+    names: dict[str, str] = field(default_factory=dict)  # item key (see item_key) -> output name
 
     @property
     def exit_code(self) -> int:
+        """0: everything done; 1: something skipped or partial; 2: nothing done at all."""
         if self.skipped and not self.written and not self.resumed:
             return 2
-        return 1 if self.skipped else 0
+        return 1 if self.skipped or self.partial else 0
 
 
 def predict_source(
@@ -55,6 +70,7 @@ def predict_source(
     predict_many: PredictManyFn | None = None,
     batch: int = 1,
     per_video: Callable[[str], PredictFn] | None = None,
+    also_named: Sequence[SourceItem] = (),
 ) -> BatchReport:
     """Run ``predict`` over an image, folder, glob or video; write ``<name>.jpg`` + ``<name>.json``
     per image and ``<name>.mp4`` + ``<name>/<frame>.json`` per video into ``out_dir``. A result with an
@@ -68,29 +84,40 @@ def predict_source(
     video (e.g. one that tracks objects across its frames).
 
     Unreadable items are skipped, reported on stderr as ``skipped <file>: <problem>`` and listed in
-    the report; the rest finish. Inputs are never modified, files inside ``out_dir`` are never taken
-    as inputs, and output names are sanitised so they cannot leave ``out_dir``. With ``resume``,
-    items whose outputs already exist are not processed again (outputs are atomic, so an existing
-    file is a complete one). ``stages = (infer, finish)`` splits video frames into inference and
-    post-processing that overlap (see :func:`predict_video`).
+    the report; the rest finish. Any exception of one item (not only :class:`InputError`) skips that
+    item as ``skipped <file>: <ExceptionType>: <message>``; KeyboardInterrupt and SystemExit stop the
+    run. A video that decodes only in part is written with what could be read, warned about and
+    listed in ``report.partial`` (exit code 1).
+
+    Inputs are never modified, files inside ``out_dir`` are never taken as inputs, and output names
+    are sanitised and unique (see :func:`unique_names`; ``also_named`` items take part in the naming
+    without being processed, e.g. medical volumes, and ``report.names`` holds every name). An output
+    never replaces an input, nor a file that this program did not write (see :func:`unique_names`).
+    With ``resume``, items whose outputs already exist (and whose JSON names the same input) are not
+    processed again (outputs are atomic, so an existing file is a complete one). At start-up only
+    this program's stale temp files are removed, only in the folders this run writes into.
+    ``stages = (infer, finish)`` splits video frames into inference and post-processing that overlap
+    (see :func:`predict_video`).
     """
     out = Path(out_dir)
-    out_abs = out.resolve()
-    items = [i for i in resolve_source(source) if i.path is None or out_abs not in i.path.resolve().parents]
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "--out is a file, not a folder")
+    items = inputs_outside(resolve_source(source), out, source)
     if not items:
         raise InputError(source, "every input lies inside the output folder")
-    if out.is_dir():  # temp files of writes cut short by a kill; every real output is whole
-        for stale in out.rglob(".*.part*"):
-            stale.unlink(missing_ok=True)
+    sweep_temp_files(out)  # temp files of writes cut short by a kill; every real output is whole
+    swept = {out}
     report = BatchReport()
-    names = _unique_names(items)
+    report.names = unique_names([*items, *also_named], out)
+    inputs = _input_ids([*items, *also_named])
     images = [i for i in items if i.kind == "image"]
     bar = tqdm(total=len(images), desc="images", disable=not progress or len(images) < 2, dynamic_ncols=True)
     todo = []
     for item in images:
-        name = names[id(item)]
+        name = report.names[item_key(item)]
         targets = [out / f"{name}.jpg"] * save_overlay + [out / f"{name}.json"] * save_json
-        if resume and targets and all(t.exists() for t in targets):
+        done = all(t.exists() for t in targets) and (not save_json or json_claims(out / f"{name}.json", item))
+        if resume and targets and done:
             report.resumed += 1
             bar.update()
         else:
@@ -101,30 +128,36 @@ def predict_source(
         for item in todo[start : start + step]:
             try:
                 group.append((item, read_image(item.path)))
-            except InputError as e:
-                _skip(report, str(item.path), e.problem)
+            except Exception as e:  # noqa: BLE001 - one bad item never costs the others
+                _skip(report, item.label, problem_of(e))
                 bar.update()
         results: list = [None] * len(group)
         if predict_many is not None and len(group) > 1:
             try:
                 results = list(predict_many([rgb for _, rgb in group]))
-            except InputError:
-                results = [None] * len(group)  # find the bad image one at a time
+            except Exception:  # noqa: BLE001 - find the bad image one at a time
+                results = []
+            if len(results) != len(group):
+                results = [None] * len(group)
         for (item, rgb), result in zip(group, results, strict=True):
             try:
                 if result is None:
                     result = predict(rgb)
-                _write_image_outputs(report, out, names[id(item)], item.path, rgb, result, save_overlay, save_json)
-            except InputError as e:
-                _skip(report, str(item.path), e.problem)
+                name = report.names[item_key(item)]
+                _write_image_outputs(report, out, name, item.path, rgb, result, save_overlay, save_json, inputs, swept)
+            except Exception as e:  # noqa: BLE001
+                _skip(report, item.label, problem_of(e))
             bar.update()
     bar.close()
     for item in (i for i in items if i.kind != "image"):
-        name = names[id(item)]
+        name = report.names[item_key(item)]
         if resume and (out / f"{name}.mp4").exists():
             report.resumed += 1
             continue
+        stats: dict = {}
         try:
+            if save_json:
+                sweep_temp_files(out / name)
             report.frames += predict_video(
                 item.path if item.kind == "video" else item.camera,
                 out / f"{name}.mp4",
@@ -132,24 +165,93 @@ def predict_source(
                 json_dir=out / name if save_json else None,
                 progress=progress,
                 finish=stages[1] if stages and not per_video else None,
+                stats=stats,
             )
             report.written.append(out / f"{name}.mp4")
-        except InputError as e:
-            _skip(report, str(item.path), e.problem)
+            if stats.get("incomplete"):
+                report.partial.append((item.label, stats["summary"]))
+        except Exception as e:  # noqa: BLE001
+            _skip(report, item.label, problem_of(e))
     return report
 
 
+def inputs_outside(items: Iterable[SourceItem], out: str | Path, source=None) -> list[SourceItem]:
+    """The items that do not lie inside the output folder ``out`` (a folder or glob never reads our
+    own outputs back); a ``source`` that is one existing file is kept wherever it lies, as named."""
+    items = list(items)
+    if source is not None and not isinstance(source, int) and Path(str(source)).is_file():
+        return items
+    out_abs = Path(out).resolve()
+    return [i for i in items if i.path is None or out_abs not in i.path.resolve().parents]
+
+
+def problem_of(e: BaseException) -> str:
+    """One line for a skipped item: the problem of an :class:`InputError`, else ``Type: message``.
+
+    >>> problem_of(ValueError("bad\nsecond line")), problem_of(InputError("a.jpg", "zero-byte file"))
+    ('ValueError: bad', 'zero-byte file')
+    """
+    if isinstance(e, InputError):
+        return e.problem
+    lines = str(e).strip().splitlines()
+    text = lines[0].strip()[:300] if lines else ""
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _input_ids(items: Iterable[SourceItem]) -> set[tuple[int, int]]:
+    ids = set()
+    for item in items:
+        if item.path is not None:
+            try:
+                st = item.path.stat()
+            except OSError:
+                continue
+            ids.add((st.st_dev, st.st_ino))
+    return ids
+
+
+def _is_input(path: Path, inputs: set[tuple[int, int]]) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) in inputs
+
+
 def _write_image_outputs(
-    report: BatchReport, out: Path, name: str, source, rgb: np.ndarray, result: Result, overlay: bool, json_: bool
+    report: BatchReport,
+    out: Path,
+    name: str,
+    source,
+    rgb: np.ndarray,
+    result: Result,
+    overlay: bool,
+    json_: bool,
+    inputs: set[tuple[int, int]] = frozenset(),
+    swept: set[Path] | None = None,
 ) -> None:
-    """Artifacts, overlay, then JSON (last, so an existing JSON means the item is complete)."""
+    """Artifacts, overlay, then JSON (last, so an existing JSON means the item is complete). A path
+    that is an input of the run is refused (:class:`InputError`) before anything of the item is written."""
+    jobs: list[tuple[Path, str, object]] = []
     for key, data in getattr(result, "artifacts", dict)().items():  # e.g. {"_mask.png": array}
-        path = out / (key.format(name=name) if "{name}" in key else f"{name}{key}")
-        report.written.append(write_bytes(path, data) if isinstance(data, bytes) else write_image(path, data))
+        jobs.append((out / (key.format(name=name) if "{name}" in key else f"{name}{key}"), "artifact", data))
     if overlay:
-        report.written.append(write_image(out / f"{name}.jpg", result.plot(rgb)))
+        jobs.append((out / f"{name}.jpg", "overlay", None))
     if json_:
-        report.written.append(write_json(out / f"{name}.json", _with_source(result, source)))
+        jobs.append((out / f"{name}.json", "json", None))
+    for path, _, _ in jobs:
+        if _is_input(path, inputs):
+            raise InputError(path, "output would replace an input of this run; choose another --out")
+    for path, kind, data in jobs:
+        if swept is not None and path.parent not in swept:
+            sweep_temp_files(path.parent)
+            swept.add(path.parent)
+        if kind == "json":
+            report.written.append(write_json(path, _with_source(result, source)))
+        elif kind == "overlay":
+            report.written.append(write_image(path, result.plot(rgb)))
+        else:
+            report.written.append(write_bytes(path, data) if isinstance(data, bytes) else write_image(path, data))
     report.frames += 1
 
 
@@ -173,17 +275,125 @@ def _with_source(result: Result, path) -> dict:
     return {"source": str(path), **result.to_json()}
 
 
-def _unique_names(items) -> dict[int, str]:
-    seen: dict[str, int] = {}
-    names = {}
-    for item in items:
-        stem = safe_name(item.name)
-        if stem in seen:
-            seen[stem] += 1
-            stem = f"{stem}_{item.path.suffix.lstrip('.') if item.path else seen[stem]}"
-        else:
-            seen[stem] = 0
-        names[id(item)] = stem
+#: the files each kind of item writes, as suffixes of its name ("/" is a folder <name>/)
+OUTPUTS: dict[str, tuple[str, ...]] = {
+    "image": (".jpg", ".json"),
+    "video": (".mp4", ".json", "/"),
+    "camera": (".mp4", ".json", "/"),
+    "volume": (".json", "_pred.nii.gz"),
+}
+_SOURCE_RE = re.compile(r'\A\s*\{\s*"source"\s*:\s*("(?:[^"\\]|\\.)*")')
+
+
+def item_key(item: SourceItem) -> str:
+    """A stable key of an item: its absolute path, or ``camera:<N>``."""
+    return f"camera:{item.camera}" if item.path is None else os.path.abspath(item.path)
+
+
+def json_source(path: Path) -> str | None:
+    """The ``"source"`` a polyhead output JSON starts with; ``""`` for a file that is not one
+    (another program's JSON, a BIDS sidecar, ...); None when there is no file."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16).decode("utf-8", "replace")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return ""
+    m = _SOURCE_RE.match(head)
+    if m is None:
+        return ""
+    try:
+        return str(json.loads(m.group(1)))
+    except ValueError:  # pragma: no cover - the regex only matches JSON strings
+        return ""
+
+
+def json_claims(path: Path, item: SourceItem) -> bool:
+    """True when ``path`` is a polyhead output JSON written for ``item`` (same input file)."""
+    src = json_source(path)
+    if not src or item.path is None:
+        return bool(src) and item.path is None and src in (str(item.camera), item.label)
+    try:
+        return os.path.samefile(src, item.path)
+    except OSError:
+        return os.path.abspath(src) == os.path.abspath(item.path)
+
+
+def unique_names(
+    items: Sequence[SourceItem], out: str | Path, outputs: Mapping[str, tuple[str, ...]] = OUTPUTS
+) -> dict[str, str]:
+    """Output names (``item_key(item) -> name``), sanitised by :func:`safe_name`, unique over any
+    number of collisions, compared case-insensitively (``A.jpg`` and ``a.png`` would share files on a
+    case-insensitive filesystem), and deterministic: the same input set gives the same names, so
+    ``--resume`` finds them again.
+
+    Items are named in sorted order. A name only one item wants, and that is free, is kept. Where
+    several items want one name, the first keeps it, the next get ``<name>_<suffix>`` (``a_png``),
+    then ``<name>_<suffix>_2``, ``_3``, ...; a candidate is never a name another item wants.
+
+    A name is not free when one of its outputs (``outputs[kind]``) exists and would be replaced
+    against the rule "never overwrite an input, nor a file this program did not write": it is an
+    input of the run; or it is a JSON that is not a polyhead output (a sidecar such as BIDS
+    ``sub-01_T1w.json``, or any other program's file); or it lies in a folder that holds inputs and
+    the item's own JSON does not prove it ours (a previous run of the same input). Such an item
+    takes the next free name instead and a ``note:`` line says so.
+    """
+    out = Path(out)
+    inputs = _input_ids(items)
+    input_dirs = {os.path.dirname(os.path.realpath(i.path)) for i in items if i.path is not None}
+    order = sorted(items, key=lambda i: (safe_name(i.name).casefold(), item_key(i)))
+    wanted: dict[str, int] = {}
+    for item in order:
+        wanted[safe_name(item.name).casefold()] = wanted.get(safe_name(item.name).casefold(), 0) + 1
+    taken: set[str] = set()
+    names: dict[str, str] = {}
+
+    def free(name: str, item: SourceItem) -> bool:
+        if name.casefold() in taken:
+            return False
+        mine = json_claims(out / f"{name}.json", item)
+        for suffix in outputs.get(item.kind, (".json",)):
+            path = out / (name if suffix == "/" else f"{name}{suffix}")
+            if not os.path.lexists(path):
+                continue
+            if suffix == "/":
+                if not path.is_dir():
+                    return False
+                continue
+            if _is_input(path, inputs):
+                return False
+            if mine:
+                continue
+            if suffix == ".json" and json_source(path) == "":
+                return False
+            if os.path.dirname(os.path.realpath(path)) in input_dirs:
+                return False
+        return True
+
+    for item in order:  # names that one item alone wants
+        base = safe_name(item.name)
+        if wanted[base.casefold()] == 1 and free(base, item):
+            names[item_key(item)] = base
+            taken.add(base.casefold())
+    for item in order:  # the rest, in sorted order
+        if item_key(item) in names:
+            continue
+        base = safe_name(item.name)
+        suffix = item.path.name[len(item.name) :] if item.path is not None else ""
+        ext = safe_name(suffix.replace(".", "_")) if suffix.strip(".") else ""
+        first = [base] if wanted[base.casefold()] > 1 else []
+        tail = f"{base}_{ext}" if ext and ext != "item" else f"{base}_1"
+        for cand in [*first, tail, *(f"{tail}_{k}" for k in range(2, 10**6))]:
+            if cand.casefold() != base.casefold() and cand.casefold() in wanted:
+                continue
+            if free(cand, item):
+                break
+        if cand != base:
+            why = "another input or a file this program did not write has it"
+            print(f"note: {item.label}: outputs named {cand}.* ({base}.*: {why})", file=sys.stderr)
+        names[item_key(item)] = cand
+        taken.add(cand.casefold())
     return names
 
 
@@ -195,12 +405,17 @@ def predict_video(
     progress: bool = True,
     max_queue: int = 8,
     finish: FinishFn | None = None,
+    stats: dict | None = None,
 ) -> int:
     """Process a video (or camera) into an H.264 overlay video with the input's fps; returns frames.
 
     With ``finish``, ``predict`` returns raw model output and ``finish(raw) -> Result`` runs in the
     drawing thread, so post-processing overlaps with the next frame's inference.
     The output appears only when complete; on any error the partial file is removed.
+    Frame JSONs are named by the frame's index in the file. A video the reader could decode only in
+    part (corrupt stretch, cut short) still gives its decodable frames, with a ``warning:`` line on
+    stderr; ``stats`` (if given) gets ``decoded``, ``expected``, ``missing``, ``incomplete`` and a
+    one-line ``summary``.
     """
     reader = VideoReader(source)
     frames_q: queue.Queue = queue.Queue(max_queue)
@@ -211,7 +426,7 @@ def predict_video(
 
     def decode():
         try:
-            for i, rgb in enumerate(reader):
+            for i, rgb in reader.indexed():
                 if stop.is_set():
                     break
                 frames_q.put((i, rgb))
@@ -264,6 +479,22 @@ def predict_video(
         writer.abort()
         if errors:
             raise errors[0]
-        raise InputError(source, "video has no decodable frames")
+        raise InputError(reader.label, "video has no decodable frames")
     writer.close()
+    if stats is not None or reader.incomplete:
+        of = f" of {reader.frame_count}" if reader.frame_count else ""
+        summary = (
+            f"decoded {reader.decoded}{of} frames ({reader.missing} unreadable: corrupt or cut short); "
+            "the overlay holds the decoded ones"
+        )
+        if reader.incomplete:
+            print(f"warning: {reader.label}: {summary}", file=sys.stderr)
+        if stats is not None:
+            stats.update(
+                decoded=reader.decoded,
+                expected=reader.frame_count,
+                missing=reader.missing,
+                incomplete=reader.incomplete,
+                summary=summary,
+            )
     return n

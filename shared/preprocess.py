@@ -30,14 +30,17 @@ class Letterbox:
     @classmethod
     def fit(cls, original: tuple[int, int], size: tuple[int, int]) -> Letterbox:
         h, w = original
+        if h < 1 or w < 1:
+            raise ValueError(f"image size {w}x{h} has an empty side")
         scale = min(size[0] / h, size[1] / w)
-        nh, nw = round(h * scale), round(w * scale)
+        nh, nw = _scaled_sides(original, size, scale)
         return cls(tuple(original), tuple(size), scale, ((size[1] - nw) // 2, (size[0] - nh) // 2))
 
     @property
     def inner(self) -> tuple[int, int, int, int]:
-        """(x0, y0, x1, y1) of the image inside the padded input."""
-        nh, nw = round(self.original[0] * self.scale), round(self.original[1] * self.scale)
+        """(x0, y0, x1, y1) of the image inside the padded input (each side at least one pixel, so a
+        3x20000 strip still has a row)."""
+        nh, nw = _scaled_sides(self.original, self.size, self.scale)
         return self.pad[0], self.pad[1], self.pad[0] + nw, self.pad[1] + nh
 
     def apply(self, image: np.ndarray, interpolation: int = cv2.INTER_LINEAR, value: int = PAD_VALUE) -> np.ndarray:
@@ -69,6 +72,14 @@ class Letterbox:
         """A (H, W[, C]) map at input resolution -> cropped and resized to the original size."""
         x0, y0, x1, y1 = self.inner
         return cv2.resize(m[y0:y1, x0:x1], (self.original[1], self.original[0]), interpolation=interpolation)
+
+
+def _scaled_sides(original: tuple[int, int], size: tuple[int, int], scale: float) -> tuple[int, int]:
+    """(h, w) of the resized image: rounded, clamped to [1, network side]."""
+    return (
+        min(size[0], max(1, round(original[0] * scale))),
+        min(size[1], max(1, round(original[1] * scale))),
+    )
 
 
 def to_tensor(rgb: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:

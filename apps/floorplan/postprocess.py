@@ -521,33 +521,24 @@ def predict_files(app, source, out_dir, mesh: bool = False, save_json: bool = Tr
     """
     from shared.errors import InputError
     from shared.io import read_image, resolve_source, write_bytes, write_image, write_json
-    from shared.predict import BatchReport, safe_name
+    from shared.io.writers import sweep_temp_files
+    from shared.predict import BatchReport, inputs_outside, item_key, json_claims, problem_of, unique_names
 
     out = Path(out_dir)
-    out_abs = out.resolve()
-    items = [
-        i
-        for i in resolve_source(source)
-        if i.kind == "image" and (i.path is None or out_abs not in i.path.resolve().parents)
-    ]
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "--out is a file, not a folder")
+    items = [i for i in inputs_outside(resolve_source(source), out, source) if i.kind == "image"]
     if not items:
         raise InputError(source, "no plan images found (floor plans are images: jpg, png, ...)")
-    if out.is_dir():
-        for stale in out.rglob(".*.part*"):
-            stale.unlink(missing_ok=True)
+    sweep_temp_files(out)  # only this program's temp files, only here, only of dead writers
     report = BatchReport()
-    names, seen = {}, set()
-    for item in items:  # sanitised, unique output names
-        stem = safe_name(item.name)
-        while stem in seen:
-            stem = f"{stem}_{item.path.suffix.lstrip('.')}" if item.path and item.path.suffix else f"{stem}_1"
-        seen.add(stem)
-        names[id(item)] = stem
+    report.names = unique_names(items, out, {"image": (".png", ".svg", ".json", ".glb", ".ply")})
     for item in items:
-        name = names[id(item)]
+        name = report.names[item_key(item)]
         targets = [out / f"{name}.png", out / f"{name}.svg"] + [out / f"{name}.json"] * save_json
         targets += [out / f"{name}.glb"] * mesh
-        if resume and all(t.exists() for t in targets):
+        done = all(t.exists() for t in targets) and (not save_json or json_claims(out / f"{name}.json", item))
+        if resume and done:
             report.resumed += 1
             continue
         try:
@@ -568,7 +559,7 @@ def predict_files(app, source, out_dir, mesh: bool = False, save_json: bool = Tr
                 else:
                     print(f"note: {item.path}: nothing to extrude (empty plan), no mesh written")
             report.frames += 1
-        except InputError as e:
-            report.skipped.append((str(item.path), e.problem))
-            print(f"skipped {item.path}: {e.problem}", file=sys.stderr)
+        except Exception as e:  # noqa: BLE001 - one bad plan never costs the others
+            report.skipped.append((item.label, problem_of(e)))
+            print(f"skipped {item.label}: {problem_of(e)}", file=sys.stderr)
     return report

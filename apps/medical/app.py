@@ -112,9 +112,15 @@ class MedicalApp(App):
         return self.predictor(to_rgb(rgb))
 
     def predict(self, source, out_dir: str | Path, axis: int = 2, mesh: str | None = None, **options):
-        """Images, folders and videos as every app; NIfTI volumes (``.nii``/``.nii.gz``) slice by slice."""
+        """Images, folders and videos as every app; NIfTI volumes (``.nii``/``.nii.gz``) slice by slice.
+
+        Images, videos and volumes share one set of unique output names (``case.jpg`` and
+        ``case.nii.gz`` never share ``case.json``), and a volume's outputs never replace a file this
+        program did not write (a BIDS sidecar ``sub-01_T1w.json`` beside ``sub-01_T1w.nii.gz``).
+        """
         from apps.medical.volume import is_nifti
-        from shared.predict import BatchReport
+        from shared.io import SourceItem
+        from shared.predict import BatchReport, item_key, unique_names
 
         src = Path(str(source))
         if is_nifti(src):
@@ -128,28 +134,38 @@ class MedicalApp(App):
             volumes, has_images = [], True
         if not volumes and not has_images:
             raise InputError(source, "no images, videos or NIfTI volumes found")
-        report = super().predict(source, out_dir, **options) if has_images else BatchReport()
-        for vol in volumes:
-            self._predict_volume_into(vol, Path(out_dir), axis, mesh, report, options.get("resume", False))
+        vol_items = [SourceItem(v, "volume") for v in volumes]
+        if has_images:
+            report = super().predict(source, out_dir, also_named=vol_items, **options)
+        else:
+            if Path(out_dir).exists() and not Path(out_dir).is_dir():
+                raise InputError(out_dir, "--out is a file, not a folder")
+            from shared.io.writers import sweep_temp_files
+
+            sweep_temp_files(out_dir)
+            report = BatchReport(names=unique_names(vol_items, out_dir))
+        for item in vol_items:
+            name = report.names[item_key(item)]
+            self._predict_volume_into(item, name, Path(out_dir), axis, mesh, report, options.get("resume", False))
         return report
 
-    def _predict_volume_into(self, path: Path, out: Path, axis: int, mesh, report, resume: bool) -> None:
-        from apps.medical.volume_predict import predict_volume
-        from shared.predict import safe_name
+    def _predict_volume_into(self, item, name: str, out: Path, axis: int, mesh, report, resume: bool) -> None:
+        """One volume into ``out`` as ``<name>_pred.nii.gz`` + ``<name>.json``; any error skips it alone."""
+        import sys
 
-        name = safe_name(path.name[: -len(".nii.gz")] if path.name.endswith(".nii.gz") else path.stem)
-        if resume and (out / f"{name}.json").exists():
+        from apps.medical.volume_predict import predict_volume
+        from shared.predict import json_claims, problem_of
+
+        if resume and json_claims(out / f"{name}.json", item):
             report.resumed += 1
             return
         try:
-            written, slices = predict_volume(self, path, out, name, axis=axis, mesh=mesh)
+            written, slices = predict_volume(self, item.path, out, name, axis=axis, mesh=mesh)
             report.written.extend(written)
             report.frames += slices
-        except InputError as e:
-            import sys
-
-            print(f"skipped {path}: {e.problem}", file=sys.stderr)
-            report.skipped.append((str(path), e.problem))
+        except Exception as e:  # noqa: BLE001 - one bad volume never costs the others
+            print(f"skipped {item.path}: {problem_of(e)}", file=sys.stderr)
+            report.skipped.append((str(item.path), problem_of(e)))
 
     # ------------------------------------------------------------ CLI
     def add_arguments(self, mode: str, parser: argparse.ArgumentParser) -> None:

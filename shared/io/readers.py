@@ -6,7 +6,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob as globlib
+import os
+import re
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,21 +49,40 @@ class SourceItem:
 
     @property
     def name(self) -> str:
-        return self.path.stem if self.path is not None else f"camera{self.camera}"
+        """The file name without its suffix (both of ``.nii.gz``), or ``camera<N>``."""
+        if self.path is None:
+            return f"camera{self.camera}"
+        low = self.path.name.lower()
+        double = next((s for s in _DOUBLE_SUFFIXES if low.endswith(s) and len(low) > len(s)), None)
+        return self.path.name[: -len(double)] if double else self.path.stem
+
+    @property
+    def label(self) -> str:
+        """How messages name the item: its path, or ``camera <N>``."""
+        return str(self.path) if self.path is not None else f"camera {self.camera}"
+
+
+_DOUBLE_SUFFIXES = (".nii.gz",)
 
 
 def resolve_source(source: str | Path | int, suffixes: set[str] | None = None) -> list[SourceItem]:
     """List the items of a source; raise :class:`InputError` if it is missing, empty or unsupported.
 
-    Files of a folder or glob are sorted by name; files with other suffixes in a folder are ignored.
+    An existing file or folder always wins: ``photo[1].jpg``, a folder ``run[2]`` or a folder named
+    ``2024`` are taken literally. Otherwise digits are a camera index and ``* ? [`` make a glob, whose
+    leading folders are taken literally when they exist (``run[2]/*.jpg``). Files of a folder or glob
+    are sorted by name; files with other suffixes in a folder are ignored.
     """
     allowed = suffixes or (IMAGE_SUFFIXES | VIDEO_SUFFIXES)
-    if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
-        return [SourceItem(None, "camera", int(source))]
+    if isinstance(source, int) and not isinstance(source, bool):
+        return [SourceItem(None, "camera", source)]
     text = str(source)
-    if any(c in text for c in "*?["):
-        files = sorted(Path(p) for p in globlib.glob(text, recursive=True) if Path(p).is_file())
-        items = [_item(p) for p in files if p.suffix.lower() in allowed]
+    if not Path(text).exists() and text.isdigit():
+        return [SourceItem(None, "camera", int(text))]
+    if not Path(text).exists() and any(c in text for c in "*?["):
+        matches = globlib.glob(_escape_existing_prefix(text), recursive=True)
+        files = sorted(Path(p) for p in matches if Path(p).is_file())
+        items = [_item(p) for p in files if p.suffix.lower() in allowed and not _is_temp(p)]
         if not items:
             raise InputError(text, "the pattern matches no supported files")
         return items
@@ -67,13 +90,30 @@ def resolve_source(source: str | Path | int, suffixes: set[str] | None = None) -
     if not path.exists():
         raise InputError(path, "no such file or folder")
     if path.is_dir():
-        items = [_item(p) for p in sorted(path.iterdir()) if p.is_file() and p.suffix.lower() in allowed]
+        files = sorted(path.iterdir())
+        items = [_item(p) for p in files if p.is_file() and p.suffix.lower() in allowed and not _is_temp(p)]
         if not items:
             raise InputError(path, f"folder holds no supported files ({', '.join(sorted(allowed))})")
         return items
     if path.suffix.lower() not in allowed:
         raise InputError(path, f"unsupported file type '{path.suffix}' (expected one of {', '.join(sorted(allowed))})")
     return [_item(path)]
+
+
+def _escape_existing_prefix(pattern: str) -> str:
+    """Escape the longest leading run of path parts that exists literally (``run[2]/*.jpg`` globs
+    inside the folder ``run[2]``), so an existing folder name is never read as a pattern."""
+    parts = Path(pattern).parts
+    for k in range(len(parts) - 1, 0, -1):
+        prefix = Path(*parts[:k])
+        if prefix.is_dir():
+            return str(Path(globlib.escape(str(prefix)), *parts[k:]))
+    return pattern
+
+
+def _is_temp(path: Path) -> bool:
+    """A temp file of :func:`shared.io.writers.atomic_path` (another run's write in progress)."""
+    return path.name.startswith(".polyhead-tmp-")
 
 
 def _item(path: Path) -> SourceItem:
@@ -259,45 +299,127 @@ def _scale_to_uint8(img: np.ndarray) -> np.ndarray:
 class VideoReader:
     """Frames of a video file (or a camera) as RGB uint8, with fps, size and frame count.
 
-    Raises :class:`InputError` if the file cannot be opened or yields no frame.
+    Raises :class:`InputError` if the file cannot be opened or yields no frame. A frame that fails
+    to decode before the container's frame count is passed by seeking on (one frame at a time, then
+    in doubling steps), so a corrupt stretch costs only its own frames; after iteration ``decoded``,
+    ``missing`` and :attr:`incomplete` tell whether the whole stream was read.
+    File names that OpenCV cannot take (not valid UTF-8, or holding ``%``) are opened through a
+    temporary symlink with a plain name; OpenCV would crash on the first and misread the second.
     """
+
+    #: failed frames in a row tried one by one before the reader starts skipping in doubling steps
+    LINEAR_RETRIES = 16
 
     def __init__(self, source: str | Path | int):
         self.source = source
+        self.label = f"camera {source}" if isinstance(source, int) else str(source)
         self.name = f"camera{source}" if isinstance(source, int) else Path(source).stem
-        if not isinstance(source, int):
+        self.decoded = 0
+        self.missing = 0
+        self._gap_inside = False
+        if isinstance(source, int):
+            self._cap = cv2.VideoCapture(source)
+            if not self._cap.isOpened():
+                raise InputError(self.label, "cannot open (no such camera, or it is busy)")
+        else:
             p = Path(source)
             if not p.is_file():
                 raise InputError(p, "no such file")
             if p.stat().st_size == 0:
                 raise InputError(p, "zero-byte file")
-        self._cap = cv2.VideoCapture(source if isinstance(source, int) else str(source))
-        if not self._cap.isOpened():
-            raise InputError(source, "cannot open video (corrupt or unsupported codec)")
+            self._cap = _open_capture(p)
+            if not self._cap.isOpened():
+                raise InputError(source, "cannot open video (corrupt or unsupported codec)")
         ok, first = self._cap.read()
         if not ok or first is None:
             self._cap.release()
-            raise InputError(source, "video has no decodable frames")
+            problem = "opened but sends no frames" if isinstance(source, int) else "video has no decodable frames"
+            raise InputError(self.label, problem)
         self._first = first
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and 0 < fps < 1000 else 25.0
         self.height, self.width = first.shape[:2]
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        self.frame_count = count if count > 0 else None
+        self.frame_count = count if count > 0 and not isinstance(source, int) else None
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        frame = self._first
+        for _, rgb in self.indexed():
+            yield rgb
+
+    def indexed(self) -> Iterator[tuple[int, np.ndarray]]:
+        """``(frame index in the file, RGB frame)``; indices skip the frames that could not be decoded."""
+        frame, index = self._first, 0
         try:
             while frame is not None:
-                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                self.decoded += 1
+                yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                index += 1
                 ok, frame = self._cap.read()
                 if not ok:
-                    break
+                    frame, index = self._recover(index)
         finally:
             self._cap.release()
 
+    def _recover(self, index: int) -> tuple[np.ndarray | None, int]:
+        """After a failed read at ``index``: seek past bad frames to the next decodable one, if any
+        is left before the frame count. Returns (frame or None, its index)."""
+        if self.frame_count is None:
+            return None, index
+        failed, step = 0, 1
+        bad = index
+        while bad < self.frame_count:
+            failed += 1
+            nxt = min(bad + step, self.frame_count)
+            if nxt >= self.frame_count:
+                break
+            if failed >= self.LINEAR_RETRIES:
+                step *= 2
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, nxt)
+            ok, frame = self._cap.read()
+            if ok and frame is not None:
+                self.missing += nxt - index
+                self._gap_inside = True
+                return frame, nxt
+            bad = nxt
+        self.missing += self.frame_count - index
+        return None, index
+
+    @property
+    def incomplete(self) -> bool:
+        """True when frames the container announces could not be decoded (a corrupt stretch, or more
+        than one frame short at the end; one frame short at the end is within container estimates)."""
+        if self.frame_count is None:
+            return False
+        return self._gap_inside or self.frame_count - self.decoded > 1
+
     def __len__(self) -> int:
         return self.frame_count or 0
+
+
+def _open_capture(path: Path) -> cv2.VideoCapture:
+    """``cv2.VideoCapture`` on an absolute path (a relative ``name:...`` would be read as an ffmpeg
+    protocol); through a temporary ASCII symlink when the name is not valid UTF-8 or holds ``%``."""
+    full = os.path.abspath(path)
+    try:
+        full.encode("utf-8")
+        plain = "%" not in full
+    except UnicodeEncodeError:
+        plain = False
+    if plain:
+        return cv2.VideoCapture(full)
+    folder = tempfile.mkdtemp(prefix="polyhead-video-")
+    suffix = re.sub(r"[^A-Za-z0-9.]", "", path.suffix) or ".mp4"
+    link = os.path.join(folder, f"video{suffix}")
+    try:
+        os.symlink(os.fsencode(full), link)
+        return cv2.VideoCapture(link)  # the opened stream keeps its own handle on the file
+    except OSError as e:
+        raise InputError(path, f"cannot open a video with this file name ({e.strerror}); rename it") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(link)
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
 
 
 def iter_frames(source: str | Path | int) -> Iterator[Frame]:
@@ -315,5 +437,5 @@ def iter_item(item: SourceItem) -> Iterator[Frame]:
         yield Frame(read_image(item.path), item.name, item.path)
         return
     reader = VideoReader(item.camera if item.kind == "camera" else item.path)
-    for i, rgb in enumerate(reader):
+    for i, rgb in reader.indexed():
         yield Frame(rgb, f"{reader.name}_{i:06d}", item.path, i, reader.fps)

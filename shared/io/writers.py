@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import json
 import os
-import tempfile
+import re
+import secrets
+import socket
+import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,21 +27,49 @@ def _file_mode() -> int:
 
 _MODE = _file_mode()
 
+#: every temporary file of :func:`atomic_path` starts with this (``.gitignore`` lists it)
+TEMP_PREFIX = ".polyhead-tmp-"
+_HOST = hashlib.sha1(socket.gethostname().encode(errors="replace")).hexdigest()[:6]
+_TEMP_RE = re.compile(r"\.polyhead-tmp-([0-9a-f]{6})-([0-9]{1,10})-([0-9a-f]{8})-.+\Z", re.DOTALL)
+#: a temp file older than this is stale even if a process with its pid is alive (pid reuse)
+STALE_AFTER_S = 24 * 3600.0
+
+
+def temp_name(name: str) -> str:
+    """A temp-file name for the final name ``name``: prefix, host tag, pid, random tag, then ``name``
+    (so the suffix, which encoders use to pick a format, is kept; long names are cut from the front).
+
+    >>> temp_name("a.jpg").startswith(TEMP_PREFIX) and temp_name("a.jpg").endswith("-a.jpg")
+    True
+    """
+    head = f"{TEMP_PREFIX}{_HOST}-{os.getpid()}-{secrets.token_hex(4)}-"
+    room = 250 - len(head.encode())
+    tail = name
+    while len(tail.encode(errors="surrogateescape")) > room:
+        tail = tail[1:]
+    return head + tail
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same suffix); rename it onto ``path`` on success.
 
-    On any exception the temporary file is removed and ``path`` is left untouched.
+    On any exception the temporary file is removed and ``path`` is left untouched. The temp file is
+    named by :func:`temp_name` (unique per process and call), so concurrent writers of one ``path``
+    never share a temp file: the last rename wins and no reader ever sees a half-written ``path``.
 
     >>> with atomic_path("/tmp/polyhead_doc.txt") as tmp:
     ...     _ = tmp.write_text("hi")
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    while True:
+        tmp = path.parent / temp_name(path.name)
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            break
+        except FileExistsError:  # pragma: no cover - 32 random bits collided
+            continue
     try:
         yield tmp
         os.chmod(tmp, _MODE)
@@ -43,6 +77,56 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def is_stale_temp(path: str | Path, now: float | None = None) -> bool:
+    """True for a file named by :func:`temp_name` whose writer is gone: its pid is dead on this host,
+    or it is older than :data:`STALE_AFTER_S`. Directories, symlinks and other names are never stale."""
+    path = Path(path)
+    m = _TEMP_RE.match(path.name)
+    if m is None:
+        return False
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode):
+        return False
+    if (now if now is not None else time.time()) - st.st_mtime > STALE_AFTER_S:
+        return True
+    host, pid = m.group(1), int(m.group(2))
+    return host == _HOST and pid != os.getpid() and not _pid_alive(pid)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a real pid: leave the file to the age rule
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    except OSError as e:  # pragma: no cover - e.g. pid out of range
+        return e.errno != errno.ESRCH
+    return True
+
+
+def sweep_temp_files(folder: str | Path) -> list[Path]:
+    """Remove the stale temp files (:func:`is_stale_temp`) directly inside ``folder``; never recurses,
+    never touches a directory, a symlink or a file of another name. Returns what was removed."""
+    folder = Path(folder)
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        if entry.name.startswith(TEMP_PREFIX) and is_stale_temp(entry.path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
