@@ -33,6 +33,19 @@ def hausdorff95(pred: np.ndarray, target: np.ndarray, spacing=(1.0, 1.0)) -> flo
     return float(max(np.percentile(dt_t[sp], 95), np.percentile(dt_p[st], 95)))
 
 
+def confusion_counts(pred: np.ndarray, target: np.ndarray, num_classes: int) -> np.ndarray:
+    """``(C, 4)`` tp, fp, fn, tn per class of one image, ``IGNORE_INDEX`` target pixels left out
+    (segmentation-models-pytorch's ``metrics.get_stats``)."""
+    import torch
+    from segmentation_models_pytorch.metrics import get_stats
+
+    p = torch.from_numpy(np.ascontiguousarray(pred, dtype=np.int64))[None]
+    t = torch.from_numpy(np.ascontiguousarray(target, dtype=np.int64))[None]
+    p = torch.where(t == IGNORE_INDEX, torch.full_like(p, IGNORE_INDEX), p)  # smp skips ignored pixels in both
+    tp, fp, fn, tn = get_stats(p, t, mode="multiclass", num_classes=num_classes, ignore_index=IGNORE_INDEX)
+    return torch.stack([tp[0], fp[0], fn[0], tn[0]], 1).numpy().astype(np.int64)
+
+
 class SegmentationMetrics:
     """Accumulates confusion counts per image; ``IGNORE_INDEX`` pixels (outside the FOV) are left out."""
 
@@ -46,14 +59,11 @@ class SegmentationMetrics:
         if pred.shape != target.shape:
             raise ValueError(f"prediction {pred.shape} and target {target.shape} differ in shape")
         valid = target != IGNORE_INDEX
-        counts, hds = [], []
-        for c in range(len(self.classes)):
-            p, t = (pred == c) & valid, (target == c) & valid
-            tp = int((p & t).sum())
-            fp, fn = int(p.sum()) - tp, int(t.sum()) - tp
-            counts.append((tp, fp, fn, int(valid.sum()) - tp - fp - fn))
-            hds.append(hausdorff95(p, t, spacing) if self.hd95 and c > 0 else float("nan"))
-        self.rows.append(np.array(counts, np.int64))
+        self.rows.append(confusion_counts(pred, target, len(self.classes)))
+        hds = [float("nan")] * len(self.classes)
+        if self.hd95:
+            for c in range(1, len(self.classes)):
+                hds[c] = hausdorff95((pred == c) & valid, (target == c) & valid, spacing)
         self.hd.append(hds)
 
     def aggregate(self) -> dict[str, dict[str, float]]:

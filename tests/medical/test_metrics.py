@@ -60,3 +60,21 @@ def test_auc_and_classification_metrics():
     assert out["accuracy"] == pytest.approx(2 / 3)
     assert out["per_class"]["b"]["recall"] == pytest.approx(0.5)
     assert out["balanced_accuracy"] == pytest.approx(0.75)
+
+
+def test_confusion_counts_from_smp_match_a_direct_count_and_skip_ignored_pixels():
+    import numpy as np
+
+    from apps.medical.metrics import confusion_counts
+
+    rng = np.random.default_rng(3)
+    pred, target = rng.integers(0, 3, (40, 50)), rng.integers(0, 3, (40, 50))
+    target[:5] = 255  # outside the field of view
+    valid = target != 255
+    expected = []
+    for c in range(3):
+        p, t = (pred == c) & valid, (target == c) & valid
+        tp = int((p & t).sum())
+        expected.append([tp, int(p.sum()) - tp, int(t.sum()) - tp, int(valid.sum()) - int(p.sum()) - int(t.sum()) + tp])
+    assert confusion_counts(pred, target, 3).tolist() == expected
+    assert confusion_counts(pred, target, 3).sum(1).tolist() == [int(valid.sum())] * 3
