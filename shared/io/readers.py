@@ -10,6 +10,7 @@ import contextlib
 import glob as globlib
 import os
 import re
+import struct
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -234,8 +235,29 @@ def _header_size(path: Path) -> tuple[int, int]:
         with Image.open(path, formats=[_PILLOW_SIZED[fmt]]) as im:
             w, h = im.size
     except Exception:  # PIL raises many types on junk headers
-        raise InputError(path, f"not a readable image (corrupt {fmt} header)") from None
+        size = _tiff_size(path) if fmt == "TIFF" else None  # layouts Pillow cannot open (3-channel float)
+        if size is None:
+            raise InputError(path, f"not a readable image (corrupt {fmt} header)") from None
+        w, h = size
     return int(w), int(h)
+
+
+def _tiff_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of a TIFF's first image from its first IFD (tags 256 / 257), or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            order = "<" if head[:2] == b"II" else ">"
+            f.seek(int.from_bytes(head[4:8], "little" if order == "<" else "big"))
+            (count,) = struct.unpack(order + "H", f.read(2))
+            found = {}
+            for _ in range(min(count, 4096)):
+                tag, kind, n, raw = struct.unpack(order + "HHI4s", f.read(12))
+                if tag in (256, 257) and n == 1 and kind in (3, 4):
+                    found[tag] = struct.unpack(order + ("H" if kind == 3 else "I"), raw[: 2 if kind == 3 else 4])[0]
+        return (found[256], found[257]) if len(found) == 2 else None
+    except (OSError, struct.error, ValueError):
+        return None
 
 
 _PILLOW_SIZED = {"PNG": "PNG", "JPEG": "JPEG", "BMP": "BMP", "GIF": "GIF", "TIFF": "TIFF", "WEBP": "WEBP", "PPM": "PPM"}

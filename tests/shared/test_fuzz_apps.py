@@ -1,6 +1,7 @@
 """Fuzzing the app readers: point clouds, medical CSV / masks / NIfTI / dataset YAML, odd image layouts.
 
 Every case ends in a result or one InputError that names the file (no hang, no library traceback).
+40 cases per test in CI, 2,000 with ``POLYHEAD_FUZZ=long`` (see ``tests/fuzzing.py``).
 """
 
 import gzip
@@ -8,14 +9,15 @@ import io
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 from PIL import Image
 
 from shared.errors import InputError
 from shared.io import read_image
+from tests.fuzzing import fuzz
 
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = fuzz(40)
 
 
 def _one_line_naming(e: InputError, name: str) -> None:
@@ -101,6 +103,11 @@ def _nifti_bytes(shape=(6, 5, 4)) -> bytes:
     cut=st.integers(0, 600),
     gz=st.booleans(),
 )
+@example(offset=70, value=32, cut=0, gz=False)  # datatype: complex64
+@example(offset=70, value=128, cut=0, gz=True)  # datatype: RGB24
+@example(offset=70, value=0, cut=0, gz=False)  # datatype: unknown
+@example(offset=43, value=127, cut=0, gz=False)  # dim[1] = 32518: more voxels than the file holds
+@example(offset=41, value=8, cut=0, gz=True)  # dim[0] = 2054: a nonsense rank
 def test_nifti_with_mutated_header_or_truncated_data(tmp_path_factory, offset, value, cut, gz):
     from apps.medical.volume import read_volume
 
@@ -164,7 +171,7 @@ def small_mp4(tmp_path_factory):
     return path
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@fuzz(15)
 @given(fraction=st.floats(0.0, 0.98))
 def test_truncated_mp4_reads_some_frames_or_fails_clearly(tmp_path_factory, small_mp4, fraction):
     from shared.io import VideoReader
@@ -264,3 +271,41 @@ def test_face_label_lists_random(tmp_path_factory, text, kind):
         _one_line_naming(e, "labels.txt")
     else:
         assert isinstance(rows, list)
+
+
+#: values of every YAML type, for the keys a medical dataset YAML knows
+_ANY = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 600) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+_KNOWN = ["images", "masks", "labels", "fov", "key", "classes", "diagnosis", "input", "split", "slice_axis"]
+_KNOWN += ["invert_masks", "keep_largest", "format", "clases", "inptu"]
+
+
+@FUZZ
+@given(values=st.dictionaries(st.sampled_from(_KNOWN), _ANY, max_size=5))
+@example(values={"classes": "lesion"})
+@example(values={"clases": ["background", "lesion"]})
+@example(values={"key": "(["})
+@example(values={"input": {"size": "abc"}})
+@example(values={"split": [1, 2]})
+@example(values={"slice_axis": "x", "invert_masks": "no"})
+def test_medical_dataset_yaml_values_of_any_type(tmp_path_factory, values):
+    """Known keys with values of the wrong type (and typos of them): a spec of the right types or one line."""
+    import yaml
+
+    from apps.medical.data import load_spec
+
+    root = tmp_path_factory.mktemp("ytyped")
+    (root / "images").mkdir()
+    path = root / "d.yaml"
+    path.write_text(yaml.safe_dump({"path": ".", **values}))
+    try:
+        spec = load_spec(path)
+    except InputError as e:
+        _one_line_naming(e, "d.yaml")
+    else:
+        assert all(isinstance(c, str) for c in spec.classes) and len(spec.classes) >= 2
+        assert isinstance(spec.invert_masks, bool) and spec.slice_axis in (0, 1, 2)
+        assert len(spec.input_size) == 2 and all(v % 32 == 0 for v in spec.input_size)
