@@ -26,6 +26,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".g
 MAX_PIXELS = 250_000_000  # refused above this (a decompression bomb or a scan no model needs)
 DOWNSCALE_PIXELS = 40_000_000  # decoded at a reduced size above this, with a warning
 MAX_FILE_BYTES = 1 << 30  # image files above 1 GiB are refused before a byte is read
+VIDEO_MAX_PIXELS = DOWNSCALE_PIXELS  # per video frame (8K is 33 MP): every frame is decoded at full size
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 
 
@@ -352,17 +353,28 @@ class VideoReader:
             self._cap = _open_capture(p)
             if not self._cap.isOpened():
                 raise InputError(source, "cannot open video (corrupt or unsupported codec)")
+        self._check_frame_size(
+            int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        )
         ok, first = self._cap.read()
         if not ok or first is None:
             self._cap.release()
             problem = "opened but sends no frames" if isinstance(source, int) else "video has no decodable frames"
             raise InputError(self.label, problem)
+        self._check_frame_size(first.shape[1], first.shape[0])
         self._first = first
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and 0 < fps < 1000 else 25.0
         self.height, self.width = first.shape[:2]
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count = count if count > 0 and not isinstance(source, int) else None
+
+    def _check_frame_size(self, width: int, height: int) -> None:
+        """Refuse frames above :data:`VIDEO_MAX_PIXELS` (from the container's claim, before decoding, and
+        from the first frame); sizes the container does not state (0) are checked on the frame."""
+        if width > 0 and height > 0 and width * height > VIDEO_MAX_PIXELS:
+            self._cap.release()
+            check_pixels(self.label, width, height, VIDEO_MAX_PIXELS)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for _, rgb in self.indexed():

@@ -184,3 +184,16 @@ def test_two_seeded_runs_give_identical_metrics(tmp_path, workers):
     assert runs["a"] == runs["b"]
     if "c" in runs:
         assert runs["a"][0]["train/loss"] != runs["c"][0]["train/loss"]  # the seed matters
+
+
+def test_video_with_frames_above_the_pixel_cap_is_refused(tmp_path, monkeypatch):
+    from shared.io import VideoReader, VideoWriter, readers
+
+    path = tmp_path / "wide.mp4"
+    with VideoWriter(path, fps=5) as w:
+        for _ in range(3):
+            w.write(np.zeros((64, 96, 3), np.uint8))
+    assert len(list(VideoReader(path))) == 3
+    monkeypatch.setattr(readers, "VIDEO_MAX_PIXELS", 64 * 96 - 1)
+    with pytest.raises(InputError, match=r"wide.mp4: frame is 96x64 .* above the 0 MP limit"):
+        VideoReader(path)
