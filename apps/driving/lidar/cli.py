@@ -16,8 +16,9 @@ import numpy as np
 from tqdm import tqdm
 
 from apps.driving.lidar.geometry import LidarConfig
-from apps.driving.lidar.io import list_scans, read_scan
-from shared.errors import InputError
+from apps.driving.lidar.io import list_scans, read_scan, scan_name
+from shared.errors import DependencyError, InputError
+from shared.io import SourceItem
 
 DEFAULT_KITTI = Path(__file__).resolve().parents[4] / "shared" / "data" / "driving" / "kitti_sample"
 
@@ -48,6 +49,7 @@ def add_lidar_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib", help="KITTI calibration file, or folder of <scan>.txt")
     p.add_argument("--image", help="camera image, or folder of <scan>.png, for the overlay")
     p.add_argument("--fuse", action="store_true", help="colour points on the camera model's drivable area")
+    p.add_argument("--resume", action="store_true", help="skip scans whose outputs already exist")
     _add_common(p)
 
 
@@ -60,18 +62,74 @@ def _match(spec: str | None, name: str, suffixes: tuple[str, ...]) -> Path | Non
     return p
 
 
+#: the files a scan writes, as suffixes of its output name (for ``shared.predict.unique_names``)
+SCAN_OUTPUTS = {"scan": (".ply", "_bev.png", "_overlay.png", ".json")}
+
+
+class ScanItem(SourceItem):
+    """One input scan, named without its point-cloud suffix (``a.pcd.bin`` -> ``a``)."""
+
+    def __init__(self, path: Path):
+        super().__init__(path, "scan")
+
+    @property
+    def name(self) -> str:
+        return scan_name(self.path)
+
+
+def scan_items(source: str | Path, out: Path) -> list[ScanItem]:
+    """The scans of ``source`` that are not inside ``out`` (a folder or glob never reads our outputs
+    back); a ``source`` that is one existing file is kept wherever it lies (its outputs get another
+    name than the input, see ``shared.predict.unique_names``)."""
+    from shared.predict import inputs_outside
+
+    scans = list_scans(source)
+    items = inputs_outside([ScanItem(p) for p in scans], out, source)
+    if not items:
+        raise InputError(source, f"every scan lies inside the output folder {out} (choose another --out)")
+    if len(items) < len(scans):
+        print(f"note: {len(scans) - len(items)} file(s) inside the output folder {out} are not taken as scans")
+    return items
+
+
+def _done_bev(out: Path, name: str, item: ScanItem, shape: tuple[int, int]) -> np.ndarray | None:
+    """The bird's-eye view of a scan finished by an earlier run (``--resume``: its outputs exist and
+    its JSON names this input), or None."""
+    from apps.driving.lidar.pipeline import output_paths
+    from shared.io import read_image
+    from shared.predict import json_claims
+
+    if not all(p.is_file() for p in output_paths(out, name)) or not json_claims(out / f"{name}.json", item):
+        return None
+    try:
+        bev = read_image(out / f"{name}_bev.png")
+    except InputError:
+        return None
+    return bev if bev.shape[:2] == shape else None  # another --range: redo
+
+
 def run_lidar(args: argparse.Namespace) -> int:
-    """Process every scan: per scan ``.ply``, ``.json``, ``_bev.png`` (+ ``_overlay.png`` with a camera);
-    ``bev.mp4`` for a sequence. A bad scan is skipped and reported; the rest finish."""
+    """Process every scan: per scan ``.ply``, ``_bev.png`` (+ ``_overlay.png`` with a camera) and
+    ``.json`` (last); ``bev.mp4`` for a sequence. Inputs are never outputs: scans inside ``--out``
+    are not read, output names are unique per input (``a.bin`` / ``a.ply`` -> ``a`` / ``a_ply``),
+    every file is atomic, and ``--resume`` skips scans whose outputs exist. A bad scan is skipped with
+    one line (whatever failed); the rest finish."""
     from apps.driving.lidar.calib import read_kitti_calib
-    from apps.driving.lidar.pipeline import colour_by_mask, render_bev, write_outputs
+    from apps.driving.lidar.pipeline import bev_shape, colour_by_mask, render_bev, write_outputs
     from shared.io import VideoWriter, read_image
+    from shared.io.writers import sweep_temp_files
+    from shared.predict import item_key, unique_names
 
     cfg = _config(args)
     out = Path(args.out)
-    scans = list_scans(args.source)
-    ok, skipped = 0, 0
-    video = VideoWriter(out / "bev.mp4", fps=10) if len(scans) > 1 else None
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "--out is a file, not a folder")
+    items = scan_items(args.source, out)
+    sweep_temp_files(out)  # this program's temp files of writes cut short by a kill, nothing else
+    by_key = unique_names(items, out, SCAN_OUTPUTS)
+    names = {id(i): by_key[item_key(i)] for i in items}
+    ok, skipped, resumed = 0, 0, 0
+    video = VideoWriter(out / "bev.mp4", fps=10) if len(items) > 1 else None
     fusion = None
     if args.fuse:
         try:
@@ -81,33 +139,64 @@ def run_lidar(args: argparse.Namespace) -> int:
         except (ImportError, InputError) as e:
             print(f"error: --fuse needs the camera model ({e})", file=sys.stderr)
             return 2
-    for path in tqdm(scans, desc="scans", disable=len(scans) < 2):
-        try:
-            result = process_scan(path, cfg)
-            calib_path = _match(args.calib, result.name, (".txt",))
-            image_path = _match(args.image, result.name, (".png", ".jpg"))
-            calib = read_kitti_calib(calib_path) if calib_path else None
-            image = read_image(image_path) if image_path else None
-            if fusion is not None and calib is not None and image is not None:
-                uv, depth = calib.project(result.points)
-                drivable = fusion.predict_image(image).drivable
-                on_road = colour_by_mask(uv, depth, drivable)
-                result.extras["camera_drivable_points"] = int(on_road.sum())
-                result.extras["camera_drivable_non_ground_points"] = int((on_road & ~result.ground).sum())
-            write_outputs(result, out, cfg.range, image, calib)
-            if video is not None:
-                video.write(render_bev(result, cfg.range))
-            ok += 1
-        except InputError as e:
-            skipped += 1
-            print(f"skipped {path}: {e.problem}", file=sys.stderr)
+    done = {}
+    if getattr(args, "resume", False):
+        shape = bev_shape(cfg.range)
+        done = {id(i): bev for i in items if (bev := _done_bev(out, names[id(i)], i, shape)) is not None}
+        if len(done) == len(items) and (video is None or video.path.is_file()):
+            video = None  # nothing left to do, the sequence video included
+    claimed: dict[str, Path] = {}
+    try:
+        for item in tqdm(items, desc="scans", disable=len(items) < 2):
+            path, name = item.path, names[id(item)]
+            if name in claimed:  # never overwrite another input's outputs
+                skipped += 1
+                tqdm.write(f"skipped {path}: output name '{name}' is already used by {claimed[name]}", file=sys.stderr)
+                continue
+            claimed[name] = path
+            if id(item) in done:
+                resumed += 1
+                if video is not None:
+                    video.write(done[id(item)])
+                continue
+            try:
+                result = process_scan(path, cfg)
+                calib_path = _match(args.calib, result.name, (".txt",))
+                image_path = _match(args.image, result.name, (".png", ".jpg"))
+                calib = read_kitti_calib(calib_path) if calib_path else None
+                image = read_image(image_path) if image_path else None
+                if fusion is not None and calib is not None and image is not None:
+                    uv, depth = calib.project(result.points)
+                    drivable = fusion.predict_image(image).drivable
+                    on_road = colour_by_mask(uv, depth, drivable)
+                    result.extras["camera_drivable_points"] = int(on_road.sum())
+                    result.extras["camera_drivable_non_ground_points"] = int((on_road & ~result.ground).sum())
+                bev = render_bev(result, cfg.range)
+                write_outputs(result, out, cfg.range, image, calib, name=name, source=path, bev=bev)
+                if video is not None:
+                    video.write(bev)
+                ok += 1
+            except DependencyError:
+                raise
+            except InputError as e:
+                skipped += 1
+                tqdm.write(f"skipped {path}: {e.problem}", file=sys.stderr)
+            except Exception as e:  # noqa: BLE001 - one bad scan (e.g. open3d's bad_alloc) never costs the rest
+                skipped += 1
+                detail = (str(e).splitlines() or [""])[0][:160]
+                tqdm.write(f"skipped {path}: {type(e).__name__}: {detail}".rstrip(": "), file=sys.stderr)
+    except BaseException:
+        if video is not None:
+            video.abort()
+        raise
     if video is not None:
-        if ok:
+        if ok or resumed:
             video.close()
         else:
             video.abort()
-    print(f"{ok} scan(s) -> {out} ({skipped} skipped)")
-    return 0 if not skipped else (2 if not ok else 1)
+    extra = f", {resumed} already done" if resumed else ""
+    print(f"{ok} scan(s) -> {out} ({skipped} skipped{extra})")
+    return 0 if not skipped else (2 if not ok and not resumed else 1)
 
 
 def process_scan(path: Path, cfg: LidarConfig):

@@ -26,6 +26,7 @@ from apps.driving.lidar.geometry import (
     voxel_down,
 )
 from apps.driving.lidar.io import Scan
+from shared.errors import InputError
 
 GROUND_RGB = (40, 200, 60)
 BOX_RGB = {
@@ -76,6 +77,8 @@ class LidarResult:
     def colors(self) -> np.ndarray:
         """(M, 3) 0..1: ground green, boxed obstacles by class, other points by height."""
         z = self.points[:, 2]
+        if len(z) == 0:
+            return np.zeros((0, 3))
         t = np.clip((z - np.percentile(z, 2)) / max(1e-6, np.ptp(z)), 0, 1)
         col = cv2.applyColorMap((t * 255).astype(np.uint8)[:, None], cv2.COLORMAP_VIRIDIS)[:, 0, ::-1] / 255.0
         col[self.ground] = np.array(GROUND_RGB) / 255.0
@@ -95,11 +98,19 @@ def _inside(xyz: np.ndarray, b: Box3D, margin: float = 0.1) -> np.ndarray:
 
 
 def process(scan: Scan, cfg: LidarConfig | None = None) -> LidarResult:
-    """Crop, voxel, ground, cluster, boxes; every stage timed."""
+    """Crop, voxel, ground, cluster, boxes; every stage timed. A scan with no point inside
+    ``cfg.range`` raises :class:`InputError` (nothing to label)."""
     cfg = cfg or LidarConfig()
     t: dict[str, float] = {}
     t0 = time.perf_counter()
     keep = crop(scan.points, cfg.range)
+    if not keep.any():
+        lo, hi = scan.points.min(0).round(1).tolist(), scan.points.max(0).round(1).tolist()
+        raise InputError(
+            scan.path,
+            f"no point inside the range x {cfg.range[0]:g}..{cfg.range[1]:g}, y {cfg.range[2]:g}..{cfg.range[3]:g}, "
+            f"z {cfg.range[4]:g}..{cfg.range[5]:g} m (the {len(scan.points)} points span {lo} to {hi}; see --range)",
+        )
     xyz = scan.points[keep]
     inten = scan.intensity[keep] if scan.intensity is not None else None
     t["crop"] = time.perf_counter() - t0
@@ -146,11 +157,17 @@ def process(scan: Scan, cfg: LidarConfig | None = None) -> LidarResult:
     )
 
 
+def bev_shape(rng: tuple[float, ...], res: float = 0.1) -> tuple[int, int]:
+    """(height, width) in pixels of the bird's-eye view of ``rng`` at ``res`` metres per pixel."""
+    x0, x1, y0, y1 = rng[:4]
+    return int(round((x1 - x0) / res)), int(round((y1 - y0) / res))
+
+
 def render_bev(result: LidarResult, rng: tuple[float, ...], res: float = 0.1) -> np.ndarray:
     """Bird's-eye view RGB image: x forward is up, y left is left; height-coloured points, ground green,
     boxes as oriented rectangles with a heading tick."""
     x0, x1, y0, y1 = rng[:4]
-    h, w = int(round((x1 - x0) / res)), int(round((y1 - y0) / res))
+    h, w = bev_shape(rng, res)
     img = np.zeros((h, w, 3), np.uint8)
 
     def px(xy: np.ndarray) -> np.ndarray:
@@ -204,18 +221,38 @@ def colour_by_mask(uv: np.ndarray, depth: np.ndarray, mask: np.ndarray) -> np.nd
     return out
 
 
+def output_paths(out: Path, name: str, overlay: bool = False) -> list[Path]:
+    """The files :func:`write_outputs` makes for output name ``name``, the JSON (the completion mark) last."""
+    return [
+        out / f"{name}.ply",
+        out / f"{name}_bev.png",
+        *[out / f"{name}_overlay.png"] * overlay,
+        out / f"{name}.json",
+    ]
+
+
 def write_outputs(
-    result: LidarResult, out: Path, rng: tuple[float, ...], image: np.ndarray | None = None, calib=None
+    result: LidarResult,
+    out: Path,
+    rng: tuple[float, ...],
+    image: np.ndarray | None = None,
+    calib=None,
+    name: str | None = None,
+    source: Path | None = None,
+    bev: np.ndarray | None = None,
 ) -> list[Path]:
-    """``<scan>.ply`` (labelled colours), ``<scan>.json``, ``<scan>_bev.png`` and, with a camera,
-    ``<scan>_overlay.png``; each written atomically."""
+    """``<name>.ply`` (labelled colours), ``<name>_bev.png`` (``bev`` if already drawn), with a camera
+    ``<name>_overlay.png``, then ``<name>.json`` (last, so an existing JSON means the scan is complete);
+    each written atomically. ``name`` defaults to the scan's name; ``source`` goes into the JSON."""
     from shared.io.writers import write_image, write_json, write_point_cloud
 
+    name = name or result.name
     written = [
-        write_point_cloud(out / f"{result.name}.ply", result.points, result.colors()),
-        write_json(out / f"{result.name}.json", result.to_json()),
-        write_image(out / f"{result.name}_bev.png", render_bev(result, rng)),
+        write_point_cloud(out / f"{name}.ply", result.points, result.colors()),
+        write_image(out / f"{name}_bev.png", render_bev(result, rng) if bev is None else bev),
     ]
     if image is not None and calib is not None:
-        written.append(write_image(out / f"{result.name}_overlay.png", render_overlay(image, result, calib)))
+        written.append(write_image(out / f"{name}_overlay.png", render_overlay(image, result, calib)))
+    doc = result.to_json() if source is None else {"source": str(source), **result.to_json()}
+    written.append(write_json(out / f"{name}.json", doc))
     return written
