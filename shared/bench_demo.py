@@ -41,11 +41,10 @@ def run(args: argparse.Namespace) -> int:
     demo = None
     url = args.url
     if url is None:
-        from shared.demo import build_demo
+        from shared.demo import build_demo, serve
 
         port = _free_port()
-        demo = build_demo()
-        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        demo = serve(build_demo(), "127.0.0.1", port, block=False, quiet=True)  # as `polyhead demo` serves it
         url = f"http://127.0.0.1:{port}/"
     latencies: list[float] = []
     failures: list[str] = []

@@ -84,19 +84,33 @@ class DrivingApp(App):
         return to_tensor(lb.apply(rgb)), lb
 
     @torch.inference_mode()
-    def predict_images(self, images: list[np.ndarray]) -> list[DrivingResult]:
-        """A batch of RGB uint8 images (any sizes) -> one result each, in original pixels."""
+    def predict_images(
+        self, images: list[np.ndarray], *, conf: float | None = None, iou: float | None = None
+    ) -> list[DrivingResult]:
+        """A batch of RGB uint8 images (any sizes) -> one result each, in original pixels.
+
+        ``conf`` / ``iou`` apply to this call only (default: the loaded settings); nothing is stored."""
         self.ensure_loaded()
+        conf, iou = self._thresholds(conf, iou)
         prepared = [self.preprocess(im) for im in images]
         outputs = self.model(torch.stack([x for x, _ in prepared]))
-        return postprocess(outputs, [lb for _, lb in prepared], self.names, self.conf, self.iou)
+        return postprocess(outputs, [lb for _, lb in prepared], self.names, conf, iou)
 
-    def predict_image(self, rgb: np.ndarray) -> DrivingResult:
-        return self.predict_images([rgb])[0]
+    def predict_image(self, rgb: np.ndarray, *, conf: float | None = None, iou: float | None = None) -> DrivingResult:
+        return self.predict_images([rgb], conf=conf, iou=iou)[0]
 
-    def video_stages(self):
-        """Model in one thread, NMS + masks + lane fitting in the drawing thread."""
+    def _thresholds(self, conf: float | None, iou: float | None) -> tuple[float, float]:
+        conf = self.conf if conf is None else float(conf)
+        iou = self.iou if iou is None else float(iou)
+        if not (0 <= conf <= 1 and 0 <= iou <= 1):
+            raise InputError(None, f"conf and iou must be in [0, 1], got {conf} and {iou}")
+        return conf, iou
+
+    def video_stages(self, *, conf: float | None = None, iou: float | None = None):
+        """Model in one thread, NMS + masks + lane fitting in the drawing thread; ``conf`` / ``iou`` hold
+        for this video only (default: the loaded settings)."""
         self.ensure_loaded()
+        conf, iou = self._thresholds(conf, iou)
 
         @torch.inference_mode()
         def infer(rgb: np.ndarray):
@@ -105,7 +119,7 @@ class DrivingApp(App):
 
         def finish(raw) -> DrivingResult:
             outputs, lb = raw
-            return postprocess(outputs, [lb], self.names, self.conf, self.iou)[0]
+            return postprocess(outputs, [lb], self.names, conf, iou)[0]
 
         return infer, finish
 

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from shared.demo_jobs import (
+    IMAGE_TIMEOUT,
+    LONG_TIMEOUT,
+    check_deadline,
+    check_video,
+    demo_job,
+    ensure_loaded,
+    job_file,
+    read_upload,
+)
+from shared.io.writers import write_image
 
 EXAMPLES = Path(__file__).parent / "examples"
 
@@ -28,7 +39,7 @@ def build_camera_tab(app) -> None:
     )
     with gr.Row():
         with gr.Column():
-            image_in = gr.Image(type="numpy", label="Dash-cam image", elem_id="driving-in-img")
+            image_in = gr.Image(type="filepath", image_mode=None, label="Dash-cam image", elem_id="driving-in-img")
             conf = gr.Slider(0.05, 0.9, value=_default_conf(app), step=0.05, label="box confidence")
             run = gr.Button("Run", variant="primary", elem_id="driving-run")
             examples = sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
@@ -46,28 +57,30 @@ def build_camera_tab(app) -> None:
         if clips:
             gr.Examples(clips, inputs=video_in)
 
-    def on_image(img: np.ndarray | None, c: float):
-        if img is None:
+    @demo_job(IMAGE_TIMEOUT)
+    def on_image(path: str | None, c: float) -> tuple[str, dict]:
+        """One request: the box threshold is this call's own; the overlay is a file of this request."""
+        if not path:
             raise gr.Error("Upload an image or pick an example first.")
-        app.ensure_loaded()
-        app.conf = c
-        result = app.predict_image(img[..., :3] if img.ndim == 3 else np.stack([img] * 3, -1))
-        return result.plot(img[..., :3] if img.ndim == 3 else np.stack([img] * 3, -1)), result.to_json()
+        rgb = read_upload(path)
+        result = ensure_loaded(app).predict_image(rgb, conf=c)
+        return str(write_image(job_file("driving.jpg"), result.plot(rgb), quality=90)), result.to_json()
 
-    def on_video(path: str | None, c: float, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (gradio idiom)
-        from shared.errors import InputError
+    @demo_job(LONG_TIMEOUT)
+    def on_video(path: str | None, c: float, progress=gr.Progress(track_tqdm=True)) -> str:  # noqa: B008 (gradio idiom)
         from shared.predict import predict_video
 
         if not path:
             raise gr.Error("Upload a video or pick an example first.")
-        app.ensure_loaded()
-        app.conf = c
-        out = Path(tempfile.mkdtemp(prefix="polyhead_")) / f"{Path(path).stem}_driving.mp4"
-        try:
-            infer, finish = app.video_stages()
-            predict_video(path, out, infer, finish=finish, progress=True)
-        except InputError as e:
-            raise gr.Error(str(e)) from None
+        check_video(path)
+        infer, finish = ensure_loaded(app).video_stages(conf=c)
+
+        def checked(rgb: np.ndarray):
+            check_deadline()
+            return infer(rgb)
+
+        out = job_file("driving.mp4")
+        predict_video(path, out, checked, finish=finish, progress=True)
         return str(out)
 
     run.click(on_image, [image_in, conf], [image_out, json_out], api_name="driving_image", concurrency_limit=2)

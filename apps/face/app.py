@@ -106,11 +106,14 @@ class FaceApp(App):
             self.load()
 
     # ------------------------------------------------------------ inference
-    def predict_images(self, images: list[np.ndarray], with_crops: bool = False):
+    def predict_images(self, images: list[np.ndarray], with_crops: bool = False, *, blur: bool | None = None):
         """RGB images -> FaceResults (and aligned crops per image with ``with_crops``); the cascade runs
-        batched over all images, the attribute model over all faces of all images in one batch."""
+        batched over all images, the attribute model over all faces of all images in one batch.
+        ``blur`` holds for this call only (default: the loaded setting)."""
         from apps.face.align import align_face
         from apps.face.attributes import predict_attributes
+
+        blur = self.blur if blur is None else bool(blur)
 
         self.ensure_loaded()
         images = [check_image(im) for im in images]
@@ -137,14 +140,15 @@ class FaceApp(App):
                 )
                 per_image_crops[i].append(crops[j])
                 j += 1
-            results.append(FaceResult(faces, im.shape[:2], blur=self.blur))
+            results.append(FaceResult(faces, im.shape[:2], blur=blur))
         return (results, per_image_crops) if with_crops else results
 
-    def predict_image(self, rgb: np.ndarray) -> FaceResult:
-        return self.predict_images([rgb])[0]
+    def predict_image(self, rgb: np.ndarray, *, blur: bool | None = None) -> FaceResult:
+        return self.predict_images([rgb], blur=blur)[0]
 
-    def tracked_predictor(self, crops_dir: Path | None = None):
-        """A per-video predict function: IoU tracking ids and smoothed age / gender across frames."""
+    def tracked_predictor(self, crops_dir: Path | None = None, *, blur: bool | None = None):
+        """A per-video predict function: IoU tracking ids and smoothed age / gender across frames;
+        ``blur`` holds for this video only (default: the loaded setting)."""
         from apps.face.track import Tracker
         from shared.io import write_image
 
@@ -152,7 +156,7 @@ class FaceApp(App):
         state = {"frame": 0}
 
         def predict(rgb: np.ndarray) -> FaceResult:
-            (result,), (crops,) = self.predict_images([rgb], with_crops=True)
+            (result,), (crops,) = self.predict_images([rgb], with_crops=True, blur=blur)
             ids = tracker.update([f.box for f in result.faces])
             for f, tid, crop in zip(result.faces, ids, crops, strict=True):
                 f.track_id = tid

@@ -6,11 +6,21 @@ generated background: no third-party face data ships with the app.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from shared.demo_jobs import (
+    IMAGE_TIMEOUT,
+    LONG_TIMEOUT,
+    check_deadline,
+    check_video,
+    demo_job,
+    ensure_loaded,
+    job_file,
+    read_upload,
+)
 
 EXAMPLES = Path(__file__).parent / "examples"
 EXAMPLE = EXAMPLES / "generated_astronaut.jpg"
@@ -55,7 +65,9 @@ def build_face_tab(app) -> None:
     )
     with gr.Row():
         with gr.Column():
-            image_in = gr.Image(type="numpy", label="Image", sources=["upload", "webcam"], elem_id="face-in-img")
+            image_in = gr.Image(
+                type="filepath", image_mode=None, label="Image", sources=["upload", "webcam"], elem_id="face-in-img"
+            )
             blur = gr.Checkbox(False, label="blur faces (anonymise)")
             run = gr.Button("Run", variant="primary", elem_id="face-run")
             if EXAMPLE.is_file():
@@ -70,40 +82,33 @@ def build_face_tab(app) -> None:
         blur_video = gr.Checkbox(False, label="blur faces")
         run_video = gr.Button("Run on video", elem_id="face-run-video")
 
-    def on_image(img: np.ndarray | None, anonymise: bool):
+    @demo_job(IMAGE_TIMEOUT)
+    def on_image(path: str | None, anonymise: bool) -> tuple[str, dict]:
+        """One request: blur is this call's own; the picture is a file of this request."""
         from apps.face.app import check_image
-        from shared.errors import InputError
+        from shared.io.writers import write_image
 
-        if img is None:
+        if not path:
             raise gr.Error("Upload an image, take a webcam snapshot or pick the example first.")
-        try:
-            rgb = check_image(img)
-        except InputError as e:
-            raise gr.Error(str(e)) from None
-        app.ensure_loaded()
-        result = app.predict_image(rgb)
-        result.blur = bool(anonymise)
-        return result.plot(rgb), result.to_json()
+        rgb = check_image(read_upload(path))
+        result = ensure_loaded(app).predict_image(rgb, blur=bool(anonymise))
+        return str(write_image(job_file("face.jpg"), result.plot(rgb), quality=90)), result.to_json()
 
-    def on_video(path: str | None, anonymise: bool, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
-        from shared.errors import InputError
+    @demo_job(LONG_TIMEOUT)
+    def on_video(path: str | None, anonymise: bool, progress=gr.Progress(track_tqdm=True)) -> str:  # noqa: B008
         from shared.predict import predict_video
 
         if not path:
             raise gr.Error("Upload a video first.")
-        app.ensure_loaded()
-        predict = app.tracked_predictor()
+        check_video(path)
+        predict = ensure_loaded(app).tracked_predictor(blur=bool(anonymise))
 
-        def fn(rgb):
-            r = predict(rgb)
-            r.blur = bool(anonymise)
-            return r
+        def fn(rgb: np.ndarray):
+            check_deadline()
+            return predict(rgb)
 
-        out = Path(tempfile.mkdtemp(prefix="polyhead_")) / f"{Path(path).stem}_face.mp4"
-        try:
-            predict_video(path, out, fn, progress=True)
-        except InputError as e:
-            raise gr.Error(str(e)) from None
+        out = job_file("face.mp4")
+        predict_video(path, out, fn, progress=True)
         return str(out)
 
     run.click(on_image, [image_in, blur], [image_out, json_out], api_name="face_image", concurrency_limit=2)

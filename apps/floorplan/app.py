@@ -13,6 +13,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from types import EllipsisType
 
 import numpy as np
 import torch
@@ -84,13 +85,16 @@ class FloorplanApp(App):
         r = lb.to_original_map(rl[0].argmax(0).numpy().astype(np.uint8))
         return b, r
 
-    def predict_image(self, rgb: np.ndarray):
+    def predict_image(self, rgb: np.ndarray, *, scale: float | None | EllipsisType = ...):
         """One RGB plan -> :class:`FloorplanResult` in original pixels (blank page -> empty result).
 
         Plans whose long side exceeds ``MAX_SIDE`` are downscaled first (one warning line); coordinates
-        in the result stay in the original image's pixels.
+        in the result stay in the original image's pixels. ``scale`` (pixels per metre, None: unknown)
+        holds for this call only; left out, the loaded setting applies.
         """
         from apps.floorplan.postprocess import FloorplanResult, vectorise
+
+        scale = self.scale if scale is ... else (float(scale) if scale else None)
 
         rgb = np.ascontiguousarray(rgb[..., :3]) if rgb.ndim == 3 else np.stack([rgb] * 3, -1)
         h, w = rgb.shape[:2]
@@ -103,9 +107,9 @@ class FloorplanApp(App):
             work = cv2.resize(rgb, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_AREA)
             warnings.warn(f"{w}x{h} plan downscaled to {work.shape[1]}x{work.shape[0]} for vectorisation", stacklevel=2)
         if _is_blank(work):
-            return FloorplanResult.empty((h, w), self.scale)
+            return FloorplanResult.empty((h, w), scale)
         b, r = self.predict_masks(work)
-        return vectorise(b, r, scale=self.scale, unit=1 / factor, original_size=(h, w))
+        return vectorise(b, r, scale=scale, unit=1 / factor, original_size=(h, w))
 
     # ------------------------------------------------------------ CLI
     def add_arguments(self, mode: str, parser: argparse.ArgumentParser) -> None:

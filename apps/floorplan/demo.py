@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from shared.demo_jobs import IMAGE_TIMEOUT, demo_job, ensure_loaded, job_file, read_upload
 
 EXAMPLES = Path(__file__).parent / "examples"
 EXAMPLE = EXAMPLES / "generated_plan_0.jpg"
@@ -20,7 +21,7 @@ def build_tab(app) -> None:
     )
     with gr.Row():
         with gr.Column():
-            image_in = gr.Image(type="numpy", label="Floor plan", elem_id="floorplan-in-img")
+            image_in = gr.Image(type="filepath", image_mode=None, label="Floor plan", elem_id="floorplan-in-img")
             scale = gr.Number(value=0, label="scale: pixels per metre (0 = unknown)", minimum=0)
             run = gr.Button("Run", variant="primary", elem_id="floorplan-run")
             examples = sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
@@ -31,19 +32,20 @@ def build_tab(app) -> None:
             model_out = gr.Model3D(label="3D (walls with openings, room floors)", elem_id="floorplan-3d")
     json_out = gr.JSON(label="Result JSON", elem_id="floorplan-json")
 
-    def on_image(img: np.ndarray | None, px_per_m: float | None):
+    @demo_job(IMAGE_TIMEOUT)
+    def on_image(path: str | None, px_per_m: float | None) -> tuple[str, str | None, dict]:
+        """One request: the scale is this call's own; the overlay and the .glb are files of this request."""
         from apps.floorplan.postprocess import write_glb
+        from shared.io.writers import write_image
 
-        if img is None:
+        if not path:
             raise gr.Error("Upload a plan image or pick the example first.")
-        rgb = img[..., :3] if img.ndim == 3 else np.stack([img] * 3, -1)
-        app.ensure_loaded()
-        app.scale = float(px_per_m) if px_per_m else None
-        result = app.predict_image(rgb)
-        glb = None
-        if result.rooms or result.walls:
-            glb = str(write_glb(Path(tempfile.mkdtemp(prefix="polyhead_")) / "floorplan.glb", result.to_mesh()))
-        return result.plot(rgb), glb, result.to_json()
+        if px_per_m is not None and not px_per_m >= 0:
+            raise gr.Error("The scale must be 0 (unknown) or a positive number of pixels per metre.")
+        rgb = read_upload(path)
+        result = ensure_loaded(app).predict_image(rgb, scale=float(px_per_m) if px_per_m else None)
+        glb = str(write_glb(job_file("floorplan.glb"), result.to_mesh())) if (result.rooms or result.walls) else None
+        return str(write_image(job_file("floorplan.png"), result.plot(rgb))), glb, result.to_json()
 
     run.click(
         on_image, [image_in, scale], [image_out, model_out, json_out], api_name="floorplan_image", concurrency_limit=2
