@@ -8,6 +8,7 @@ and turn a label volume into a smoothed, simplified surface mesh.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,42 +121,124 @@ def write_like(path: str | Path, labels: np.ndarray, like: Volume) -> Path:
     return path
 
 
+MESH_MAX_VOXELS = 16_000_000  # marching-cubes grid (the mask's bounding box); block-averaged above it
+MESH_MAX_TRIANGLES = 400_000  # marching-cubes output (decimated to ~20k after): a coarser grid above it
+
+
+class NoSurface(ValueError):
+    """A mask with no surface worth meshing: empty, or in a volume one voxel thick."""
+
+
+def _mesh_factors(shape: tuple[int, ...], max_voxels: int, start: int = 1) -> tuple[int, ...]:
+    """Per-axis block sizes (>= ``start``, never more than a quarter of a short axis) that bring
+    ``shape`` within ``max_voxels``."""
+    f = max(1, start)
+    while True:
+        factors = tuple(max(1, min(f, n // 4)) for n in shape)
+        blocks = np.prod([-(-n // k) for n, k in zip(shape, factors, strict=True)])
+        if blocks <= max_voxels or all(k == max(1, n // 4) for n, k in zip(shape, factors, strict=True)):
+            return factors
+        f += 1
+
+
+def _block_mean(mask: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
+    """Share of foreground per block of ``factors`` voxels (float32; the last blocks padded with 0)."""
+    if all(k == 1 for k in factors):
+        return mask.astype(np.float32)
+    padded = np.pad(mask, [(0, -n % k) for n, k in zip(mask.shape, factors, strict=True)])
+    (a, b, c), (ka, kb, kc) = (n // k for n, k in zip(padded.shape, factors, strict=True)), factors
+    return padded.reshape(a, ka, b, kb, c, kc).mean(axis=(1, 3, 5), dtype=np.float32)
+
+
+def _estimated_triangles(grid: np.ndarray) -> int:
+    """Marching-cubes triangles of ``grid`` at level 0.5, estimated from its mixed cubes (~2.5 each)."""
+    inside = grid > 0.5
+    a, b, c = (n - 1 for n in inside.shape)
+    corners = [inside[i : i + a, j : j + b, k : k + c] for i in (0, 1) for j in (0, 1) for k in (0, 1)]
+    any_in, all_in = np.logical_or.reduce(corners), np.logical_and.reduce(corners)
+    return int(2.5 * np.count_nonzero(any_in & ~all_in))
+
+
 def surface_mesh(
     binary: np.ndarray,
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
     smooth_iterations: int = 10,
     target_triangles: int | None = 20000,
+    max_voxels: int = MESH_MAX_VOXELS,
+    max_triangles: int = MESH_MAX_TRIANGLES,
+    progress: str | None = None,
+    note: Callable[[str], None] | None = None,
 ):
     """Marching cubes (scikit-image) -> Taubin smoothing -> quadric decimation (open3d).
 
     Returns an ``open3d.geometry.TriangleMesh`` in millimetres (voxel spacing applied), with normals.
-    Raises ValueError when the mask is empty.
+    The work is bounded: marching cubes runs on the mask's bounding box, block-averaged when that
+    holds more than ``max_voxels`` voxels or gives more than ``max_triangles`` triangles (each
+    reduction is reported through ``note``). ``progress`` names a stage-by-stage progress bar.
+    Raises :class:`NoSurface` (a ValueError) when the mask is empty or the volume is one voxel thick.
     """
+    from skimage.measure import marching_cubes
+    from tqdm import tqdm
+
     from shared.open3d_loader import open3d
 
-    o3d = open3d()
-    from skimage.measure import marching_cubes
-
     binary = np.asarray(binary, bool)
+    if binary.ndim != 3:
+        raise NoSurface(f"expected a 3-D mask, got shape {binary.shape}")
+    thin = [axis for axis, n in enumerate(binary.shape) if n < 2]
+    if thin:
+        raise NoSurface(
+            f"the volume is one voxel thick along axis {thin[0]} (shape {binary.shape}): no surface worth meshing"
+        )
     if not binary.any():
-        raise ValueError("the mask is empty: no surface to extract")
-    padded = np.pad(binary, 1).astype(np.float32)  # closed surfaces at the volume border
-    verts, faces, _, _ = marching_cubes(padded, level=0.5, spacing=spacing)
-    verts -= np.asarray(spacing)  # undo the padding offset
-    mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(verts), o3d.utility.Vector3iVector(faces[:, ::-1]))
-    if smooth_iterations:
-        mesh = mesh.filter_smooth_taubin(number_of_iterations=smooth_iterations)
-    if target_triangles and len(mesh.triangles) > target_triangles:
-        mesh = mesh.simplify_quadric_decimation(target_number_of_triangles=target_triangles)
-    mesh.remove_degenerate_triangles()
-    mesh.remove_unreferenced_vertices()
-    mesh.compute_vertex_normals()
-    mesh.paint_uniform_color([0.85, 0.35, 0.3])
+        raise NoSurface("the mask is empty: no surface to extract")
+    o3d = open3d()
+    bar = tqdm(total=4, desc=progress, disable=progress is None, leave=False, dynamic_ncols=True)
+    try:
+        lo = [int(np.flatnonzero(binary.any(axis=tuple(a for a in range(3) if a != k)))[0]) for k in range(3)]
+        hi = [int(np.flatnonzero(binary.any(axis=tuple(a for a in range(3) if a != k)))[-1]) + 1 for k in range(3)]
+        box = binary[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]  # marching cubes only where the mask is
+        spacing_a = np.asarray(spacing, np.float64)
+        factors = _mesh_factors(box.shape, max_voxels)
+        bar.set_postfix_str("marching cubes")
+        while True:
+            grid = np.pad(_block_mean(box, factors), 1)  # closed surfaces at the border
+            coarser = _mesh_factors(box.shape, max_voxels, start=max(factors) + 1)
+            if _estimated_triangles(grid) <= max_triangles or coarser == factors:
+                break
+            factors = coarser  # a surface this detailed would only be decimated away
+        step = spacing_a * factors
+        verts, faces, _, _ = marching_cubes(grid, level=0.5, spacing=tuple(step))
+        if note and any(k > 1 for k in factors):
+            note(
+                f"mask of {box.size} voxels (bounding box {box.shape}) meshed on {'x'.join(map(str, factors))}-voxel "
+                f"blocks (budget {max_voxels} voxels, {max_triangles} triangles)"
+            )
+        # undo the padding; block centres sit (k - 1) / 2 voxels into their block
+        verts += (np.asarray(lo) + (np.asarray(factors) - 1) / 2) * spacing_a - step
+        bar.update()
+        mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(verts), o3d.utility.Vector3iVector(faces[:, ::-1]))
+        if smooth_iterations:
+            bar.set_postfix_str(f"smoothing {len(faces)} triangles")
+            mesh = mesh.filter_smooth_taubin(number_of_iterations=smooth_iterations)
+        bar.update()
+        if target_triangles and len(mesh.triangles) > target_triangles:
+            bar.set_postfix_str(f"simplifying to {target_triangles} triangles")
+            mesh = mesh.simplify_quadric_decimation(target_number_of_triangles=target_triangles)
+        bar.update()
+        bar.set_postfix_str("normals")
+        mesh.remove_degenerate_triangles()
+        mesh.remove_unreferenced_vertices()
+        mesh.compute_vertex_normals()
+        mesh.paint_uniform_color([0.85, 0.35, 0.3])
+        bar.update()
+    finally:
+        bar.close()
     return mesh
 
 
 def write_surface(path: str | Path, binary: np.ndarray, spacing=(1.0, 1.0, 1.0), **kwargs) -> Path:
-    """``surface_mesh`` written as .ply / .stl / .obj / .glb."""
+    """``surface_mesh`` (same keyword options) written as .ply / .stl / .obj / .glb."""
     mesh = surface_mesh(binary, spacing, **kwargs)
     mesh.compute_triangle_normals()  # STL needs face normals
     return write_mesh(path, mesh)
