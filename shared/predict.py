@@ -6,6 +6,7 @@ encoding overlap with the model (PyTorch and OpenCV release the GIL).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import queue
@@ -129,7 +130,7 @@ def predict_source(
             try:
                 group.append((item, read_image(item.path)))
             except Exception as e:  # noqa: BLE001 - one bad item never costs the others
-                _skip(report, item.label, problem_of(e))
+                _skip(report, item.label, problem_of(e, item.label))
                 bar.update()
         results: list = [None] * len(group)
         if predict_many is not None and len(group) > 1:
@@ -146,7 +147,7 @@ def predict_source(
                 name = report.names[item_key(item)]
                 _write_image_outputs(report, out, name, item.path, rgb, result, save_overlay, save_json, inputs, swept)
             except Exception as e:  # noqa: BLE001
-                _skip(report, item.label, problem_of(e))
+                _skip(report, item.label, problem_of(e, item.label))
             bar.update()
     bar.close()
     for item in (i for i in items if i.kind != "image"):
@@ -171,7 +172,7 @@ def predict_source(
             if stats.get("incomplete"):
                 report.partial.append((item.label, stats["summary"]))
         except Exception as e:  # noqa: BLE001
-            _skip(report, item.label, problem_of(e))
+            _skip(report, item.label, problem_of(e, item.label))
     return report
 
 
@@ -185,14 +186,15 @@ def inputs_outside(items: Iterable[SourceItem], out: str | Path, source=None) ->
     return [i for i in items if i.path is None or out_abs not in i.path.resolve().parents]
 
 
-def problem_of(e: BaseException) -> str:
-    """One line for a skipped item: the problem of an :class:`InputError`, else ``Type: message``.
+def problem_of(e: BaseException, label: str | None = None) -> str:
+    """One line for a skipped item ``label``: the problem of an :class:`InputError` (with the file it
+    names, when that is another file than ``label``), else ``Type: first line of the message``.
 
-    >>> problem_of(ValueError("bad\nsecond line")), problem_of(InputError("a.jpg", "zero-byte file"))
+    >>> problem_of(ValueError("bad\nsecond line")), problem_of(InputError("a.jpg", "zero-byte file"), "a.jpg")
     ('ValueError: bad', 'zero-byte file')
     """
     if isinstance(e, InputError):
-        return e.problem
+        return e.problem if e.path in (None, label) else f"{e.path}: {e.problem}"
     lines = str(e).strip().splitlines()
     text = lines[0].strip()[:300] if lines else ""
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
@@ -313,7 +315,7 @@ def json_claims(path: Path, item: SourceItem) -> bool:
     """True when ``path`` is a polyhead output JSON written for ``item`` (same input file)."""
     src = json_source(path)
     if not src or item.path is None:
-        return bool(src) and item.path is None and src in (str(item.camera), item.label)
+        return False
     try:
         return os.path.samefile(src, item.path)
     except OSError:
@@ -384,7 +386,7 @@ def unique_names(
         ext = safe_name(suffix.replace(".", "_")) if suffix.strip(".") else ""
         first = [base] if wanted[base.casefold()] > 1 else []
         tail = f"{base}_{ext}" if ext and ext != "item" else f"{base}_1"
-        for cand in [*first, tail, *(f"{tail}_{k}" for k in range(2, 10**6))]:
+        for cand in itertools.chain(first, [tail], (f"{tail}_{k}" for k in itertools.count(2))):
             if cand.casefold() != base.casefold() and cand.casefold() in wanted:
                 continue
             if free(cand, item):

@@ -560,6 +560,6 @@ def predict_files(app, source, out_dir, mesh: bool = False, save_json: bool = Tr
                     print(f"note: {item.path}: nothing to extrude (empty plan), no mesh written")
             report.frames += 1
         except Exception as e:  # noqa: BLE001 - one bad plan never costs the others
-            report.skipped.append((item.label, problem_of(e)))
-            print(f"skipped {item.label}: {problem_of(e)}", file=sys.stderr)
+            report.skipped.append((item.label, problem_of(e, item.label)))
+            print(f"skipped {item.label}: {problem_of(e, item.label)}", file=sys.stderr)
     return report

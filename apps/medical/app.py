@@ -164,8 +164,9 @@ class MedicalApp(App):
             report.written.extend(written)
             report.frames += slices
         except Exception as e:  # noqa: BLE001 - one bad volume never costs the others
-            print(f"skipped {item.path}: {problem_of(e)}", file=sys.stderr)
-            report.skipped.append((str(item.path), problem_of(e)))
+            problem = problem_of(e, str(item.path))
+            print(f"skipped {item.path}: {problem}", file=sys.stderr)
+            report.skipped.append((str(item.path), problem))
 
     # ------------------------------------------------------------ CLI
     def add_arguments(self, mode: str, parser: argparse.ArgumentParser) -> None:

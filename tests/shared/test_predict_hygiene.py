@@ -347,7 +347,7 @@ def test_image_and_volume_of_one_stem_get_separate_outputs(tiny_medical_weights_
 _PIECES = ["a", "A", "a b", "a+b", "a?b", "a_b", "a_png", "a_png_2", "_", "..", "é", "x.y", "a_jpg", "case"]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     picks=st.lists(
         st.tuples(st.sampled_from(_PIECES), st.sampled_from([".jpg", ".png", ".JPG", ".mp4", ".nii.gz"])),
