@@ -67,7 +67,8 @@ def serve(demo, host: str = "127.0.0.1", port: int = 7860, share: bool = False, 
     from shared.errors import InputError
 
     ensure_sweeper()
-    guard = Middleware(OriginGuard, loopback=_is_loopback(host) and not share)
+    share_origins = SHARE_ORIGIN_SUFFIXES if share else ()
+    guard = Middleware(OriginGuard, loopback=_is_loopback(host) and not share, trusted_suffixes=share_origins)
     try:
         demo.launch(
             server_name=host,
@@ -114,6 +115,8 @@ def check_port(host: str, port: int) -> None:
 
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+#: origins of Gradio's share links (``--share``), whose tunnel forwards the page's requests here
+SHARE_ORIGIN_SUFFIXES = (".gradio.live",)
 
 
 def _is_loopback(host: str) -> bool:
@@ -136,10 +139,11 @@ class OriginGuard:
     page's own (scheme-less ``host:port`` equal to the ``Host`` header) is refused before it reaches
     Gradio; requests without ``Origin`` (curl, ``gradio_client``) pass. With ``loopback``, the ``Host``
     itself must be a loopback name too, which stops DNS-rebinding pages that pose as same-origin.
+    ``trusted_suffixes`` (with ``--share``: the share link's domain) are origins let through as well.
     """
 
-    def __init__(self, app, loopback: bool = True):
-        self.app, self.loopback = app, loopback
+    def __init__(self, app, loopback: bool = True, trusted_suffixes: tuple[str, ...] = ()):
+        self.app, self.loopback, self.trusted_suffixes = app, loopback, trusted_suffixes
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] in ("http", "websocket"):
@@ -159,6 +163,8 @@ class OriginGuard:
         from urllib.parse import urlsplit
 
         parts = urlsplit(origin)
+        if parts.scheme == "https" and any(_host_name(parts.netloc).endswith(s) for s in self.trusted_suffixes):
+            return None
         if origin == "null" or not parts.netloc or parts.netloc.lower() != host.lower():
             return f"cross-origin request from {origin!r} refused"
         return None
