@@ -82,6 +82,20 @@ def _scaled_sides(original: tuple[int, int], size: tuple[int, int], scale: float
     )
 
 
+Norm = tuple[tuple[float, ...], tuple[float, ...]]
+
+
+def card_normalisation(card: dict) -> Norm:
+    """``(mean, std)`` on 0..1 RGB that a model card's network expects: its model config's
+    ``normalisation`` (set from the encoder), else the card's own entry, else ImageNet's.
+
+    >>> card_normalisation({"model": {"normalisation": {"mean": [0.5] * 3, "std": [0.5] * 3}}})
+    ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    """
+    norm = (card.get("model") or {}).get("normalisation") or card.get("normalisation") or {}
+    return tuple(norm.get("mean", IMAGENET_MEAN)), tuple(norm.get("std", IMAGENET_STD))
+
+
 def to_tensor(rgb: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
     """(h, w, 3) uint8 RGB -> normalised float (3, h, w)."""
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255)

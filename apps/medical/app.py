@@ -16,7 +16,9 @@ import numpy as np
 from apps.medical.data import to_rgb
 from apps.medical.postprocess import MedicalResult, Predictor
 from shared.app import App, Command, DemoProbe, DemoTab, lazy
+from shared.encoders import DEFAULT_ENCODER
 from shared.errors import InputError
+from shared.preprocess import card_normalisation
 from shared.weights import WEIGHTS_DIR
 
 SHIPPED = {"ph2": "medical-ph2", "drive": "medical-drive"}
@@ -97,6 +99,7 @@ class MedicalApp(App):
             keep_largest=self.card.get("postprocess", {}).get("keep_largest", False)
             if keep_largest is None
             else keep_largest,
+            norm=card_normalisation(self.card),
         )
         self.weights_path = path
         return self
@@ -191,7 +194,7 @@ class MedicalApp(App):
                 help="also write a surface mesh of each predicted volume",
             )
         elif mode == "train":
-            parser.add_argument("--encoder", default="resnet18", help="encoder name (see shared.encoders)")
+            parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="encoder name (see shared.encoders)")
             parser.add_argument("--tasks", nargs="+", choices=["mask", "diagnosis"], help="train only these heads")
             parser.add_argument(
                 "--patches-per-image",
