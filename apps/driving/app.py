@@ -17,8 +17,9 @@ import torch
 from apps.driving.model import CLASSES, INPUT_SIZE
 from apps.driving.postprocess import DrivingResult, postprocess
 from shared.app import App, Command, DemoProbe, DemoTab, lazy
+from shared.encoders import DEFAULT_ENCODER
 from shared.errors import InputError
-from shared.preprocess import Letterbox, check_input_size, to_tensor
+from shared.preprocess import Letterbox, card_normalisation, check_input_size, to_tensor
 
 
 class DrivingApp(App):
@@ -40,6 +41,7 @@ class DrivingApp(App):
         self.imgsz = INPUT_SIZE
         self.names = list(CLASSES)
         self.conf, self.iou = 0.25, 0.45
+        self.norm = card_normalisation({})
 
     # ------------------------------------------------------------ model
     def load(
@@ -50,18 +52,18 @@ class DrivingApp(App):
         tasks=None,
         imgsz=None,
         trust_pickle: bool = False,
+        runtime: str = "torch",
         **_,
     ) -> DrivingApp:
-        from shared.weights import load_card, load_model
+        """Load weights; ``runtime`` ``"onnx"``/``"auto"`` runs safetensors weights in ONNX Runtime
+        (exported once, cached), an ``.onnx`` file always does."""
+        from shared.runtime import load_network
 
         path = Path(weights) if weights else self.default_weights
-        if path.suffix == ".onnx":
-            from shared.export import OnnxModel
-
-            self.model, self.card = OnnxModel(path), load_card(path)
-        else:
-            self.model, self.card = load_model(path, trust_pickle=trust_pickle)
+        size = tuple(imgsz) if imgsz else None
+        self.model, self.card = load_network(path, runtime, input_size=size, trust_pickle=trust_pickle)
         self.names = list(self.card.get("classes", CLASSES))
+        self.norm = card_normalisation(self.card)
         self.imgsz = check_input_size(tuple(imgsz or self.card.get("input_size", INPUT_SIZE)))
         if getattr(self.model, "input_size", None) and tuple(self.model.input_size) != self.imgsz:
             raise InputError(path, f"this ONNX file takes {self.model.input_size[1]}x{self.model.input_size[0]} input")
@@ -81,7 +83,7 @@ class DrivingApp(App):
     # ------------------------------------------------------------ inference
     def preprocess(self, rgb: np.ndarray) -> tuple[torch.Tensor, Letterbox]:
         lb = Letterbox.fit(rgb.shape[:2], self.imgsz)
-        return to_tensor(lb.apply(rgb)), lb
+        return to_tensor(lb.apply(rgb), *self.norm), lb
 
     @torch.inference_mode()
     def predict_images(
@@ -129,13 +131,25 @@ class DrivingApp(App):
             parser.add_argument("--conf", type=float, help="box confidence threshold (default: the card's, else 0.25)")
             parser.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
             parser.add_argument("--tasks", nargs="+", choices=["det", "drivable", "lane"], help="run only these heads")
+            parser.add_argument(
+                "--runtime",
+                choices=["auto", "torch", "onnx"],
+                default="torch",
+                help="torch eager, or ONNX Runtime (safetensors weights are exported once and cached)",
+            )
         elif mode == "train":
-            parser.add_argument("--encoder", default="lcnet_075", help="encoder name (see shared.encoders)")
+            parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="encoder name (see shared.encoders)")
         elif mode == "val":
             parser.add_argument("--batch", type=int, default=4)
 
     def load_options(self, args: argparse.Namespace) -> dict:
-        return {"conf": args.conf, "iou": args.iou, "tasks": args.tasks, "trust_pickle": args.trust_pickle}
+        return {
+            "conf": args.conf,
+            "iou": args.iou,
+            "tasks": args.tasks,
+            "trust_pickle": args.trust_pickle,
+            "runtime": getattr(args, "runtime", "torch"),
+        }
 
     def train(self, args: argparse.Namespace) -> int:
         from apps.driving.training import train
@@ -149,7 +163,7 @@ class DrivingApp(App):
 
         self.load(args.weights, trust_pickle=args.trust_pickle)
         spec = load_spec(args.data)
-        ds = DrivingDataset(spec, args.split, imgsz=self.imgsz)
+        ds = DrivingDataset(spec, args.split, imgsz=self.imgsz, norm=self.norm)
         metrics = evaluate(self.model, ds, batch_size=args.batch)
         print(json.dumps(metrics, indent=2))
         if args.json:

@@ -20,8 +20,9 @@ import torch
 
 from apps.floorplan.model import BOUNDARY_CLASSES, INPUT_SIZE, TASK, split_logits
 from shared.app import App, Command, DemoProbe, DemoTab
+from shared.encoders import DEFAULT_ENCODER
 from shared.errors import InputError
-from shared.preprocess import check_input_size
+from shared.preprocess import card_normalisation, check_input_size
 
 #: plans whose long side exceeds this are downscaled before vectorisation (bounded memory and time)
 MAX_SIDE = 2048
@@ -77,7 +78,7 @@ class FloorplanApp(App):
         self.ensure_loaded()
         h, w = rgb.shape[:2]
         dummy = np.zeros((h, w), np.uint8)
-        x, _, lb = prepare(rgb, dummy, dummy, self.imgsz)
+        x, _, lb = prepare(rgb, dummy, dummy, self.imgsz, card_normalisation(self.card))
         out = self.model(x[None])
         out = out[TASK] if isinstance(out, dict) else out
         bl, rl = split_logits(torch.as_tensor(out), len(BOUNDARY_CLASSES))
@@ -118,7 +119,7 @@ class FloorplanApp(App):
             parser.add_argument("--3d", dest="mesh", action="store_true", help="also write a 3D mesh (.glb + .ply)")
             parser.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"), help="network input size")
         elif mode == "train":
-            parser.add_argument("--encoder", default="resnet18", help="encoder name (see shared.encoders)")
+            parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="encoder name (see shared.encoders)")
         elif mode == "val":
             parser.add_argument("--batch", type=int, default=4)
             parser.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"), help="input size (default: card)")
