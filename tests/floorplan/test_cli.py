@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from shared.cli import main
+from shared.io.writers import TEMP_PREFIX
 
 
 def test_predict_folder(tiny_fp_weights, plan_folder, tmp_path, capsys):
@@ -37,7 +38,7 @@ def test_predict_folder(tiny_fp_weights, plan_folder, tmp_path, capsys):
     doc = json.loads((out / "plan0.json").read_text())
     assert doc["image_size"] == [240, 200] and {"rooms", "walls", "openings", "totals"} <= set(doc)
     assert not (out / "broken.png").exists()
-    assert not list(out.glob(".*.part*"))
+    assert not list(out.glob(f"{TEMP_PREFIX}*"))
 
 
 def test_app_result_and_large_scan(tiny_fp_weights):

@@ -8,6 +8,7 @@ from apps.medical.app import MedicalApp
 from apps.medical.synthetic import blob_volume, lesion_image, write_nifti
 from shared.cli import main
 from shared.io import read_image, write_image
+from shared.io.writers import TEMP_PREFIX
 
 
 @pytest.fixture()
@@ -53,7 +54,7 @@ def test_cli_predict_folder_skips_bad_file_and_writes_masks(tiny_medical, lesion
         assert mask.shape[:2] == (120, 160)
         doc = json.loads((out / f"{stem}.json").read_text())
         assert {"classes", "diagnosis", "source"} <= set(doc)
-    assert not list(out.glob("broken*")) and not list(out.glob(".*part*"))
+    assert not list(out.glob("broken*")) and not list(out.glob(f"{TEMP_PREFIX}*"))
 
 
 def test_cli_predict_volume_writes_nifti_json_and_mesh(tiny_medical, tmp_path):
@@ -75,7 +76,17 @@ def test_cli_predict_volume_writes_nifti_json_and_mesh(tiny_medical, tmp_path):
 
 def test_train_then_val_on_generated_lesions(lesion_yaml, tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["medical", "train", "--data", str(lesion_yaml), "--encoder", "mobilenetv3_small_100", "--no-pretrained", "--epochs", "2"]
+    args = [
+        "medical",
+        "train",
+        "--data",
+        str(lesion_yaml),
+        "--encoder",
+        "mobilenetv3_small_100",
+        "--no-pretrained",
+        "--epochs",
+        "2",
+    ]
     assert main([*args, "--batch", "4", "--mask-stride", "4", "--neck-channels", "16", "--out", str(out)]) == 0
     card = json.loads((out / "best.json").read_text())
     assert card["tasks"] == ["mask", "diagnosis"] and card["data"]["val_items"] == 4  # 2 per label
@@ -102,7 +113,17 @@ def test_train_then_val_on_generated_lesions(lesion_yaml, tmp_path, capsys):
 
 def test_mask_only_training_drops_the_diagnosis_head(lesion_yaml, tmp_path):
     out = tmp_path / "maskonly"
-    args = ["medical", "train", "--data", str(lesion_yaml), "--encoder", "mobilenetv3_small_100", "--no-pretrained", "--epochs", "1"]
+    args = [
+        "medical",
+        "train",
+        "--data",
+        str(lesion_yaml),
+        "--encoder",
+        "mobilenetv3_small_100",
+        "--no-pretrained",
+        "--epochs",
+        "1",
+    ]
     assert main([*args, "--tasks", "mask", "--mask-stride", "4", "--max-batches", "1", "--out", str(out)]) == 0
     card = json.loads((out / "best.json").read_text())
     assert list(card["model"]["heads"]) == ["mask"] and card["diagnosis_classes"] == []

@@ -10,6 +10,7 @@ import pytest
 
 from shared.cli import main
 from shared.io import VideoReader
+from shared.io.writers import TEMP_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,7 +41,7 @@ def test_predict_folder_skips_bad_items_and_finishes(road_images, tiny_weights, 
     assert doc["image_size"] == {"height": 180, "width": 320}
     assert {"objects", "drivable_share", "lanes"} <= set(doc)
     assert 0.0 <= doc["drivable_share"] <= 1.0
-    assert not [p for p in out.iterdir() if ".part" in p.name]
+    assert not [p for p in out.iterdir() if p.name.startswith(TEMP_PREFIX)]
     assert sorted(p.name for p in road_images.iterdir()) == [
         "broken.jpg",
         "garbage.png",

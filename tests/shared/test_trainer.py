@@ -14,6 +14,7 @@ import torch
 from apps.driving.data import DrivingDataset, load_spec
 from apps.driving.evaluate import evaluate
 from apps.driving.model import build_driving_model
+from shared.io.writers import TEMP_PREFIX
 from shared.train import TrainConfig, Trainer
 from tests.conftest import TINY_SIZE
 
@@ -117,7 +118,7 @@ def test_sigkill_at_random_moments_then_resume_reaches_the_final_epoch(synthetic
     ck = torch.load(out / "last.pt", weights_only=True)
     assert ck["epoch"] == 3
     assert [r["epoch"] for r in ck["history"]] == [1, 2, 3, 4]
-    assert not [p.name for p in out.iterdir() if ".part" in p.name]  # a write cut by a kill left nothing
+    assert not [p.name for p in out.iterdir() if p.name.startswith(TEMP_PREFIX)]  # a write cut by a kill left nothing
 
 
 @pytest.mark.slow
