@@ -162,7 +162,10 @@ def _fit(tmp_path, **cfg):
     model = build_model(TINY, pretrained=True)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     trainer = Trainer(
-        model, _Tiny(), lambda m: {"score": 0.0}, TrainConfig(out_dir=tmp_path, epochs=1, batch_size=4, ema=False, **cfg)
+        model,
+        _Tiny(),
+        lambda m: {"score": 0.0},
+        TrainConfig(out_dir=tmp_path, epochs=1, batch_size=4, ema=False, **cfg),
     )
     trainer.fit()
     return trainer, before, model.state_dict()
@@ -231,9 +234,7 @@ def test_smp_unet_neck_returns_every_level_and_trains():
     )
     assert isinstance(model.neck, SmpUnetDecoder)
     feats = model.forward_features(torch.zeros(1, 3, 64, 96))
-    assert {s: tuple(f.shape[1:]) for s, f in feats.items()} == {
-        s: (16, 64 // s, 96 // s) for s in (2, 4, 8, 16, 32)
-    }
+    assert {s: tuple(f.shape[1:]) for s, f in feats.items()} == {s: (16, 64 // s, 96 // s) for s in (2, 4, 8, 16, 32)}
     out = model(torch.randn(2, 3, 64, 96))
     assert out["mask"].shape == (2, 2, 64, 96) and out["cls"].shape == (2, 3)
 
