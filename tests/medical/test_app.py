@@ -74,19 +74,15 @@ def test_cli_predict_volume_writes_nifti_json_and_mesh(tiny_medical, tmp_path):
     assert main([*args, "--resume"]) == 1  # the broken volume is skipped, the done one not redone
 
 
+def _small_train(data, epochs: int) -> list[str]:
+    """A quick from-scratch run of a small encoder (the ImageNet start is tested in tests/shared)."""
+    small = ["--encoder", "mobilenetv3_small_100", "--no-pretrained", "--epochs", str(epochs)]
+    return ["medical", "train", "--data", str(data), *small]
+
+
 def test_train_then_val_on_generated_lesions(lesion_yaml, tmp_path, capsys):
     out = tmp_path / "run"
-    args = [
-        "medical",
-        "train",
-        "--data",
-        str(lesion_yaml),
-        "--encoder",
-        "mobilenetv3_small_100",
-        "--no-pretrained",
-        "--epochs",
-        "2",
-    ]
+    args = _small_train(lesion_yaml, epochs=2)
     assert main([*args, "--batch", "4", "--mask-stride", "4", "--neck-channels", "16", "--out", str(out)]) == 0
     card = json.loads((out / "best.json").read_text())
     assert card["tasks"] == ["mask", "diagnosis"] and card["data"]["val_items"] == 4  # 2 per label
@@ -113,17 +109,7 @@ def test_train_then_val_on_generated_lesions(lesion_yaml, tmp_path, capsys):
 
 def test_mask_only_training_drops_the_diagnosis_head(lesion_yaml, tmp_path):
     out = tmp_path / "maskonly"
-    args = [
-        "medical",
-        "train",
-        "--data",
-        str(lesion_yaml),
-        "--encoder",
-        "mobilenetv3_small_100",
-        "--no-pretrained",
-        "--epochs",
-        "1",
-    ]
+    args = _small_train(lesion_yaml, epochs=1)
     assert main([*args, "--tasks", "mask", "--mask-stride", "4", "--max-batches", "1", "--out", str(out)]) == 0
     card = json.loads((out / "best.json").read_text())
     assert list(card["model"]["heads"]) == ["mask"] and card["diagnosis_classes"] == []
