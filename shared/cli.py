@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         if os.environ.get("POLYHEAD_DEBUG"):
             traceback.print_exc()
-        print(f"error: {line}", file=sys.stderr)
+        print("error: " + line.replace("\r", "\\r").replace("\n", "\\n"), file=sys.stderr)  # one line, always
         return 2 if isinstance(e, InputError) else 1
 
 

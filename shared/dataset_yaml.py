@@ -64,7 +64,7 @@ def check_keys(raw: dict, known: Iterable[str], path: str | Path, where: str = "
         if key not in known:
             near = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
             hint = f"did you mean '{near[0]}'?" if near else f"known keys: {', '.join(known)}"
-            raise InputError(path, f"unknown key '{where}{key}' ({hint})")
+            raise InputError(path, f"unknown key {_quote(f'{where}{key}')} ({hint})")
 
 
 def get_str(raw: dict, key: str, path: str | Path, default: str | None = None) -> str | None:
@@ -85,7 +85,7 @@ def get_names(raw: dict, key: str, path: str | Path, default: list[str] | None =
         return []
     if isinstance(value, str):
         raise InputError(
-            path, f"'{key}' must be a list of names such as [background, {value}], got the string '{value}'"
+            path, f"'{key}' must be a list of names such as [background, {value!r}], got the string {_quote(value)}"
         )
     if not isinstance(value, list) or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
         raise InputError(path, f"'{key}' must be a list of names, got {_show(value)}")
@@ -145,6 +145,11 @@ def get_regex(raw: dict, key: str, path: str | Path) -> str | None:
     except re.error as e:
         raise InputError(path, f"'{key}' is not a valid regular expression ({e})") from None
     return value
+
+
+def _quote(text: str) -> str:
+    """``'text'`` with control characters escaped (``\\n``), so a message stays on one line."""
+    return "'" + "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text)) + "'"
 
 
 def _show(value: Any) -> str:

@@ -83,7 +83,7 @@ def load_spec(path: str | Path) -> MedicalSpec:
     inp = get_mapping(raw, "input", path, known=("mode", "size"))
     mode = get_str(inp, "mode", path, "resize")
     if mode not in ("resize", "patch"):
-        raise InputError(path, f"input.mode must be 'resize' or 'patch', got '{mode}'")
+        raise InputError(path, f"input.mode must be 'resize' or 'patch', got {mode!r}")
     size = inp.get("size", [256, 320])
     if (
         not isinstance(size, list | tuple)

@@ -151,6 +151,8 @@ def read_image(path: str | Path) -> np.ndarray:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     try:
         img = cv2.imdecode(data, flags)
+        if img is None and w * h <= DOWNSCALE_PIXELS:  # e.g. a 4-channel float TIFF: only "unchanged" reads it
+            img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     finally:
         cv2.utils.logging.setLogLevel(level)
     del data
