@@ -133,6 +133,13 @@ def job_file(name: str) -> Path:
     return job.file(name)
 
 
+def job_folder() -> Path:
+    """The running request's private folder, created (outside a job: a fresh folder of its own)."""
+    job = _CURRENT.get() or Job(timeout=LONG_TIMEOUT)
+    job.folder.mkdir(parents=True, exist_ok=True)
+    return job.folder
+
+
 def check_deadline() -> None:
     """Stop the running job if its time is up (a no-op outside a job)."""
     job = _CURRENT.get()

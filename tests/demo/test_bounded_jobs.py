@@ -162,7 +162,7 @@ def test_a_job_over_its_time_limit_answers_with_a_message_and_stops():
 def test_bad_inputs_become_one_line_messages_and_results_land_in_the_request_folder():
     import gradio as gr
 
-    from shared.demo_jobs import current_job, demo_job, job_file, jobs_root
+    from shared.demo_jobs import current_job, demo_job, job_file, job_folder, jobs_root
 
     @demo_job(timeout=30)
     def bad(path: str) -> None:
@@ -179,6 +179,7 @@ def test_bad_inputs_become_one_line_messages_and_results_land_in_the_request_fol
 
     (f1, d1), (f2, d2) = good(), good()
     assert f1.parent == d1 and f2.parent == d2 and d1 != d2
+    assert demo_job(timeout=30)(job_folder)().is_dir() and job_folder() != job_folder()
     assert d1.parent == jobs_root() and d1.name.startswith("req-")
     with pytest.raises(ValueError):
         job_file("../escape.txt")
