@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 import traceback
 
@@ -26,7 +27,11 @@ class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: ``polyhead driving train: error: argument --batch: ... (see --help)``."""
 
     def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        m = re.match(r"argument ([^:]+): (.*)", message, re.DOTALL)
+        if m:  # "argument --batch/-b: must be ..." -> "--batch must be ..."
+            option, problem = m.group(1).split("/")[0], m.group(2)
+            message = f"{option} {problem}" if problem.startswith("must") else f"{option}: {problem}"
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
 
 
 def positive_int(text: str) -> int:
@@ -233,7 +238,12 @@ def main(argv: list[str] | None = None) -> int:
     import warnings
 
     warnings.formatwarning = lambda message, category, *_, **__: f"warning: {message}\n"  # one line each
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # a usage error (already printed, one line): the code, as for any other error
+        if e.code in (0, None):
+            raise
+        return int(e.code) if isinstance(e.code, int) else 2
     if isinstance(getattr(args, "seed", None), int):  # before the app builds its model: seeded initial weights
         from shared.train.trainer import seed_everything
 
