@@ -117,23 +117,21 @@ def build_checked(config: dict, path: str | Path) -> MultiTaskModel:
             raise _unbuildable(where, e) from None
     if probe is None:  # not sizeable without building it: build it for real (its tensors are checked below)
         return build_model(config)
-    need = sum(t.numel() * t.element_size() for t in probe.state_dict().values())
-    del probe
+    tensors = probe.state_dict().values()
+    need, need_numel = sum(t.numel() * t.element_size() for t in tensors), sum(t.numel() for t in tensors)
+    del probe, tensors
     if need > MAX_MODEL_BYTES:
         raise InputError(
             where, f"model card claims a {need / 2**30:.1f} GB network, above the {MAX_MODEL_BYTES >> 30} GB limit"
         )
-    have = safetensors_bytes(path) if Path(path).suffix == ".safetensors" and Path(path).is_file() else None
-    if have is not None and need > have:
-        raise InputError(
-            path,
-            f"model card's architecture needs {need / 2**20:.1f} MB of tensors, the file holds {have / 2**20:.1f} MB",
-        )
+    have = safetensors_numel(path) if Path(path).suffix == ".safetensors" and Path(path).is_file() else None
+    if have is not None and need_numel > have:  # values, not bytes: shipped weights may be stored as float16
+        raise InputError(path, f"model card's architecture needs {need_numel:,} tensor values, the file holds {have:,}")
     return build_model(config)
 
 
-def safetensors_bytes(path: str | Path) -> int:
-    """Total tensor bytes a safetensors file declares, from its header only (InputError if it is not one)."""
+def safetensors_numel(path: str | Path) -> int:
+    """Total tensor values a safetensors file declares, from its header only (InputError if it is not one)."""
     path = Path(path)
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -142,15 +140,16 @@ def safetensors_bytes(path: str | Path) -> int:
             raise InputError(path, "not a readable safetensors file (bad header length)")
         try:
             header = json.loads(f.read(n))
-            spans = [v["data_offsets"] for k, v in header.items() if k != "__metadata__"]
-            total = sum(int(end) - int(start) for start, end in spans)
+            entries = [v for k, v in header.items() if k != "__metadata__"]
+            total = sum(int(end) - int(start) for start, end in (v["data_offsets"] for v in entries))
+            numel = sum(math.prod(int(d) for d in v["shape"]) for v in entries)
         except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
             raise InputError(path, "not a readable safetensors file (bad header)") from None
     if total > size - 8 - n:
         raise InputError(
             path, f"not a readable safetensors file (cut short: {total} tensor bytes declared, {size - 8 - n} held)"
         )
-    return total
+    return numel
 
 
 MAX_HEADS = 64

@@ -197,3 +197,27 @@ def test_video_with_frames_above_the_pixel_cap_is_refused(tmp_path, monkeypatch)
     monkeypatch.setattr(readers, "VIDEO_MAX_PIXELS", 64 * 96 - 1)
     with pytest.raises(InputError, match=r"wide.mp4: frame is 96x64 .* above the 0 MP limit"):
         VideoReader(path)
+
+
+def test_float16_weights_pass_the_size_check_and_a_bigger_card_does_not(tmp_path):
+    """The size check counts tensor values, not bytes: the shipped medical weights are stored as float16."""
+    import torch
+    from safetensors.torch import save_file
+
+    from shared.model import build_model
+    from shared.weights import load_model
+
+    cfg = {
+        "encoder": "mobilenetv3_small_100",
+        "neck_channels": 16,
+        "heads": {"m": {"type": "segment", "num_classes": 2}},
+    }
+    model = build_model(cfg)
+    state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp_path / "h.safetensors"))
+    (tmp_path / "h.json").write_text(json.dumps({"model": model.config}))
+    loaded, _ = load_model(tmp_path / "h.safetensors")
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    (tmp_path / "h.json").write_text(json.dumps({"model": {**model.config, "neck_channels": 64}}))
+    with pytest.raises(InputError, match="needs .* tensor values, the file holds"):
+        load_model(tmp_path / "h.safetensors")
