@@ -225,6 +225,18 @@ class Trainer:
             return self.cfg.ema_decay
         return float(min(0.999, max(0.9, 1 - 10 / max(total_iters, 1))))
 
+    def improves(self, score: float | None) -> bool:
+        """True when ``score`` should become the best weights: better than the best so far. A NaN / inf score
+        is taken only while nothing better exists (so a best file is always written), and never blocks a
+        later finite one (``x > nan`` is always False)."""
+        if score is None:
+            return False
+        if not math.isfinite(float(score)):
+            return self.best is None
+        if self.best is None or not math.isfinite(self.best):
+            return True
+        return score > self.best if self.cfg.mode == "max" else score < self.best
+
     def _iters_per_epoch(self) -> int:
         n = math.ceil(len(self.train_set) / self.world / self.cfg.batch_size)
         return min(n, self.cfg.max_batches) if self.cfg.max_batches else n
@@ -326,9 +338,7 @@ class Trainer:
                 row.update({f"val/{k}": v for k, v in metrics.items()})
                 self.history.append(row)
                 score = metrics.get(self.cfg.main_metric)
-                if score is not None and (
-                    self.best is None or (score > self.best if self.cfg.mode == "max" else score < self.best)
-                ):
+                if self.improves(score):
                     self.best = float(score)
                     card = {**self.cfg.card, "metrics": metrics, "epoch": epoch + 1}
                     save_weights(self.eval_model(), self.out / self.cfg.weights_name, card)

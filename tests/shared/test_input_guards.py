@@ -221,3 +221,15 @@ def test_float16_weights_pass_the_size_check_and_a_bigger_card_does_not(tmp_path
     (tmp_path / "h.json").write_text(json.dumps({"model": {**model.config, "neck_channels": 64}}))
     with pytest.raises(InputError, match="needs .* tensor values, the file holds"):
         load_model(tmp_path / "h.safetensors")
+
+
+def test_a_nan_score_never_blocks_a_later_best():
+    from shared.train.trainer import Trainer
+
+    t = Trainer.__new__(Trainer)  # only the selection rule: no model needed
+    t.cfg, t.best = type("C", (), {"mode": "max"})(), None
+    assert t.improves(float("nan"))  # the first epoch always gives a best file
+    t.best = float("nan")
+    assert t.improves(0.1) and not t.improves(None)
+    t.best = 0.5
+    assert not t.improves(float("nan")) and not t.improves(0.4) and t.improves(0.6)
