@@ -232,10 +232,7 @@ def _header_size(path: Path) -> tuple[int, int]:
     if fmt not in _PILLOW_SIZED:
         raise InputError(path, f"{fmt} images are not supported (the bytes are {fmt}, whatever the file name says)")
     try:
-        from PIL import Image
-
-        Image.MAX_IMAGE_PIXELS = None  # we apply our own limits
-        with Image.open(path, formats=[_PILLOW_SIZED[fmt]]) as im:
+        with _pillow_unbounded() as Image, Image.open(path, formats=[_PILLOW_SIZED[fmt]]) as im:
             w, h = im.size
     except Exception:  # PIL raises many types on junk headers
         size = _tiff_size(path) if fmt == "TIFF" else None  # layouts Pillow cannot open (3-channel float)
@@ -266,12 +263,26 @@ def _tiff_size(path: Path) -> tuple[int, int] | None:
 _PILLOW_SIZED = {"PNG": "PNG", "JPEG": "JPEG", "BMP": "BMP", "GIF": "GIF", "TIFF": "TIFF", "WEBP": "WEBP", "PPM": "PPM"}
 
 
-def _read_with_pillow(path: Path) -> np.ndarray | None:
-    """GIF and a few formats OpenCV builds may lack."""
-    try:
-        from PIL import Image, ImageOps
+@contextlib.contextmanager
+def _pillow_unbounded():
+    """PIL's ``Image`` with its decompression-bomb limit lifted for this call only (we apply our own
+    limits first); everywhere else in the process (mask readers, the demo) PIL keeps its default."""
+    from PIL import Image
 
-        with Image.open(path) as im:
+    old = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield Image
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+
+
+def _read_with_pillow(path: Path) -> np.ndarray | None:
+    """GIF and a few formats OpenCV builds may lack (called only after the size checks)."""
+    try:
+        from PIL import ImageOps
+
+        with _pillow_unbounded() as Image, Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
             if im.mode in ("F", "I", "I;16", "I;16B", "I;16L"):  # one float / int channel: scaled by to_rgb8
                 return np.asarray(im).copy()

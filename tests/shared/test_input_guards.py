@@ -233,3 +233,22 @@ def test_a_nan_score_never_blocks_a_later_best():
     assert t.improves(0.1) and not t.improves(None)
     t.best = 0.5
     assert not t.improves(float("nan")) and not t.improves(0.4) and t.improves(0.6)
+
+
+def test_reading_an_image_leaves_pillows_bomb_limit_for_the_mask_readers(tmp_path):
+    """read_image lifts PIL's decompression-bomb limit only while it sizes a file: a 30000x30000 mask read
+    afterwards by the medical mask reader is still refused by PIL instead of being decoded (900 MP)."""
+    from PIL import Image
+
+    from apps.medical.data import read_mask
+    from tests.shared.test_fuzz_readers import image_header
+
+    limit = Image.MAX_IMAGE_PIXELS
+    (tmp_path / "a.png").write_bytes(cv2.imencode(".png", np.zeros((4, 4, 3), np.uint8))[1].tobytes())
+    (tmp_path / "huge.png").write_bytes(image_header("png", 30000, 30000))
+    read_image(tmp_path / "a.png")
+    with pytest.raises(InputError, match="above the 250 MP limit"):
+        read_image(tmp_path / "huge.png")
+    assert Image.MAX_IMAGE_PIXELS == limit and limit is not None
+    with pytest.raises(InputError, match="huge.png: cannot read mask"):
+        read_mask(tmp_path / "huge.png", 2)
