@@ -238,7 +238,7 @@ def list_items(spec: MedicalSpec) -> list[Item]:
 
 
 def _nnunet_items(spec: MedicalSpec, img_dir: Path) -> list[Item]:
-    from apps.medical.volume import read_volume
+    from apps.medical.volume import volume_shape
 
     items = []
     lab_dir = spec.root / (spec.masks or "labelsTr")
@@ -247,8 +247,7 @@ def _nnunet_items(spec: MedicalSpec, img_dir: Path) -> list[Item]:
         if _stem(p) != case + "_0000" and re.search(r"_\d{4}$", _stem(p)):
             continue  # other modalities: channel 0 only
         lab = next((q for q in (lab_dir / f"{case}.nii.gz", lab_dir / f"{case}.nii") if q.is_file()), None)
-        vol = read_volume(p)
-        for z in range(vol.data.shape[spec.slice_axis]):
+        for z in range(volume_shape(p)[spec.slice_axis]):
             items.append(Item(f"{case}:{z}", p, lab, None, None, z))
     if not items:
         raise InputError(img_dir, "no NIfTI volumes (*.nii, *.nii.gz) found")

@@ -36,9 +36,28 @@ def is_nifti(path: str | Path) -> bool:
 
 def read_volume(path: str | Path) -> Volume:
     """Read a 3-D NIfTI; 4-D volumes, broken headers and unreadable data raise InputError."""
+    path = Path(path)
+    img, shape = _open_checked(path)
+    try:
+        data = np.asanyarray(img.dataobj).reshape(shape)
+    except Exception as e:
+        raise InputError(path, f"voxel data unreadable ({type(e).__name__}: {str(e).splitlines()[0][:80]})") from None
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+    zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
+    return Volume(path, data, np.asarray(img.affine, np.float64), zooms, img.header)  # type: ignore[arg-type]
+
+
+def volume_shape(path: str | Path) -> tuple[int, int, int]:
+    """The 3-D shape of a NIfTI from its header alone, with every check of :func:`read_volume` but the
+    voxel data (listing the slices of a dataset reads no voxel)."""
+    return _open_checked(Path(path))[1]
+
+
+def _open_checked(path: Path):
+    """``(nibabel image, 3-D shape)`` after the header checks and :func:`check_volume_budget`."""
     import nibabel as nib
 
-    path = Path(path)
     if not path.is_file():
         raise InputError(path, "volume not found")
     try:
@@ -52,15 +71,9 @@ def read_volume(path: str | Path) -> Volume:
         shape = shape[:3]
     if len(shape) != 3:
         raise InputError(path, f"expected a 3-D volume, got {len(img.shape)}-D shape {tuple(img.shape)}")
-    check_volume_budget(path, tuple(int(n) for n in shape), img.get_data_dtype())
-    try:
-        data = np.asanyarray(img.dataobj).reshape(shape)
-    except Exception as e:
-        raise InputError(path, f"voxel data unreadable ({type(e).__name__}: {str(e).splitlines()[0][:80]})") from None
-    if data.dtype.kind == "f" and not np.isfinite(data).all():
-        data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
-    zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
-    return Volume(path, data, np.asarray(img.affine, np.float64), zooms, img.header)  # type: ignore[arg-type]
+    shape = tuple(int(n) for n in shape)
+    check_volume_budget(path, shape, img.get_data_dtype())
+    return img, shape
 
 
 MAX_VOXELS = 512**3  # whole volume: ~134 M voxels (float32 working copy: 512 MB)
