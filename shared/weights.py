@@ -63,7 +63,8 @@ def load_state(path: str | Path, trust_pickle: bool = False) -> dict[str, torch.
                 "or pass --trust-pickle if you trust the file",
             )
         obj = torch.load(path, map_location="cpu", weights_only=False)
-        return obj.get("model", obj) if isinstance(obj, dict) else obj.state_dict()
+        state = obj.get("model", obj) if isinstance(obj, dict) else obj.state_dict()
+        return check_finite(state, path) if isinstance(state, dict) else state
     try:
         state = load_file(str(path))
     except Exception as e:
