@@ -1,6 +1,16 @@
-"""polyhead's shared core: encoders, necks, heads, losses, trainer, io, viz, export, cli, demo."""
+"""polyhead's shared core: encoders, necks, heads, losses, trainer, io, viz, export, cli, demo.
 
-from shared import offline as _offline  # noqa: F401  (sets the offline switches before anything loads)
+The Python API in one line per use:
 
-__all__ = ["__version__"]
+>>> app = load("driving")                                   # doctest: +SKIP
+>>> preds = app("street.jpg", conf=0.3)                     # doctest: +SKIP
+>>> preds[0].to_json()["objects"], preds[0].save("runs/x")  # doctest: +SKIP
+
+Importing changes no environment variable; the ``polyhead`` command and the demo set the offline
+switches of the libraries they load (:func:`shared.offline.apply`).
+"""
+
+from shared.api import Prediction, load
+
+__all__ = ["Prediction", "__version__", "load"]
 __version__ = "0.1.0"

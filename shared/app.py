@@ -138,13 +138,50 @@ class App:
         """Options from CLI args passed to :meth:`load` (override to add thresholds etc.)."""
         return {"trust_pickle": getattr(args, "trust_pickle", False)}
 
-    def train(self, args: argparse.Namespace) -> int:  # pragma: no cover - abstract
+    # ------------------------------------------------------------ Python API
+    def __call__(self, source, *, stream: bool = False, bgr: bool = False, **options):
+        """Predict on a path, folder, glob, video, RGB array (``bgr=True`` for ``cv2.imread`` arrays),
+        PIL image or a list of them; a list of :class:`shared.api.Prediction` (a generator with
+        ``stream=True``). ``options`` are :meth:`predict_image`'s (e.g. ``conf``) for this call only.
+
+        >>> for p in polyhead.load("driving")("frames/", stream=True): p.save("runs/out")   # doctest: +SKIP
+        """
+        from shared.api import predict_call
+
+        return predict_call(self, source, stream=stream, bgr=bgr, **options)
+
+    def train(self, args: argparse.Namespace | None = None, /, **options) -> int:
+        """Train: ``app.train(data="datasets/x.yaml", epochs=3)`` takes the CLI's options as keywords.
+
+        >>> polyhead.load("medical").train(data="datasets/medical-ph2.yaml", epochs=2)   # doctest: +SKIP
+        """
+        return self.run_train(self._mode_args("train", args, options))
+
+    def val(self, args: argparse.Namespace | None = None, /, **options) -> int:
+        """Evaluate: ``app.val(data="datasets/x.yaml", json="val.json")``."""
+        return self.run_val(self._mode_args("val", args, options))
+
+    def export(self, args: argparse.Namespace | None = None, /, **options) -> int:
+        """ONNX export: ``app.export(out="model.onnx", imgsz=(384, 640))``."""
+        return self.run_export(self._mode_args("export", args, options))
+
+    def _mode_args(self, mode: str, args: argparse.Namespace | None, options: dict) -> argparse.Namespace:
+        if args is not None:
+            if options:
+                raise TypeError(f"{self.name} {mode}: pass either a Namespace or keywords, not both")
+            return args
+        from shared.api import mode_namespace
+
+        return mode_namespace(self, mode, options)
+
+    # ------------------------------------------------------------ mode implementations (CLI and Python)
+    def run_train(self, args: argparse.Namespace) -> int:  # pragma: no cover - abstract
         raise NotImplementedError(f"{self.name}: train is not implemented")
 
-    def val(self, args: argparse.Namespace) -> int:  # pragma: no cover - abstract
+    def run_val(self, args: argparse.Namespace) -> int:  # pragma: no cover - abstract
         raise NotImplementedError(f"{self.name}: val is not implemented")
 
-    def export(self, args: argparse.Namespace) -> int:
+    def run_export(self, args: argparse.Namespace) -> int:
         """ONNX export of the loaded weights; the model card is copied beside the .onnx file."""
         import shutil
 

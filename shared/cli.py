@@ -12,7 +12,7 @@ import re
 import sys
 import traceback
 
-import shared  # noqa: F401  (offline switches)
+from shared import offline
 from shared.errors import InputError
 
 MODES = {
@@ -135,6 +135,14 @@ def _standard_arguments(mode: str, p: argparse.ArgumentParser) -> None:
     )
 
 
+def mode_parser(app, mode: str) -> argparse.ArgumentParser:
+    """The parser of ``polyhead APP MODE`` alone (the Python API builds its keyword defaults from it)."""
+    p = argparse.ArgumentParser(prog=f"polyhead {app.name} {mode}")
+    _standard_arguments(mode, p)
+    app.add_arguments(mode, p)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     from shared.registry import discover_apps
 
@@ -223,7 +231,7 @@ def parse_task_weights(items: list[str]) -> dict[str, float]:
 
 
 def _mode_handler(app, mode: str):
-    return {"predict": app.run_predict, "train": app.train, "val": app.val, "export": app.export}[mode]
+    return {"predict": app.run_predict, "train": app.run_train, "val": app.run_val, "export": app.run_export}[mode]
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -237,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``polyhead`` command; returns the exit code."""
     import warnings
 
+    offline.apply()  # before any library that could reach the network loads
     warnings.formatwarning = lambda message, category, *_, **__: f"warning: {message}\n"  # one line each
     try:
         args = build_parser().parse_args(argv)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 
-import shared  # noqa: F401  (offline switches before gradio loads)
+from shared import offline
 
 MAX_UPLOAD = "200mb"
 #: Gradio's cache (uploads and result copies): every 10 minutes, files older than an hour are removed
@@ -18,6 +18,7 @@ DELETE_CACHE = (600, 3600)
 def build_demo(apps: dict | None = None):
     """The Blocks app: a tab per app; Gradio's upload and result cache is cleaned by age
     (:data:`DELETE_CACHE`). Serve it with :func:`launch` (or :func:`serve`), which add the origin guard."""
+    offline.apply()  # before gradio loads
     import gradio as gr
 
     from shared.registry import discover_apps

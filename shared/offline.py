@@ -1,7 +1,9 @@
 """Offline switches for every third-party library polyhead uses.
 
-Imported first by :mod:`shared` so that the switches are set before torch hub, Hugging Face,
-ultralytics or gradio load. Nothing in polyhead may reach the network at import or run time.
+Set by the entry points (the ``polyhead`` command, the demo, the test suite) before torch hub,
+Hugging Face, ultralytics or gradio load; **not** by ``import polyhead``, so a notebook that imports
+polyhead and later loads a Hugging Face model is not silently offline. Library users who want the
+same guarantee call :func:`apply` first. polyhead's own code never fetches anything either way.
 """
 
 from __future__ import annotations
@@ -52,5 +54,3 @@ def apply() -> None:
     config_dir.mkdir(parents=True, exist_ok=True)
     _provide_font(config_dir)
 
-
-apply()

@@ -32,7 +32,7 @@ from shared.io import (
     write_json,
 )
 from shared.io.writers import sweep_temp_files
-from shared.results import Result
+from shared.results import Result, envelope
 
 PredictFn = Callable[[np.ndarray], Result]
 PredictManyFn = Callable[[list[np.ndarray]], list[Result]]
@@ -145,7 +145,7 @@ def predict_source(
                 if result is None:
                     result = predict(rgb)
                 name = report.names[item_key(item)]
-                _write_image_outputs(report, out, name, item.path, rgb, result, save_overlay, save_json, inputs, swept)
+                write_image_outputs(report, out, name, item.path, rgb, result, save_overlay, save_json, inputs, swept)
             except Exception as e:  # noqa: BLE001
                 _skip(report, item.label, problem_of(e, item.label))
             bar.update()
@@ -220,7 +220,7 @@ def _is_input(path: Path, inputs: set[tuple[int, int]]) -> bool:
     return (st.st_dev, st.st_ino) in inputs
 
 
-def _write_image_outputs(
+def write_image_outputs(
     report: BatchReport,
     out: Path,
     name: str,
@@ -249,7 +249,7 @@ def _write_image_outputs(
             sweep_temp_files(path.parent)
             swept.add(path.parent)
         if kind == "json":
-            report.written.append(write_json(path, _with_source(result, source)))
+            report.written.append(write_json(path, envelope(result.to_json(), source, rgb.shape[:2])))
         elif kind == "overlay":
             report.written.append(write_image(path, result.plot(rgb)))
         else:
@@ -271,10 +271,6 @@ def safe_name(stem: str) -> str:
 def _skip(report: BatchReport, name: str, problem: str) -> None:
     report.skipped.append((name, problem))
     print(f"skipped {name}: {problem}", file=sys.stderr)
-
-
-def _with_source(result: Result, path) -> dict:
-    return {"source": str(path), **result.to_json()}
 
 
 #: the files each kind of item writes, as suffixes of its name ("/" is a folder <name>/)
@@ -399,6 +395,11 @@ def unique_names(
     return names
 
 
+def _video_source(source) -> str:
+    """What a frame's JSON names as its source: the video file, or ``camera N``."""
+    return f"camera {source}" if isinstance(source, int) else str(source)
+
+
 def predict_video(
     source,
     out_path: str | Path,
@@ -445,7 +446,8 @@ def predict_video(
                     result = finish(result)
                 writer.write(result.plot(rgb))
                 if json_dir is not None:
-                    write_json(Path(json_dir) / f"{i:06d}.json", {"frame": i, **result.to_json()})
+                    doc = envelope(result.to_json(), _video_source(source), rgb.shape[:2], frame=i)
+                    write_json(Path(json_dir) / f"{i:06d}.json", doc)
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
             while results_q.get() is not _END:  # drain so the producer never blocks

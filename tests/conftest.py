@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import shared  # noqa: F401  (offline switches first)
+from shared import offline
+
+offline.apply()  # the test suite is an entry point: nothing it loads may reach the network
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 REPO = Path(__file__).resolve().parents[1]

@@ -151,12 +151,12 @@ class DrivingApp(App):
             "runtime": getattr(args, "runtime", "torch"),
         }
 
-    def train(self, args: argparse.Namespace) -> int:
+    def run_train(self, args: argparse.Namespace) -> int:
         from apps.driving.training import train
 
         return train(args)
 
-    def val(self, args: argparse.Namespace) -> int:
+    def run_val(self, args: argparse.Namespace) -> int:
         from apps.driving.data import DrivingDataset, load_spec
         from apps.driving.evaluate import evaluate
         from shared.io.writers import write_json

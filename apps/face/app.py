@@ -2,7 +2,7 @@
 
 >>> app = FaceApp().load()                                  # the shipped weights
 >>> result = app.predict_image(read_image("group.jpg"))     # doctest: +SKIP
->>> [f["box"] for f in result.to_json()["faces"]]           # doctest: +SKIP
+>>> [f["box_xyxy"] for f in result.to_json()["faces"]]           # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -239,7 +239,7 @@ class FaceApp(App):
         self.save_crops = bool(args.save_crops)
         return super().run_predict(args)
 
-    def train(self, args: argparse.Namespace) -> int:
+    def run_train(self, args: argparse.Namespace) -> int:
         if args.stage == "attributes":
             from apps.face.attributes import train_attributes
 
@@ -248,13 +248,13 @@ class FaceApp(App):
 
         return train_stage(args)
 
-    def val(self, args: argparse.Namespace) -> int:
+    def run_val(self, args: argparse.Namespace) -> int:
         from apps.face.evaluate import run_val
 
         self.load(args.weights, min_size=args.min_size, factor=args.factor, thresholds=args.thresholds)
         return run_val(self, args)
 
-    def export(self, args: argparse.Namespace) -> int:
+    def run_export(self, args: argparse.Namespace) -> int:
         raise InputError(None, "face export: the cascade runs on images of any size and is not exported to ONNX")
 
     def extra_modes(self) -> dict[str, Command]:

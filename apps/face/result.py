@@ -1,7 +1,7 @@
 """FaceResult: faces of one frame (boxes, scores, 5 points, age, gender, track id) that draw and serialise.
 
 >>> r = FaceResult([Face(np.array([10, 10, 50, 50.]), 0.99, np.zeros((5, 2)))], (100, 100))
->>> r.to_json()["faces"][0]["box"]
+>>> r.to_json()["faces"][0]["box_xyxy"]
 [10.0, 10.0, 50.0, 50.0]
 """
 
@@ -32,7 +32,7 @@ class Face:
 
     def to_json(self) -> dict:
         d = {
-            "box": [round(float(v), 1) for v in self.box],
+            "box_xyxy": [round(float(v), 1) for v in self.box],
             "score": round(float(self.score), 4),
             "points": [[round(float(x), 1), round(float(y), 1)] for x, y in self.points],
         }
@@ -68,7 +68,7 @@ class FaceResult:
 
     def to_json(self) -> dict:
         return {
-            "image_size": list(self.image_size),
+            "image_size": {"width": int(self.image_size[1]), "height": int(self.image_size[0])},
             "count": len(self.faces),
             "faces": [f.to_json() for f in self.faces],
             **self.extra,

@@ -141,12 +141,12 @@ class FloorplanApp(App):
         print(f"{report.frames} plan(s) -> {args.out} ({counts})")
         return report.exit_code
 
-    def train(self, args: argparse.Namespace) -> int:
+    def run_train(self, args: argparse.Namespace) -> int:
         from apps.floorplan.training import train
 
         return train(args)
 
-    def val(self, args: argparse.Namespace) -> int:
+    def run_val(self, args: argparse.Namespace) -> int:
         from apps.floorplan.data import FloorplanDataset, list_items, load_spec
         from apps.floorplan.evaluate import evaluate
         from shared.io.writers import write_json

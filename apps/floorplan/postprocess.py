@@ -50,7 +50,7 @@ class FloorplanResult:
     def to_json(self) -> dict:
         area_px = sum(r["area_px"] for r in self.rooms)
         doc = {
-            "image_size": [int(self.size[1]), int(self.size[0])],
+            "image_size": {"width": int(self.size[1]), "height": int(self.size[0])},
             "scale_px_per_m": self.scale,
             "rooms": self.rooms,
             "walls": self.walls,

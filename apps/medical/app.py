@@ -236,12 +236,12 @@ class MedicalApp(App):
             "trust_pickle": args.trust_pickle,
         }
 
-    def train(self, args: argparse.Namespace) -> int:
+    def run_train(self, args: argparse.Namespace) -> int:
         from apps.medical.training import train
 
         return train(args)
 
-    def val(self, args: argparse.Namespace) -> int:
+    def run_val(self, args: argparse.Namespace) -> int:
         from apps.medical.data import MedicalDataset, load_spec
         from apps.medical.evaluate import evaluate
         from shared.io.writers import write_json
@@ -267,9 +267,9 @@ class MedicalApp(App):
             )
         return 0
 
-    def export(self, args: argparse.Namespace) -> int:
+    def run_export(self, args: argparse.Namespace) -> int:
         args.weights = str(resolve_weights(args.weights))
-        return super().export(args)
+        return super().run_export(args)
 
     def benchmarks(self) -> dict[str, Command]:
         return {

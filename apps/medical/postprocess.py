@@ -48,7 +48,7 @@ class MedicalResult:
         doc: dict = {}
         if self.mask is not None:
             h, w = self.mask.shape
-            doc["image_size"] = [w, h]
+            doc["image_size"] = {"width": int(w), "height": int(h)}
             doc["classes"] = {}
             for c, name in enumerate(self.classes):
                 if c == 0:
@@ -110,7 +110,7 @@ def connected_regions(binary: np.ndarray, min_area: int = 0) -> list[dict]:
         if area < max(min_area, 1):
             continue
         regions.append(
-            {"area_px": area, "box": [x, y, x + w, y + h], "centroid": [round(float(v), 1) for v in centroids[i]]}
+            {"area_px": area, "box_xyxy": [x, y, x + w, y + h], "centroid": [round(float(v), 1) for v in centroids[i]]}
         )
     return sorted(regions, key=lambda r: -r["area_px"])
 

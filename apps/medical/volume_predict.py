@@ -23,6 +23,7 @@ from apps.medical.volume import (
 from shared.errors import InputError
 from shared.io.writers import write_json
 from shared.predict import safe_name
+from shared.results import SCHEMA_VERSION
 
 
 def segment_volume(app, path: str | Path, axis: int = 2, progress: bool = True):
@@ -84,6 +85,7 @@ def predict_volume(
     classes = app.predictor.classes
     doc: dict = {
         "source": str(path),
+        "schema_version": SCHEMA_VERSION,
         "shape": list(labels.shape),
         "spacing_mm": list(vol.spacing),
         "axis": axis,

@@ -36,7 +36,7 @@ def test_predict_folder(tiny_fp_weights, plan_folder, tmp_path, capsys):
     blank = json.loads((out / "blank.json").read_text())
     assert blank["rooms"] == [] and blank["walls"] == [] and blank["scale_px_per_m"] == 40.0
     doc = json.loads((out / "plan0.json").read_text())
-    assert doc["image_size"] == [240, 200] and {"rooms", "walls", "openings", "totals"} <= set(doc)
+    assert doc["image_size"] == {"width": 240, "height": 200} and {"rooms", "walls", "openings", "totals"} <= set(doc)
     assert not (out / "broken.png").exists()
     assert not list(out.glob(f"{TEMP_PREFIX}*"))
 
@@ -55,7 +55,7 @@ def test_app_result_and_large_scan(tiny_fp_weights):
         warnings.simplefilter("always")
         doc = app.predict_image(big).to_json()
     assert len(caught) == 1 and "downscaled" in str(caught[0].message)
-    assert doc["image_size"] == [big.shape[1], big.shape[0]]
+    assert doc["image_size"] == {"width": big.shape[1], "height": big.shape[0]}
     for room in doc["rooms"]:
         assert max(x for x, _ in room["polygon"]) <= big.shape[1] + 1
 

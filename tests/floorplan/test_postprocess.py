@@ -42,12 +42,13 @@ def test_downscaled_masks_map_back():
     result = vectorise(plan.boundary, plan.room, unit=2.0, original_size=(400, 400))
     full = vectorise(plan.boundary, plan.room)
     assert [r["area_px"] for r in result.rooms] == [4 * r["area_px"] for r in full.rooms]
-    assert result.to_json()["image_size"] == [400, 400]
+    assert result.to_json()["image_size"] == {"width": 400, "height": 400}
 
 
 def test_empty_masks_give_empty_result():
     doc = vectorise(np.zeros((50, 60), np.uint8), np.zeros((50, 60), np.uint8)).to_json()
-    assert doc["rooms"] == [] and doc["walls"] == [] and doc["openings"] == [] and doc["image_size"] == [60, 50]
+    assert doc["rooms"] == [] and doc["walls"] == [] and doc["openings"] == []
+    assert doc["image_size"] == {"width": 60, "height": 50}
 
 
 def test_mesh_written_and_readable(tmp_path):

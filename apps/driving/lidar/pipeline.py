@@ -245,6 +245,7 @@ def write_outputs(
     ``<name>_overlay.png``, then ``<name>.json`` (last, so an existing JSON means the scan is complete);
     each written atomically. ``name`` defaults to the scan's name; ``source`` goes into the JSON."""
     from shared.io.writers import write_image, write_json, write_point_cloud
+    from shared.results import envelope
 
     name = name or result.name
     written = [
@@ -253,6 +254,6 @@ def write_outputs(
     ]
     if image is not None and calib is not None:
         written.append(write_image(out / f"{name}_overlay.png", render_overlay(image, result, calib)))
-    doc = result.to_json() if source is None else {"source": str(source), **result.to_json()}
+    doc = envelope(result.to_json(), source if source is not None else name)
     written.append(write_json(out / f"{name}.json", doc))
     return written
