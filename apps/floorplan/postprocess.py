@@ -523,6 +523,7 @@ def predict_files(app, source, out_dir, mesh: bool = False, save_json: bool = Tr
     from shared.io import read_image, resolve_source, write_bytes, write_image, write_json
     from shared.io.writers import sweep_temp_files
     from shared.predict import BatchReport, inputs_outside, item_key, json_claims, problem_of, unique_names
+    from shared.results import envelope
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -551,7 +552,7 @@ def predict_files(app, source, out_dir, mesh: bool = False, save_json: bool = Tr
             report.written.append(write_image(out / f"{name}.png", result.plot(rgb)))
             report.written.append(write_bytes(out / f"{name}.svg", result.to_svg().encode()))
             if save_json:
-                doc = {"source": str(item.path), **result.to_json()}
+                doc = envelope(result.to_json(), item.path, rgb.shape[:2])
                 report.written.append(write_json(out / f"{name}.json", doc))
             if mesh:
                 if result.rooms or result.walls:

@@ -1,0 +1,87 @@
+"""The contract every registered app keeps (tested as a table, the way ultralytics tests its tasks):
+predict from Python and from the CLI on an image and a short video, the same JSON either way, and
+every JSON inside the common envelope (``docs/json.md``)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+
+from shared.api import load
+from shared.cli import main
+from shared.io import VideoWriter, read_image
+from shared.registry import discover_apps
+from shared.results import RESULT_SCHEMA, check_boxes
+
+APPS = sorted(discover_apps())
+EXAMPLES = Path(__file__).resolve().parents[2] / "apps"
+
+
+def _example(app: str) -> Path:
+    return sorted((EXAMPLES / app / "examples").glob("*.jpg"))[0]
+
+
+def _valid(doc: dict) -> None:
+    jsonschema.validate(doc, RESULT_SCHEMA)
+    assert check_boxes(doc) == []
+    assert list(doc)[0] == "source"
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_python_and_cli_predict_write_the_same_enveloped_json(name, tmp_path):
+    image = tmp_path / "in" / "sample.jpg"
+    image.parent.mkdir()
+    shutil.copyfile(_example(name), image)
+    (prediction,) = load(name)(str(image))
+    doc = prediction.to_json()
+    _valid(doc)
+    h, w = read_image(image).shape[:2]
+    assert doc["image_size"] == {"width": w, "height": h} and doc["source"] == str(image)
+    saved = prediction.save(tmp_path / "py")
+    assert {p.name for p in saved} >= {"sample.jpg", "sample.json"}
+    assert main([name, "predict", str(image), "--out", str(tmp_path / "cli")]) == 0
+    cli = json.loads((tmp_path / "cli" / "sample.json").read_text())
+    assert cli == json.loads((tmp_path / "py" / "sample.json").read_text()) == json.loads(json.dumps(doc))
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_arrays_and_bgr_arrays_give_the_same_answer(name):
+    rgb = read_image(_example(name))
+    app = load(name)
+    a = app(rgb)[0].to_json()
+    b = app(np.ascontiguousarray(rgb[:, :, ::-1]), bgr=True)[0].to_json()
+    assert a == b and a["source"] == "array"
+
+
+@pytest.mark.parametrize("name", [n for n in APPS if n != "floorplan"])  # plans are stills, not video
+def test_video_frames_are_enveloped(name, tmp_path):
+    rgb = read_image(_example(name))
+    h, w = (rgb.shape[0] // 2) * 2, (rgb.shape[1] // 2) * 2
+    video = tmp_path / "clip.mp4"
+    with VideoWriter(video, fps=5) as writer:
+        for k in range(3):
+            writer.write(np.roll(rgb[:h, :w], 4 * k, axis=1))
+    assert main([name, "predict", str(video), "--out", str(tmp_path / "o")]) == 0
+    frames = sorted((tmp_path / "o" / "clip").glob("*.json"))
+    assert len(frames) == 3
+    for i, path in enumerate(frames):
+        doc = json.loads(path.read_text())
+        _valid(doc)
+        assert doc["frame"] == i and doc["source"] == str(video)
+        assert doc["image_size"] == {"width": w, "height": h}
+    streamed = list(load(name)(str(video), stream=True))
+    assert [p.frame for p in streamed] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_unknown_options_suggest_the_nearest_name(name):
+    from shared.errors import InputError
+
+    app = load(name)
+    with pytest.raises(InputError, match="did you mean 'epochs'"):
+        app.train(data="x.yaml", epoch=3)
+    with pytest.raises(InputError, match="unknown option"):
+        app(np.zeros((64, 64, 3), np.uint8), no_such_option=1)
