@@ -7,10 +7,10 @@ The Python API in one line per use:
 >>> preds[0].to_json()["objects"], preds[0].save("runs/x")  # doctest: +SKIP
 
 Importing changes no environment variable; the ``polyhead`` command and the demo set the offline
-switches of the libraries they load (:func:`shared.offline.apply`).
+switches of the libraries they load (:func:`polyhead.offline.apply`).
 """
 
-from shared.api import Prediction, load
+from polyhead.api import Prediction, load
 
 __all__ = ["Prediction", "__version__", "load"]
 __version__ = "0.1.0"

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from shared.errors import InputError
-from shared.results import Result, envelope
+from polyhead.errors import InputError
+from polyhead.results import Result, envelope
 
 
 def load(name: str, weights: str | Path | None = None, **options):
@@ -28,7 +27,7 @@ def load(name: str, weights: str | Path | None = None, **options):
 
     >>> app = load("face")                                            # doctest: +SKIP
     """
-    from shared.registry import discover_apps
+    from polyhead.registry import discover_apps
 
     apps = discover_apps()
     if name not in apps:
@@ -66,7 +65,7 @@ class Prediction:
     def save(self, out_dir: str | Path, overlay: bool = True) -> list[Path]:
         """``<name>.jpg`` overlay, the result's extra files, then ``<name>.json`` into ``out_dir``
         (atomically, exactly what batch predict writes); returns the paths."""
-        from shared.predict import BatchReport, safe_name, write_image_outputs
+        from polyhead.predict import BatchReport, safe_name, write_image_outputs
 
         report = BatchReport()
         name = safe_name(self.name if self.frame is None else f"{self.name}_{self.frame:06d}")
@@ -89,8 +88,8 @@ def predict_call(app, source, stream: bool = False, bgr: bool = False, **options
 def iter_inputs(source, bgr: bool = False) -> Iterator[tuple[np.ndarray, str, str, int | None]]:
     """``(rgb, source label, name, frame index or None)`` for a path, folder, glob, video, numpy array
     (RGB; BGR with ``bgr=True``, as from ``cv2.imread``), PIL image, or a list of those."""
-    from shared.io import VideoReader, read_image, resolve_source
-    from shared.io.readers import to_rgb8
+    from polyhead.io import VideoReader, read_image, resolve_source
+    from polyhead.io.readers import to_rgb8
 
     if isinstance(source, (list, tuple)):
         for i, s in enumerate(source):
@@ -134,7 +133,7 @@ def check_options(fn, options: dict, what: str, skip_first: bool = False) -> Non
 def mode_namespace(app, mode: str, options: dict) -> argparse.Namespace:
     """The ``argparse.Namespace`` that ``polyhead APP MODE`` would build, from Python keywords: the
     CLI's defaults, ``options`` on top; unknown names and missing required ones are one-line errors."""
-    from shared.cli import mode_parser
+    from polyhead.cli import mode_parser
 
     parser = mode_parser(app, mode)
     actions = {a.dest: a for a in parser._actions if a.dest not in ("help", argparse.SUPPRESS)}

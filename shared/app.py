@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from shared.errors import InputError
-from shared.results import Result
-from shared.weights import WEIGHTS_DIR
+from polyhead.errors import InputError
+from polyhead.results import Result
+from polyhead.weights import WEIGHTS_DIR
 
 AddArgs = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
@@ -105,7 +104,7 @@ class App:
 
         >>> report = app.predict("photos/", "runs/predict")   # doctest: +SKIP
         """
-        from shared.predict import predict_source
+        from polyhead.predict import predict_source
 
         n = batch or self.predict_batch
         many = self.predict_images if n > 1 else None
@@ -141,12 +140,12 @@ class App:
     # ------------------------------------------------------------ Python API
     def __call__(self, source, *, stream: bool = False, bgr: bool = False, **options):
         """Predict on a path, folder, glob, video, RGB array (``bgr=True`` for ``cv2.imread`` arrays),
-        PIL image or a list of them; a list of :class:`shared.api.Prediction` (a generator with
+        PIL image or a list of them; a list of :class:`polyhead.api.Prediction` (a generator with
         ``stream=True``). ``options`` are :meth:`predict_image`'s (e.g. ``conf``) for this call only.
 
         >>> for p in polyhead.load("driving")("frames/", stream=True): p.save("runs/out")   # doctest: +SKIP
         """
-        from shared.api import predict_call
+        from polyhead.api import predict_call
 
         return predict_call(self, source, stream=stream, bgr=bgr, **options)
 
@@ -170,7 +169,7 @@ class App:
             if options:
                 raise TypeError(f"{self.name} {mode}: pass either a Namespace or keywords, not both")
             return args
-        from shared.api import mode_namespace
+        from polyhead.api import mode_namespace
 
         return mode_namespace(self, mode, options)
 
@@ -185,8 +184,8 @@ class App:
         """ONNX export of the loaded weights; the model card is copied beside the .onnx file."""
         import shutil
 
-        from shared.export import export_onnx
-        from shared.weights import card_path, load_model
+        from polyhead.export import export_onnx
+        from polyhead.weights import card_path, load_model
 
         weights = Path(args.weights or self.default_weights)
         out = Path(args.out or weights.with_suffix(".onnx"))

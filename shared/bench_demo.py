@@ -31,8 +31,7 @@ def _free_port() -> int:
 
 def run(args: argparse.Namespace) -> int:
     from gradio_client import Client
-
-    from shared.registry import discover_apps
+    from polyhead.registry import discover_apps
 
     probes = [p for app in discover_apps().values() for p in app.demo_probes()]
     if not probes:
@@ -41,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     demo = None
     url = args.url
     if url is None:
-        from shared.demo import build_demo, serve
+        from polyhead.demo import build_demo, serve
 
         port = _free_port()
         demo = serve(build_demo(), "127.0.0.1", port, block=False, quiet=True)  # as `polyhead demo` serves it
@@ -94,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     for f in failures[:5]:
         print("failure:", f)
     if args.json:
-        from shared.io.writers import write_json
+        from polyhead.io.writers import write_json
 
         write_json(args.json, fig)
     return 0 if not failures and lat else 1

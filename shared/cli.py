@@ -12,8 +12,8 @@ import re
 import sys
 import traceback
 
-from shared import offline
-from shared.errors import InputError
+from polyhead import offline
+from polyhead.errors import InputError
 
 MODES = {
     "predict": "run the model on an image, folder, glob, video or camera index",
@@ -113,7 +113,7 @@ def _standard_arguments(mode: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--seed", type=non_negative_int, default=0)
         p.add_argument("--no-ema", action="store_true", help="disable the weight EMA")
         p.add_argument("--max-batches", type=positive_int, help="cap batches per epoch (smoke runs)")
-        from shared.train.finetune import add_init_arguments
+        from polyhead.train.finetune import add_init_arguments
 
         add_init_arguments(p)
     elif mode == "val":
@@ -144,7 +144,7 @@ def mode_parser(app, mode: str) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from shared.registry import discover_apps
+    from polyhead.registry import discover_apps
 
     apps = discover_apps()
     parser = Parser(
@@ -182,8 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_run_demo)
     bench = sub.add_parser("bench", help="speed benchmarks")
     targets = bench.add_subparsers(dest="target", required=True)
-    from shared import bench_demo
-    from shared.app import Command
+    from polyhead import bench_demo
+    from polyhead.app import Command
 
     _add_command(
         targets,
@@ -235,7 +235,7 @@ def _mode_handler(app, mode: str):
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from shared.demo import launch
+    from polyhead.demo import launch
 
     launch(host=args.host, port=args.port, share=args.share)
     return 0
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return int(e.code) if isinstance(e.code, int) else 2
     if isinstance(getattr(args, "seed", None), int):  # before the app builds its model: seeded initial weights
-        from shared.train.trainer import seed_everything
+        from polyhead.train.trainer import seed_everything
 
         seed_everything(args.seed)
     try:

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from shared.errors import InputError
+from polyhead.errors import InputError
 
 
 def read_dataset_yaml(
@@ -57,7 +56,7 @@ def check_keys(raw: dict, known: Iterable[str], path: str | Path, where: str = "
 
     >>> check_keys({"clases": []}, ["classes", "path"], "d.yaml")
     Traceback (most recent call last):
-    shared.errors.InputError: d.yaml: unknown key 'clases' (did you mean 'classes'?)
+    polyhead.errors.InputError: d.yaml: unknown key 'clases' (did you mean 'classes'?)
     """
     known = sorted(known)
     for key in raw:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 
-from shared import offline
+from polyhead import offline
 
 MAX_UPLOAD = "200mb"
 #: Gradio's cache (uploads and result copies): every 10 minutes, files older than an hour are removed
@@ -20,8 +20,7 @@ def build_demo(apps: dict | None = None):
     (:data:`DELETE_CACHE`). Serve it with :func:`launch` (or :func:`serve`), which add the origin guard."""
     offline.apply()  # before gradio loads
     import gradio as gr
-
-    from shared.registry import discover_apps
+    from polyhead.registry import discover_apps
 
     apps = discover_apps() if apps is None else apps
     with gr.Blocks(title="polyhead", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
@@ -39,13 +38,12 @@ def build_demo(apps: dict | None = None):
 
 
 def bound_endpoints(demo) -> None:
-    """Every public endpoint runs as a bounded job (:func:`shared.demo_jobs.demo_job`, for tabs that do
+    """Every public endpoint runs as a bounded job (:func:`polyhead.demo_jobs.demo_job`, for tabs that do
     not wrap their handlers themselves) and hands Gradio files of its own request, never arrays."""
     import inspect
 
     import gradio as gr
-
-    from shared.demo_jobs import IMAGE_TIMEOUT, arrays_to_files, demo_job, is_job
+    from polyhead.demo_jobs import IMAGE_TIMEOUT, arrays_to_files, demo_job, is_job
 
     for block_fn in demo.fns.values():
         fn = block_fn.fn
@@ -62,10 +60,9 @@ def serve(demo, host: str = "127.0.0.1", port: int = 7860, share: bool = False, 
     """Serve a built demo with the demo's protections: uploads above ``MAX_UPLOAD`` get a 413,
     cross-origin requests a 403, old request folders are swept in the background; a busy port is a
     one-line :class:`InputError`."""
+    from polyhead.demo_jobs import ensure_sweeper, jobs_root
+    from polyhead.errors import InputError
     from starlette.middleware import Middleware
-
-    from shared.demo_jobs import ensure_sweeper, jobs_root
-    from shared.errors import InputError
 
     ensure_sweeper()
     share_origins = SHARE_ORIGIN_SUFFIXES if share else ()
@@ -100,7 +97,7 @@ def check_port(host: str, port: int) -> None:
     """InputError (one line) when ``host:port`` cannot be bound, e.g. another server holds it."""
     import socket
 
-    from shared.errors import InputError
+    from polyhead.errors import InputError
 
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)

@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from polyhead.errors import InputError
 
-from shared.errors import InputError
-
-#: decoded image budget (pixels); ``shared.io.read_image`` already decodes larger files reduced
+#: decoded image budget (pixels); ``polyhead.io.read_image`` already decodes larger files reduced
 MAX_IMAGE_PIXELS = 40_000_000
 #: video frame budget (pixels per frame, 4K UHD) and length budget (frames)
 MAX_VIDEO_PIXELS = 3840 * 2160
@@ -225,8 +224,8 @@ def arrays_to_files(fn: F, image_outputs: list[bool]) -> F:
     the request's own folder and handed to Gradio as that file. Gradio would otherwise save the array
     under a content-hash name in its shared cache, rewriting the very file another client is
     downloading when two answers are equal (the h11 "Too little data for declared Content-Length")."""
-    from shared.io import to_rgb8
-    from shared.io.writers import write_image
+    from polyhead.io import to_rgb8
+    from polyhead.io.writers import write_image
 
     def as_file(value: Any, k: int) -> Any:
         if not isinstance(value, np.ndarray):
@@ -260,7 +259,7 @@ def upload_path(value: Any) -> str | None:
 
 def read_upload(path: str | Path) -> np.ndarray:
     """An uploaded image through the CLI's reader (its size guards apply), then the demo's budget."""
-    from shared.io import read_image
+    from polyhead.io import read_image
 
     rgb = read_image(path)
     h, w = rgb.shape[:2]
@@ -271,7 +270,7 @@ def read_upload(path: str | Path) -> np.ndarray:
 
 def check_video(path: str | Path) -> None:
     """Refuse a video whose frames or length are over the demo's budget (reads only the first frame)."""
-    from shared.io import VideoReader
+    from polyhead.io import VideoReader
 
     reader = VideoReader(path)
     try:
@@ -294,7 +293,7 @@ def check_volume(path: str | Path) -> tuple[int, ...]:
     try:
         shape = tuple(int(s) for s in nib.load(str(path)).shape)
     except Exception:  # the volume reader gives the precise reason
-        from apps.medical.volume import read_volume
+        from polyhead.apps.medical.volume import read_volume
 
         read_volume(path)
         raise InputError(Path(path).name, "not a readable NIfTI volume") from None

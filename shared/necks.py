@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from polyhead.layers import ConvBNAct, DWSeparable
 from torch import nn
-
-from shared.layers import ConvBNAct, DWSeparable
 
 
 class FPNPAN(nn.Module):

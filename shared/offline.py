@@ -53,4 +53,3 @@ def apply() -> None:
     os.environ.setdefault("MPLCONFIGDIR", str(CACHE_DIR / "matplotlib"))
     config_dir.mkdir(parents=True, exist_ok=True)
     _provide_font(config_dir)
-

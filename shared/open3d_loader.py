@@ -15,7 +15,7 @@ import ctypes
 import threading
 from types import ModuleType
 
-from shared.errors import DependencyError
+from polyhead.errors import DependencyError
 
 _lock = threading.Lock()
 _module: ModuleType | None = None

@@ -18,10 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
-
-from shared.errors import InputError
-from shared.io import (
+from polyhead.errors import InputError
+from polyhead.io import (
     SourceItem,
     VideoReader,
     VideoWriter,
@@ -31,8 +29,9 @@ from shared.io import (
     write_image,
     write_json,
 )
-from shared.io.writers import sweep_temp_files
-from shared.results import Result, envelope
+from polyhead.io.writers import sweep_temp_files
+from polyhead.results import Result, envelope
+from tqdm import tqdm
 
 PredictFn = Callable[[np.ndarray], Result]
 PredictManyFn = Callable[[list[np.ndarray]], list[Result]]

@@ -13,7 +13,7 @@ import sys
 from functools import cache
 from importlib.metadata import entry_points
 
-from shared.app import App
+from polyhead.app import App
 
 GROUP = "polyhead.apps"
 

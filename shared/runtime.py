@@ -13,13 +13,13 @@ import hashlib
 import warnings
 from pathlib import Path
 
-from shared.errors import InputError
+from polyhead.errors import InputError
 
 RUNTIMES = ("auto", "torch", "onnx")
 
 
 def onnx_cache_dir() -> Path:
-    from shared.offline import CACHE_DIR
+    from polyhead.offline import CACHE_DIR
 
     return CACHE_DIR / "onnx"
 
@@ -38,7 +38,7 @@ def _fingerprint(weights: Path, input_size: tuple[int, int], tasks: list[str]) -
 
 def cached_onnx(model, weights: Path, input_size: tuple[int, int]) -> Path:
     """The ONNX export of ``model`` (loaded from ``weights``) at ``input_size``, made once and cached."""
-    from shared.export import export_onnx
+    from polyhead.export import export_onnx
 
     tasks = list(model.tasks)
     key = _fingerprint(weights, input_size, tasks)
@@ -60,8 +60,8 @@ def load_network(
     ``~/.cache/polyhead/onnx``) or ``"auto"`` (ONNX Runtime when the export works, else torch with a
     warning). An ``.onnx`` file always runs in ONNX Runtime.
     """
-    from shared.export import OnnxModel
-    from shared.weights import load_card, load_model
+    from polyhead.export import OnnxModel
+    from polyhead.weights import load_card, load_model
 
     if runtime not in RUNTIMES:
         raise InputError(None, f"--runtime must be one of {', '.join(RUNTIMES)}, got '{runtime}'")

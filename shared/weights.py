@@ -8,17 +8,34 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import torch
+from polyhead.errors import InputError
+from polyhead.io.writers import atomic_path, write_json
+from polyhead.model import MultiTaskModel, build_model
 from safetensors.torch import load_file, save_file
 from torch.overrides import TorchFunctionMode
 
-from shared.errors import InputError
-from shared.io.writers import atomic_path, write_json
-from shared.model import MultiTaskModel, build_model
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+def _weights_dir() -> Path:
+    """Where the shipped weights are: ``POLYHEAD_WEIGHTS``, else the installed package data
+    (``polyhead._weights``, which is the repository's ``weights/`` folder in an editable install)."""
+    if os.environ.get("POLYHEAD_WEIGHTS"):
+        return Path(os.environ["POLYHEAD_WEIGHTS"]).expanduser()
+    try:
+        import importlib.resources
+
+        found = Path(str(importlib.resources.files("polyhead._weights")))
+        if any(found.glob("*.safetensors")):
+            return found
+    except (ImportError, TypeError):
+        pass
+    return Path(__file__).resolve().parents[1] / "weights"
+
+
+WEIGHTS_DIR = _weights_dir()
 PICKLE_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".pkl"}
 
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from shared import offline
+from polyhead import offline
 
 offline.apply()  # the test suite is an entry point: nothing it loads may reach the network
 
@@ -29,7 +28,7 @@ def shared_data(*parts: str) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_dataset(tmp_path_factory) -> Path:
     """Generated road scenes in the BDD100K layout with partial labels; returns the YAML."""
-    from apps.driving.synthetic import write_bdd_dataset
+    from polyhead.apps.driving.synthetic import write_bdd_dataset
 
     return write_bdd_dataset(tmp_path_factory.mktemp("bdd"), n_train=8, n_val=3, size=(180, 320))
 
@@ -37,8 +36,8 @@ def synthetic_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory) -> Path:
     """A random-init driving model saved as safetensors + card at a small input size."""
-    from apps.driving.model import CLASSES, build_driving_model
-    from shared.weights import save_weights
+    from polyhead.apps.driving.model import CLASSES, build_driving_model
+    from polyhead.weights import save_weights
 
     model = build_driving_model()
     path = tmp_path_factory.mktemp("w") / "tiny.safetensors"
@@ -49,8 +48,8 @@ def tiny_weights(tmp_path_factory) -> Path:
 @pytest.fixture()
 def road_images(tmp_path) -> Path:
     """A folder of three generated road images."""
-    from apps.driving.synthetic import road_scene
-    from shared.io import write_image
+    from polyhead.apps.driving.synthetic import road_scene
+    from polyhead.io import write_image
 
     rng = np.random.default_rng(0)
     folder = tmp_path / "images"

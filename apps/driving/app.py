@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from apps.driving.model import CLASSES, INPUT_SIZE
-from apps.driving.postprocess import DrivingResult, postprocess
-from shared.app import App, Command, DemoProbe, DemoTab, lazy
-from shared.encoders import DEFAULT_ENCODER
-from shared.errors import InputError
-from shared.preprocess import Letterbox, card_normalisation, check_input_size, to_tensor
+from polyhead.app import App, Command, DemoProbe, DemoTab, lazy
+from polyhead.apps.driving.model import CLASSES, INPUT_SIZE
+from polyhead.apps.driving.postprocess import DrivingResult, postprocess
+from polyhead.encoders import DEFAULT_ENCODER
+from polyhead.errors import InputError
+from polyhead.preprocess import Letterbox, card_normalisation, check_input_size, to_tensor
 
 
 class DrivingApp(App):
@@ -57,7 +56,7 @@ class DrivingApp(App):
     ) -> DrivingApp:
         """Load weights; ``runtime`` ``"onnx"``/``"auto"`` runs safetensors weights in ONNX Runtime
         (exported once, cached), an ``.onnx`` file always does."""
-        from shared.runtime import load_network
+        from polyhead.runtime import load_network
 
         path = Path(weights) if weights else self.default_weights
         size = tuple(imgsz) if imgsz else None
@@ -138,7 +137,7 @@ class DrivingApp(App):
                 help="torch eager, or ONNX Runtime (safetensors weights are exported once and cached)",
             )
         elif mode == "train":
-            parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="encoder name (see shared.encoders)")
+            parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="encoder name (see polyhead.encoders)")
         elif mode == "val":
             parser.add_argument("--batch", type=int, default=4)
 
@@ -152,14 +151,14 @@ class DrivingApp(App):
         }
 
     def run_train(self, args: argparse.Namespace) -> int:
-        from apps.driving.training import train
+        from polyhead.apps.driving.training import train
 
         return train(args)
 
     def run_val(self, args: argparse.Namespace) -> int:
-        from apps.driving.data import DrivingDataset, load_spec
-        from apps.driving.evaluate import evaluate
-        from shared.io.writers import write_json
+        from polyhead.apps.driving.data import DrivingDataset, load_spec
+        from polyhead.apps.driving.evaluate import evaluate
+        from polyhead.io.writers import write_json
 
         self.load(args.weights, trust_pickle=args.trust_pickle)
         spec = load_spec(args.data)
@@ -182,19 +181,19 @@ class DrivingApp(App):
         return {
             "convert": Command(
                 "convert CamVid / TuSimple / clip pseudo-labels into the BDD100K layout",
-                lazy("apps.driving.convert", "add_convert_arguments"),
-                lazy("apps.driving.convert", "run_convert"),
+                lazy("polyhead.apps.driving.convert", "add_convert_arguments"),
+                lazy("polyhead.apps.driving.convert", "run_convert"),
             ),
             "lidar": Command(
                 "LiDAR scans: ground, obstacles, 3D boxes, BEV, camera overlay",
-                lazy("apps.driving.lidar.cli", "add_lidar_arguments"),
-                lazy("apps.driving.lidar.cli", "run_lidar"),
+                lazy("polyhead.apps.driving.lidar.cli", "add_lidar_arguments"),
+                lazy("polyhead.apps.driving.lidar.cli", "run_lidar"),
                 "example:\n  polyhead driving lidar velodyne/ --calib calib/ --image image_2/ --out runs/lidar",
             ),
             "lidar-val": Command(
                 "LiDAR clusters vs KITTI label_2 boxes: recall at 2 m, ground height error",
-                lazy("apps.driving.lidar.cli", "add_lidar_val_arguments"),
-                lazy("apps.driving.lidar.cli", "run_lidar_val"),
+                lazy("polyhead.apps.driving.lidar.cli", "add_lidar_val_arguments"),
+                lazy("polyhead.apps.driving.lidar.cli", "run_lidar_val"),
             ),
         }
 
@@ -202,18 +201,18 @@ class DrivingApp(App):
         return {
             "driving": Command(
                 "3-task vs 3 single-task models, torch vs ONNX Runtime, end-to-end video",
-                lazy("apps.driving.bench", "add_bench_arguments"),
-                lazy("apps.driving.bench", "run_bench"),
+                lazy("polyhead.apps.driving.bench", "add_bench_arguments"),
+                lazy("polyhead.apps.driving.bench", "run_bench"),
             ),
             "lidar": Command(
                 "LiDAR pipeline scans/s by stage",
-                lazy("apps.driving.lidar.cli", "add_bench_lidar_arguments"),
-                lazy("apps.driving.lidar.cli", "run_bench_lidar"),
+                lazy("polyhead.apps.driving.lidar.cli", "add_bench_lidar_arguments"),
+                lazy("polyhead.apps.driving.lidar.cli", "run_bench_lidar"),
             ),
         }
 
     def demo_tabs(self) -> list[DemoTab]:
-        from apps.driving.demo import EXAMPLES, build_camera_tab
+        from polyhead.apps.driving.demo import EXAMPLES, build_camera_tab
 
         tabs = [
             DemoTab(
@@ -228,7 +227,7 @@ class DrivingApp(App):
                 json_keys=("objects", "drivable_share", "lanes"),
             )
         ]
-        from apps.driving.lidar.cli import build_lidar_tab
+        from polyhead.apps.driving.lidar.cli import build_lidar_tab
 
         lidar = DemoTab(
             "Driving LiDAR",
@@ -244,7 +243,7 @@ class DrivingApp(App):
         return [*tabs, lidar]
 
     def demo_probes(self) -> list[DemoProbe]:
-        from apps.driving.demo import EXAMPLES
+        from polyhead.apps.driving.demo import EXAMPLES
 
         def inputs():
             from gradio_client import handle_file

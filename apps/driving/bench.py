@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 import torch
-
-from apps.driving.model import INPUT_SIZE, TASKS, build_driving_model
+from polyhead.apps.driving.model import INPUT_SIZE, TASKS, build_driving_model
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,7 +39,7 @@ def _time(fn, iters: int) -> float:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from shared.export import OnnxModel, export_onnx
+    from polyhead.export import OnnxModel, export_onnx
 
     h, w = args.imgsz
     x = torch.randn(1, 3, h, w)
@@ -74,7 +73,7 @@ def run_bench(args: argparse.Namespace) -> int:
     for k, v in fig.items():
         print(f"{k:34s} {v:.3f}" if isinstance(v, float) else f"{k:34s} {v}")
     if args.json:
-        from shared.io.writers import write_json
+        from polyhead.io.writers import write_json
 
         write_json(args.json, fig)
     return 0
@@ -82,12 +81,12 @@ def run_bench(args: argparse.Namespace) -> int:
 
 def _end_to_end(args: argparse.Namespace, tmp: Path) -> dict:
     """Video throughput through the real predict path, for torch and ONNX backends, vs model-only."""
-    from apps.driving.app import DrivingApp
-    from apps.driving.synthetic import write_video
-    from shared.export import export_onnx
-    from shared.io import VideoReader
-    from shared.predict import predict_video
-    from shared.weights import load_model
+    from polyhead.apps.driving.app import DrivingApp
+    from polyhead.apps.driving.synthetic import write_video
+    from polyhead.export import export_onnx
+    from polyhead.io import VideoReader
+    from polyhead.predict import predict_video
+    from polyhead.weights import load_model
 
     video = Path(args.video) if args.video else write_video(tmp / "clip.mp4", frames=args.frames, seed=1)
     n = len(VideoReader(video)) or args.frames

@@ -38,10 +38,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from polyhead.apps.driving import lane_labels
+from polyhead.io.writers import write_bytes, write_image, write_json
 from scipy import ndimage
-
-from apps.driving import lane_labels
-from shared.io.writers import write_bytes, write_image, write_json
 
 SPLITS = ("train", "val")
 NAMES = ("car", "pedestrian", "cyclist")

@@ -16,13 +16,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from polyhead.apps.driving.model import CLASSES, INPUT_SIZE
+from polyhead.dataset_yaml import read_dataset_yaml
+from polyhead.errors import InputError
+from polyhead.io.readers import IMAGE_SUFFIXES, read_image
+from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, Letterbox, Norm, to_tensor
 from torch.utils.data import Dataset
-
-from apps.driving.model import CLASSES, INPUT_SIZE
-from shared.dataset_yaml import read_dataset_yaml
-from shared.errors import InputError
-from shared.io.readers import IMAGE_SUFFIXES, read_image
-from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD, Letterbox, Norm, to_tensor
 
 LAYOUTS = ("bdd100k", "yolo")
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from shared.demo_jobs import (
+from polyhead.demo_jobs import (
     IMAGE_TIMEOUT,
     LONG_TIMEOUT,
     check_deadline,
@@ -16,13 +15,13 @@ from shared.demo_jobs import (
     job_file,
     read_upload,
 )
-from shared.io.writers import write_image
+from polyhead.io.writers import write_image
 
 EXAMPLES = Path(__file__).parent / "examples"
 
 
 def _default_conf(app) -> float:
-    from shared.weights import load_card
+    from polyhead.weights import load_card
 
     try:
         return float(load_card(app.default_weights).get("recommended_conf", 0.25))
@@ -68,7 +67,7 @@ def build_camera_tab(app) -> None:
 
     @demo_job(LONG_TIMEOUT)
     def on_video(path: str | None, c: float, progress=gr.Progress(track_tqdm=True)) -> str:  # noqa: B008 (gradio idiom)
-        from shared.predict import predict_video
+        from polyhead.predict import predict_video
 
         if not path:
             raise gr.Error("Upload a video or pick an example first.")

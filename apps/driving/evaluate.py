@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
-from apps.driving.data import DrivingDataset
-from apps.driving.metrics import DrivingMetrics
-from shared.heads.detection import nms
+from polyhead.apps.driving.data import DrivingDataset
+from polyhead.apps.driving.metrics import DrivingMetrics
+from polyhead.heads.detection import nms
 
 
 @torch.inference_mode()

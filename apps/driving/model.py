@@ -8,9 +8,8 @@
 from __future__ import annotations
 
 import torch  # noqa: F401  (used in the doctest)
-
-from shared.encoders import DEFAULT_ENCODER
-from shared.model import MultiTaskModel, build_model
+from polyhead.encoders import DEFAULT_ENCODER
+from polyhead.model import MultiTaskModel, build_model
 
 CLASSES = ["car", "pedestrian", "cyclist"]
 INPUT_SIZE = (384, 640)  # (h, w); any multiple of 32 works

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 import torch
-
-from shared.heads.detection import nms
-from shared.preprocess import Letterbox
-from shared.viz import draw_boxes, draw_legend, draw_polylines, overlay_mask
+from polyhead.heads.detection import nms
+from polyhead.preprocess import Letterbox
+from polyhead.viz import draw_boxes, draw_legend, draw_polylines, overlay_mask
 
 DRIVABLE_COLOR = (40, 200, 60)
 LANE_COLOR = (255, 60, 60)

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from shared.io.writers import write_image, write_json
+from polyhead.io.writers import write_image, write_json
 
 
 @dataclass
@@ -131,7 +130,7 @@ def write_video(
     path: str | Path, frames: int = 12, seed: int = 0, size: tuple[int, int] = (360, 640), fps: float = 10.0
 ) -> Path:
     """A short generated dash-cam clip (H.264)."""
-    from shared.io.writers import VideoWriter
+    from polyhead.io.writers import VideoWriter
 
     rng = np.random.default_rng(seed)
     with VideoWriter(path, fps=fps) as w:

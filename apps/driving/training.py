@@ -7,12 +7,12 @@ import shlex
 import sys
 from pathlib import Path
 
-from apps.driving.data import DrivingDataset, load_spec
-from apps.driving.evaluate import evaluate
-from apps.driving.model import INPUT_SIZE, build_driving_model
-from shared.preprocess import check_input_size
-from shared.train import Trainer, config_from_args
-from shared.train.finetune import fine_tune_overrides, initialise
+from polyhead.apps.driving.data import DrivingDataset, load_spec
+from polyhead.apps.driving.evaluate import evaluate
+from polyhead.apps.driving.model import INPUT_SIZE, build_driving_model
+from polyhead.preprocess import check_input_size
+from polyhead.train import Trainer, config_from_args
+from polyhead.train.finetune import fine_tune_overrides, initialise
 
 
 def train(args: argparse.Namespace) -> int:

@@ -11,17 +11,16 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-
-from apps.face.result import Face, FaceResult
-from shared.app import App, Command, DemoProbe, DemoTab
-from shared.errors import InputError
+from polyhead.app import App, Command, DemoProbe, DemoTab
+from polyhead.apps.face.result import Face, FaceResult
+from polyhead.errors import InputError
 
 MAX_CROPS_PER_FRAME = 64
 
 
 def check_image(rgb) -> np.ndarray:
     """Any array a user may hand us -> RGB uint8 (h, w, 3); InputError for what cannot be an image."""
-    from shared.io import to_rgb8
+    from polyhead.io import to_rgb8
 
     if not isinstance(rgb, np.ndarray) or rgb.ndim not in (2, 3) or rgb.size == 0:
         raise InputError(None, f"expected an image array (h, w[, c]), got {getattr(rgb, 'shape', type(rgb).__name__)}")
@@ -65,8 +64,8 @@ class FaceApp(App):
     ) -> FaceApp:
         """Load the cascade (+ attribute model) from one safetensors file; options override the card's
         detector settings. ``tasks`` picks attribute heads (``[]`` or ``["none"]``: detection only)."""
-        from apps.face.detect import DetectorConfig, FaceDetector
-        from apps.face.model import load_face_weights
+        from polyhead.apps.face.detect import DetectorConfig, FaceDetector
+        from polyhead.apps.face.model import load_face_weights
 
         path = Path(weights) if weights else self.default_weights
         self.parts, self.card = load_face_weights(path)
@@ -110,8 +109,8 @@ class FaceApp(App):
         """RGB images -> FaceResults (and aligned crops per image with ``with_crops``); the cascade runs
         batched over all images, the attribute model over all faces of all images in one batch.
         ``blur`` holds for this call only (default: the loaded setting)."""
-        from apps.face.align import align_face
-        from apps.face.attributes import predict_attributes
+        from polyhead.apps.face.align import align_face
+        from polyhead.apps.face.attributes import predict_attributes
 
         blur = self.blur if blur is None else bool(blur)
 
@@ -149,8 +148,8 @@ class FaceApp(App):
     def tracked_predictor(self, crops_dir: Path | None = None, *, blur: bool | None = None):
         """A per-video predict function: IoU tracking ids and smoothed age / gender across frames;
         ``blur`` holds for this video only (default: the loaded setting)."""
-        from apps.face.track import Tracker
-        from shared.io import write_image
+        from polyhead.apps.face.track import Tracker
+        from polyhead.io import write_image
 
         tracker = Tracker()
         state = {"frame": 0}
@@ -177,7 +176,7 @@ class FaceApp(App):
 
         >>> FaceApp().load().predict("photos/", "runs/predict")   # doctest: +SKIP
         """
-        from shared.predict import predict_source
+        from polyhead.predict import predict_source
 
         crops_root = Path(out_dir) / "crops" if self.save_crops else None
 
@@ -220,7 +219,7 @@ class FaceApp(App):
             parser.add_argument("--blur", action="store_true", help="anonymise: blur faces instead of annotating")
             parser.add_argument("--save-crops", action="store_true", help="write aligned 112x112 crops to <out>/crops")
         elif mode == "train":
-            from apps.face.training import add_train_arguments
+            from polyhead.apps.face.training import add_train_arguments
 
             add_train_arguments(parser)
         elif mode == "val":
@@ -241,15 +240,15 @@ class FaceApp(App):
 
     def run_train(self, args: argparse.Namespace) -> int:
         if args.stage == "attributes":
-            from apps.face.attributes import train_attributes
+            from polyhead.apps.face.attributes import train_attributes
 
             return train_attributes(args)
-        from apps.face.training import train_stage
+        from polyhead.apps.face.training import train_stage
 
         return train_stage(args)
 
     def run_val(self, args: argparse.Namespace) -> int:
-        from apps.face.evaluate import run_val
+        from polyhead.apps.face.evaluate import run_val
 
         self.load(args.weights, min_size=args.min_size, factor=args.factor, thresholds=args.thresholds)
         return run_val(self, args)
@@ -261,8 +260,8 @@ class FaceApp(App):
         return {
             "ship": Command(
                 "copy trained face weights into place with a full model card (figures, commands, data terms)",
-                _lazy("apps.face.ship", "add_ship_arguments"),
-                _lazy("apps.face.ship", "run_ship"),
+                _lazy("polyhead.apps.face.ship", "add_ship_arguments"),
+                _lazy("polyhead.apps.face.ship", "run_ship"),
             )
         }
 
@@ -270,13 +269,13 @@ class FaceApp(App):
         return {
             "face": Command(
                 "cascade speed: 8 images batched vs one at a time (640x480), per-stage times, attributes",
-                _lazy("apps.face.bench", "add_bench_arguments"),
-                _lazy("apps.face.bench", "run_bench"),
+                _lazy("polyhead.apps.face.bench", "add_bench_arguments"),
+                _lazy("polyhead.apps.face.bench", "run_bench"),
             )
         }
 
     def demo_tabs(self) -> list[DemoTab]:
-        from apps.face.demo import EXAMPLE, build_face_tab
+        from polyhead.apps.face.demo import EXAMPLE, build_face_tab
 
         return [
             DemoTab(
@@ -293,7 +292,7 @@ class FaceApp(App):
         ]
 
     def demo_probes(self) -> list[DemoProbe]:
-        from apps.face.demo import EXAMPLE
+        from polyhead.apps.face.demo import EXAMPLE
 
         def inputs():
             from gradio_client import handle_file

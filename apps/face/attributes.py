@@ -1,6 +1,6 @@
 """Age and gender on aligned 112x112 crops: a MultiTaskModel on the shared encoder.
 
-Age is classified over bins (``apps.face.model.AGE_BINS``) and read out as the expected value of the
+Age is classified over bins (``polyhead.apps.face.model.AGE_BINS``) and read out as the expected value of the
 bin centres under the softmax; gender is a two-way classification. Training data: UTKFace chips,
 aligned with the shipped cascade's 5 points (a seeded share is held out for val).
 
@@ -17,17 +17,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from polyhead.apps.face.align import TEMPLATE_112, align_face
+from polyhead.apps.face.model import AGE_BINS, age_centres, age_to_bin, attr_config
+from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, to_tensor
+from polyhead.train.finetune import fine_tune_overrides, initialise
 from torch.utils.data import Dataset
-
-from apps.face.align import TEMPLATE_112, align_face
-from apps.face.model import AGE_BINS, age_centres, age_to_bin, attr_config
-from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD, to_tensor
-from shared.train.finetune import fine_tune_overrides, initialise
 
 
 def align_detector(parts):
     """The cascade as used on UTKFace chips (a 200x200 chip holds one ~170 px face)."""
-    from apps.face.detect import DetectorConfig, FaceDetector
+    from polyhead.apps.face.detect import DetectorConfig, FaceDetector
 
     return FaceDetector(parts, DetectorConfig(min_size=80, thresholds=(0.5, 0.5, 0.5)))
 
@@ -51,9 +50,8 @@ def predict_attributes(model, crops: list[np.ndarray] | np.ndarray, batch: int =
 def aligned_utk(items, detector, cache_dir: str | Path = "runs/face_cache", progress: bool = True):
     """Aligned 112x112 crops of UTKFace chips (5 points from the cascade; when it finds no face, the
     mean transform of the found ones), ages and genders; cached as arrays."""
+    from polyhead.io.writers import atomic_path
     from tqdm import tqdm
-
-    from shared.io.writers import atomic_path
 
     nets = (detector.pnet, detector.rnet, detector.onet)
     weights_sig = [round(float(sum(p.detach().double().sum() for p in n.parameters())), 6) for n in nets]
@@ -132,12 +130,12 @@ def evaluate_attributes(model, crops: np.ndarray, age: np.ndarray, gender: np.nd
 
 def train_attributes(args: argparse.Namespace) -> int:
     """Train the attribute model; its weights go into the face weights file under ``attr.*``."""
-    from apps.face.model import load_face_weights, read_card, save_face_weights
-    from apps.face.samples import FaceSources
-    from apps.face.training import DEFAULT_OUT, command_line
-    from shared.model import build_model
-    from shared.train import TrainConfig, Trainer
-    from shared.weights import load_state
+    from polyhead.apps.face.model import load_face_weights, read_card, save_face_weights
+    from polyhead.apps.face.samples import FaceSources
+    from polyhead.apps.face.training import DEFAULT_OUT, command_line
+    from polyhead.model import build_model
+    from polyhead.train import TrainConfig, Trainer
+    from polyhead.weights import load_state
 
     t_start = time.time()
     src = FaceSources.from_yaml(args.data)
@@ -158,9 +156,7 @@ def train_attributes(args: argparse.Namespace) -> int:
     print(f"attributes: {len(tr[0])} train crops ({tr[3]} aligned by the cascade), {len(va[0])} val, {t_data:.0f} s")
     model = build_model(attr_config(args.encoder, tuple(args.tasks)))
     # --weights is the detector's file here, so only the encoder options start the attribute model
-    init = initialise(
-        model, argparse.Namespace(no_pretrained=args.no_pretrained, encoder_weights=args.encoder_weights)
-    )
+    init = initialise(model, argparse.Namespace(no_pretrained=args.no_pretrained, encoder_weights=args.encoder_weights))
     train_set = AlignedFaces(tr[0], tr[1], tr[2], args.tasks, augment=True)
     train_set.norm = model.normalisation
     run_dir = out.parent / "attributes"

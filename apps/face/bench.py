@@ -31,8 +31,7 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
 def bench_images(n: int, size: tuple[int, int]) -> list[np.ndarray]:
     """``n`` generated scenes with the astronaut portrait at varied positions and scales."""
     import cv2
-
-    from apps.face.demo import render_example
+    from polyhead.apps.face.demo import render_example
 
     out = []
     for i in range(n):
@@ -53,7 +52,7 @@ def run_bench(args: argparse.Namespace) -> int:
     """Interleaved rounds of: the full app (cascade + alignment + age/gender) on the batch and on one
     image at a time, the cascade alone both ways (with per-stage times), and the cascade one image at
     a time on a single thread."""
-    from apps.face.app import FaceApp
+    from polyhead.apps.face.app import FaceApp
 
     app = FaceApp().load(args.weights)
     det = app.detector
@@ -98,7 +97,7 @@ def run_bench(args: argparse.Namespace) -> int:
     for k, v in fig.items():
         print(f"{k:42s} {v:.3f}" if isinstance(v, float) else f"{k:42s} {v}")
     if args.json:
-        from shared.io.writers import write_json
+        from polyhead.io.writers import write_json
 
         write_json(args.json, fig)
     return 0

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from shared.demo_jobs import (
+from polyhead.demo_jobs import (
     IMAGE_TIMEOUT,
     LONG_TIMEOUT,
     check_deadline,
@@ -49,7 +48,7 @@ def render_example(size: tuple[int, int] = (480, 640), seed: int = 0) -> np.ndar
 
 def ensure_example() -> Path:
     if not EXAMPLE.is_file():
-        from shared.io import write_image
+        from polyhead.io import write_image
 
         write_image(EXAMPLE, render_example(), quality=92)
     return EXAMPLE
@@ -85,8 +84,8 @@ def build_face_tab(app) -> None:
     @demo_job(IMAGE_TIMEOUT)
     def on_image(path: str | None, anonymise: bool) -> tuple[str, dict]:
         """One request: blur is this call's own; the picture is a file of this request."""
-        from apps.face.app import check_image
-        from shared.io.writers import write_image
+        from polyhead.apps.face.app import check_image
+        from polyhead.io.writers import write_image
 
         if not path:
             raise gr.Error("Upload an image, take a webcam snapshot or pick the example first.")
@@ -96,7 +95,7 @@ def build_face_tab(app) -> None:
 
     @demo_job(LONG_TIMEOUT)
     def on_video(path: str | None, anonymise: bool, progress=gr.Progress(track_tqdm=True)) -> str:  # noqa: B008
-        from shared.predict import predict_video
+        from polyhead.predict import predict_video
 
         if not path:
             raise gr.Error("Upload a video first.")

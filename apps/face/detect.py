@@ -1,6 +1,6 @@
 """Cascade inference: image pyramid -> P-Net (batched per level across images) -> R-Net -> O-Net.
 
-A batch of images is split into one group per core (:func:`shared.parallel.map_on_cores`); each
+A batch of images is split into one group per core (:func:`polyhead.parallel.map_on_cores`); each
 group runs the whole cascade batched: P-Net once per pyramid level over the group's images (small
 levels stacked, large ones in cache-sized chunks), then R-Net and O-Net over all candidate crops of
 the group in chunks. Crops are cut with ``torchvision.ops.roi_align`` (zero = mid-grey outside the
@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from polyhead.parallel import map_on_cores, split_evenly
 from torchvision.ops import batched_nms, roi_align
-
-from shared.parallel import map_on_cores, split_evenly
 
 MEAN, SCALE = 127.5, 1 / 128.0
 
@@ -214,7 +213,7 @@ class FaceDetector:
 
     def __init__(self, nets: dict[str, torch.nn.Module], config: DetectorConfig | None = None):
         # channels-last convolutions run about 2x faster on CPU here (measured for P-Net and R-Net)
-        from apps.face.cascade import InferenceNet
+        from polyhead.apps.face.cascade import InferenceNet
 
         self.pnet, self.rnet, self.onet = (
             InferenceNet(nets[k].eval()).eval().to(memory_format=torch.channels_last) for k in ("pnet", "rnet", "onet")

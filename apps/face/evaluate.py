@@ -16,8 +16,7 @@ import time
 
 import cv2
 import numpy as np
-
-from apps.face.samples import FaceSources, box_from_points, iou_matrix, read_dlib_xml
+from polyhead.apps.face.samples import FaceSources, box_from_points, iou_matrix, read_dlib_xml
 
 UPSCALE = 2.0
 
@@ -60,7 +59,7 @@ def eval_detection(app, xml_files, limit: int | None = None) -> dict:
     scores, tps, n_gt, hits = [], [], 0, 0
     images = [it for x in xml_files for it in read_dlib_xml(x)][:limit]
     for path, gt in images:
-        from shared.io import read_image
+        from polyhead.io import read_image
 
         r = app.detector.detect([read_image(path)])[0]
         tp = match_detections(r["boxes"], r["scores"], gt)
@@ -106,7 +105,7 @@ def eval_landmarks(app, items, limit: int | None = None) -> dict:
 
 
 def eval_attributes(app, items, limit: int | None = None) -> dict:
-    from apps.face.attributes import align_detector, aligned_utk, evaluate_attributes
+    from polyhead.apps.face.attributes import align_detector, aligned_utk, evaluate_attributes
 
     if app.attr is None:
         return {}
@@ -131,7 +130,7 @@ def run_val(app, args: argparse.Namespace) -> int:
     metrics["val_wall_time_s"] = round(time.time() - t, 1)
     print(json.dumps(metrics, indent=2))
     if args.json:
-        from shared.io.writers import write_json
+        from polyhead.io.writers import write_json
 
         write_json(
             args.json,

@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from apps.face.cascade import INPUT_SIZES
-from apps.face.detect import DetectorConfig, FaceDetector
-from apps.face.samples import (
+from polyhead.apps.face.cascade import INPUT_SIZES
+from polyhead.apps.face.detect import DetectorConfig, FaceDetector
+from polyhead.apps.face.samples import (
     FaceSources,
     Samples,
     Scene,
@@ -121,7 +120,7 @@ def mined_cached(
     scale: float = 1.0,
 ) -> Samples:
     """:func:`mined` with the cascade of a face weights file, cached by sources, weights and split."""
-    from apps.face.model import load_face_weights
+    from polyhead.apps.face.model import load_face_weights
 
     parts, _ = load_face_weights(weights)
     sig_w = [round(float(sum(p.detach().double().sum() for p in parts[k].parameters())), 6) for k in ("pnet", "rnet")]

@@ -15,12 +15,11 @@ import json
 from pathlib import Path
 
 import torch
+from polyhead.apps.face.cascade import STAGES, build_net
+from polyhead.errors import InputError
+from polyhead.io.writers import atomic_path, write_json
+from polyhead.model import MultiTaskModel, build_model
 from safetensors.torch import load_file, save_file
-
-from apps.face.cascade import STAGES, build_net
-from shared.errors import InputError
-from shared.io.writers import atomic_path, write_json
-from shared.model import MultiTaskModel, build_model
 
 PARTS = (*STAGES, "attr")
 AGE_BINS = [0, 3, 7, 13, 18, 23, 28, 33, 38, 45, 52, 60, 70, 80, 120]  # class k: AGE_BINS[k] <= age < AGE_BINS[k+1]

@@ -25,9 +25,8 @@ import cv2
 import numpy as np
 import torch
 import yaml
-
-from apps.face.detect import crop_windows, normalise
-from shared.errors import InputError
+from polyhead.apps.face.detect import crop_windows, normalise
+from polyhead.errors import InputError
 
 POS_IOU, PART_IOU, NEG_IOU = 0.65, 0.4, 0.3
 #: dlib-style face box from 5 points: side = 2.45 x eye-centre-to-mouth-centre distance, centred between
@@ -331,7 +330,7 @@ def random_windows(h: int, w: int, rng: np.random.Generator, n: int, min_size: i
 
 def cut(image: np.ndarray, windows: np.ndarray, size: int) -> np.ndarray:
     """uint8 crops (n, size, size, 3) cut with the detector's roi_align (grey outside) at full resolution;
-    the detector's :class:`~apps.face.detect.CropPyramid` cuts within ~0.4 grey levels of these."""
+    the detector's :class:`~polyhead.apps.face.detect.CropPyramid` cuts within ~0.4 grey levels of these."""
     if len(windows) == 0:
         return np.zeros((0, size, size, 3), np.uint8)
     h, w = image.shape[:2]  # normalise only the part the windows cover
@@ -425,7 +424,7 @@ class Samples:
         }
 
     def save(self, path: Path) -> Path:
-        from shared.io.writers import atomic_path
+        from polyhead.io.writers import atomic_path
 
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, images=self.images, label=self.label, box=self.box, lmk=self.lmk)
@@ -503,7 +502,7 @@ def generate(
 
     ``scale`` multiplies every count (small values for smoke runs).
     """
-    from apps.face.cascade import INPUT_SIZES
+    from polyhead.apps.face.cascade import INPUT_SIZES
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # many tiny crops: threads cost more than they give

@@ -13,7 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
-from shared.errors import InputError
+from polyhead.errors import InputError
 
 DATA_TERMS = {
     "landmarks5 (lfw_5590 part)": "CUHK facial-point set (Sun, Wang, Tang, CVPR 2013), 5 points on LFW-based crops; "
@@ -38,8 +38,8 @@ def add_ship_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_ship(args: argparse.Namespace) -> int:
-    from apps.face.model import load_face_weights
-    from shared.io.writers import write_json
+    from polyhead.apps.face.model import load_face_weights
+    from polyhead.io.writers import write_json
 
     src = Path(args.weights)
     parts, card = load_face_weights(src)

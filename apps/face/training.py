@@ -1,6 +1,6 @@
 """``polyhead face train --stage pnet|rnet|onet|attributes``.
 
-Cascade stages train on cached windows (:mod:`apps.face.samples`) with the joint MTCNN loss and online
+Cascade stages train on cached windows (:mod:`polyhead.apps.face.samples`) with the joint MTCNN loss and online
 hard-sample mining; the attribute model trains through the shared Trainer on aligned UTKFace crops.
 Each run writes its part into one face weights file (``--out``, default runs/train/face/face.safetensors)
 and records its figures, command and wall time in the card beside it.
@@ -16,12 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from apps.face.cascade import STAGES, build_net, cascade_loss
-from apps.face.model import read_card, save_face_weights
-from apps.face.samples import FLIP_ORDER, FaceSources, Samples, cached
-from shared.encoders import DEFAULT_ENCODER
-from shared.errors import InputError
+from polyhead.apps.face.cascade import STAGES, build_net, cascade_loss
+from polyhead.apps.face.model import read_card, save_face_weights
+from polyhead.apps.face.samples import FLIP_ORDER, FaceSources, Samples, cached
+from polyhead.encoders import DEFAULT_ENCODER
+from polyhead.errors import InputError
 
 DEFAULT_OUT = Path("runs/train/face/face.safetensors")
 
@@ -88,7 +87,7 @@ def train_stage(args: argparse.Namespace) -> int:
     val = cached(stage, src, "val", scale=args.scale)
     hard = {}
     if getattr(args, "mine", None):  # MTCNN bootstrapping: add what the earlier stages let through
-        from apps.face.mining import mined_cached
+        from polyhead.apps.face.mining import mined_cached
 
         if stage == "pnet":
             raise InputError(args.mine, "--mine is for rnet and onet (P-Net is the first stage)")
@@ -103,7 +102,7 @@ def train_stage(args: argparse.Namespace) -> int:
     net = build_net(stage)
     init = None
     if getattr(args, "weights", None):  # fine-tune: start from this stage of a face weights file
-        from apps.face.model import load_face_weights
+        from polyhead.apps.face.model import load_face_weights
 
         init = Path(args.weights)
         parts, _ = load_face_weights(init)
@@ -199,4 +198,4 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         metavar="WEIGHTS",
         help="rnet/onet: add hard windows mined by running this face weights file's earlier stages",
     )
-    p.add_argument("--encoder", default=DEFAULT_ENCODER, help="attribute encoder (see shared.encoders)")
+    p.add_argument("--encoder", default=DEFAULT_ENCODER, help="attribute encoder (see polyhead.encoders)")

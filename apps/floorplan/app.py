@@ -17,12 +17,11 @@ from types import EllipsisType
 
 import numpy as np
 import torch
-
-from apps.floorplan.model import BOUNDARY_CLASSES, INPUT_SIZE, TASK, split_logits
-from shared.app import App, Command, DemoProbe, DemoTab
-from shared.encoders import DEFAULT_ENCODER
-from shared.errors import InputError
-from shared.preprocess import card_normalisation, check_input_size
+from polyhead.app import App, Command, DemoProbe, DemoTab
+from polyhead.apps.floorplan.model import BOUNDARY_CLASSES, INPUT_SIZE, TASK, split_logits
+from polyhead.encoders import DEFAULT_ENCODER
+from polyhead.errors import InputError
+from polyhead.preprocess import card_normalisation, check_input_size
 
 #: plans whose long side exceeds this are downscaled before vectorisation (bounded memory and time)
 MAX_SIDE = 2048
@@ -50,12 +49,12 @@ class FloorplanApp(App):
     # ------------------------------------------------------------ model
     def load(self, weights=None, imgsz=None, trust_pickle: bool = False, scale=None, **_) -> FloorplanApp:
         """Load weights (default: ``weights/floorplan.safetensors``); ``.onnx`` runs on ONNX Runtime."""
-        import apps.floorplan.model  # noqa: F401  (registers the head type before the card is built)
-        from shared.weights import load_card, load_model
+        import polyhead.apps.floorplan.model  # noqa: F401  (registers the head type before the card is built)
+        from polyhead.weights import load_card, load_model
 
         path = Path(weights) if weights else self.default_weights
         if path.suffix == ".onnx":
-            from shared.export import OnnxModel
+            from polyhead.export import OnnxModel
 
             self.model, self.card = OnnxModel(path), load_card(path)
         else:
@@ -73,7 +72,7 @@ class FloorplanApp(App):
     @torch.inference_mode()
     def predict_masks(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """RGB uint8 plan -> ``(boundary ids, room ids)`` at the image's size."""
-        from apps.floorplan.data import prepare
+        from polyhead.apps.floorplan.data import prepare
 
         self.ensure_loaded()
         h, w = rgb.shape[:2]
@@ -93,7 +92,7 @@ class FloorplanApp(App):
         in the result stay in the original image's pixels. ``scale`` (pixels per metre, None: unknown)
         holds for this call only; left out, the loaded setting applies.
         """
-        from apps.floorplan.postprocess import FloorplanResult, vectorise
+        from polyhead.apps.floorplan.postprocess import FloorplanResult, vectorise
 
         scale = self.scale if scale is ... else (float(scale) if scale else None)
 
@@ -119,7 +118,7 @@ class FloorplanApp(App):
             parser.add_argument("--3d", dest="mesh", action="store_true", help="also write a 3D mesh (.glb + .ply)")
             parser.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"), help="network input size")
         elif mode == "train":
-            parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="encoder name (see shared.encoders)")
+            parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="encoder name (see polyhead.encoders)")
         elif mode == "val":
             parser.add_argument("--batch", type=int, default=4)
             parser.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"), help="input size (default: card)")
@@ -128,7 +127,7 @@ class FloorplanApp(App):
         return {"trust_pickle": args.trust_pickle, "scale": args.scale, "imgsz": args.imgsz}
 
     def run_predict(self, args: argparse.Namespace) -> int:
-        from apps.floorplan.postprocess import predict_files
+        from polyhead.apps.floorplan.postprocess import predict_files
 
         if args.scale is not None and not args.scale > 0:
             raise InputError(None, "--scale must be a positive number of pixels per metre")
@@ -142,14 +141,14 @@ class FloorplanApp(App):
         return report.exit_code
 
     def run_train(self, args: argparse.Namespace) -> int:
-        from apps.floorplan.training import train
+        from polyhead.apps.floorplan.training import train
 
         return train(args)
 
     def run_val(self, args: argparse.Namespace) -> int:
-        from apps.floorplan.data import FloorplanDataset, list_items, load_spec
-        from apps.floorplan.evaluate import evaluate
-        from shared.io.writers import write_json
+        from polyhead.apps.floorplan.data import FloorplanDataset, list_items, load_spec
+        from polyhead.apps.floorplan.evaluate import evaluate
+        from polyhead.io.writers import write_json
 
         self.load(args.weights, trust_pickle=args.trust_pickle, imgsz=args.imgsz)
         spec = load_spec(args.data)
@@ -167,13 +166,13 @@ class FloorplanApp(App):
         return {
             "floorplan": Command(
                 "plans/s at 512x512, vectorisation and 3D extrusion times",
-                _lazy("apps.floorplan.bench", "add_bench_arguments"),
-                _lazy("apps.floorplan.bench", "run_bench"),
+                _lazy("polyhead.apps.floorplan.bench", "add_bench_arguments"),
+                _lazy("polyhead.apps.floorplan.bench", "run_bench"),
             )
         }
 
     def demo_tabs(self) -> list[DemoTab]:
-        from apps.floorplan.demo import EXAMPLE, build_tab
+        from polyhead.apps.floorplan.demo import EXAMPLE, build_tab
 
         return [
             DemoTab(
@@ -190,7 +189,7 @@ class FloorplanApp(App):
         ]
 
     def demo_probes(self) -> list[DemoProbe]:
-        from apps.floorplan.demo import EXAMPLE
+        from polyhead.apps.floorplan.demo import EXAMPLE
 
         def inputs():
             from gradio_client import handle_file

@@ -31,10 +31,10 @@ def _timed(fn) -> tuple[float, object]:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from apps.floorplan.app import FloorplanApp
-    from apps.floorplan.model import build_floorplan_model
-    from apps.floorplan.postprocess import vectorise, write_glb
-    from apps.floorplan.synthetic import synthetic_plan
+    from polyhead.apps.floorplan.app import FloorplanApp
+    from polyhead.apps.floorplan.model import build_floorplan_model
+    from polyhead.apps.floorplan.postprocess import vectorise, write_glb
+    from polyhead.apps.floorplan.synthetic import synthetic_plan
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     app = FloorplanApp()
@@ -70,7 +70,7 @@ def run_bench(args: argparse.Namespace) -> int:
     }
     print(json.dumps(doc, indent=2))
     if args.json:
-        from shared.io import write_json
+        from polyhead.io import write_json
 
         write_json(args.json, doc)
     return 0

@@ -25,12 +25,11 @@ import cv2
 import numpy as np
 import torch
 import yaml
+from polyhead.apps.floorplan.model import INPUT_SIZE, ROOM_CLASSES, ROOM_RGB, TASK
+from polyhead.errors import InputError
+from polyhead.io.readers import read_image
+from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, Letterbox, Norm, to_tensor
 from torch.utils.data import Dataset
-
-from apps.floorplan.model import INPUT_SIZE, ROOM_CLASSES, ROOM_RGB, TASK
-from shared.errors import InputError
-from shared.io.readers import read_image
-from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD, Letterbox, Norm, to_tensor
 
 LAYOUTS = ("r3d", "cubicasa", "synthetic")
 PAD_WHITE = 255  # plans are drawn on white paper: pad with white, not grey
@@ -275,7 +274,7 @@ def read_cubicasa(item: PlanItem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def read_plan(item: PlanItem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(rgb uint8, boundary ids uint8, room ids uint8)`` at the image's size."""
     if item.layout == "synthetic":
-        from apps.floorplan.synthetic import synthetic_plan
+        from polyhead.apps.floorplan.synthetic import synthetic_plan
 
         seed, index, side = (int(v) for v in str(item.image).split(":"))
         plan = synthetic_plan(np.random.default_rng([seed, index]), (side, side))

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from shared.demo_jobs import IMAGE_TIMEOUT, demo_job, ensure_loaded, job_file, read_upload
+from polyhead.demo_jobs import IMAGE_TIMEOUT, demo_job, ensure_loaded, job_file, read_upload
 
 EXAMPLES = Path(__file__).parent / "examples"
 EXAMPLE = EXAMPLES / "generated_plan_0.jpg"
@@ -35,8 +34,8 @@ def build_tab(app) -> None:
     @demo_job(IMAGE_TIMEOUT)
     def on_image(path: str | None, px_per_m: float | None) -> tuple[str, str | None, dict]:
         """One request: the scale is this call's own; the overlay and the .glb are files of this request."""
-        from apps.floorplan.postprocess import write_glb
-        from shared.io.writers import write_image
+        from polyhead.apps.floorplan.postprocess import write_glb
+        from polyhead.io.writers import write_image
 
         if not path:
             raise gr.Error("Upload a plan image or pick the example first.")
@@ -54,7 +53,7 @@ def build_tab(app) -> None:
 
 def write_example(path: Path = EXAMPLE, seed: int = 14, size: tuple[int, int] = (512, 512)) -> Path:
     """(Re)create the demo's example plan with the synthetic generator."""
-    from apps.floorplan.synthetic import synthetic_plan
-    from shared.io import write_image
+    from polyhead.apps.floorplan.synthetic import synthetic_plan
+    from polyhead.io import write_image
 
     return write_image(path, synthetic_plan(np.random.default_rng(seed), size).image)

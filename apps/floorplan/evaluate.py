@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
-
-from apps.floorplan.data import FloorplanDataset
-from apps.floorplan.metrics import FloorplanMetrics
-from apps.floorplan.model import TASK, split_logits
+from polyhead.apps.floorplan.data import FloorplanDataset
+from polyhead.apps.floorplan.metrics import FloorplanMetrics
+from polyhead.apps.floorplan.model import TASK, split_logits
 
 
 @torch.inference_mode()

@@ -1,8 +1,8 @@
 """The floor-plan network: shared encoder + FPN neck, a room-boundary decoder and a room-type decoder
 that is steered by the boundary decoder through room-boundary-guided attention.
 
-Both decoders live in one registered head (``type: floorplan``) so that :func:`shared.model.build_model`
-and :func:`shared.weights.load_model` rebuild the whole network from the model card. The head returns one
+Both decoders live in one registered head (``type: floorplan``) so that :func:`polyhead.model.build_model`
+and :func:`polyhead.weights.load_model` rebuild the whole network from the model card. The head returns one
 tensor: ``B`` boundary logits followed by ``R`` room-type logits, at input resolution.
 
 >>> model = build_floorplan_model("lcnet_100").eval()
@@ -19,13 +19,12 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from polyhead.encoders import DEFAULT_ENCODER
+from polyhead.heads import register_head
+from polyhead.heads.base import Head, zero_loss
+from polyhead.layers import ConvBNAct, DWSeparable
+from polyhead.model import MultiTaskModel, build_model
 from torch import nn
-
-from shared.encoders import DEFAULT_ENCODER
-from shared.heads import register_head
-from shared.heads.base import Head, zero_loss
-from shared.layers import ConvBNAct, DWSeparable
-from shared.model import MultiTaskModel, build_model
 
 TASK = "floorplan"
 BOUNDARY_CLASSES = ["background", "wall", "door_window"]

@@ -2,7 +2,7 @@
 one polygon per room with its type and area; JSON, SVG and a 3D mesh (extruded walls with openings,
 room floors).
 
->>> from apps.floorplan.synthetic import synthetic_plan
+>>> from polyhead.apps.floorplan.synthetic import synthetic_plan
 >>> plan = synthetic_plan(np.random.default_rng(0), (320, 320))
 >>> result = vectorise(plan.boundary, plan.room, scale=40.0)
 >>> len(result.rooms) == len(plan.rooms)
@@ -18,8 +18,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from apps.floorplan.model import ROOM_CLASSES, ROOM_RGB
+from polyhead.apps.floorplan.model import ROOM_CLASSES, ROOM_RGB
 
 WALL_RGB, DOOR_RGB, WINDOW_RGB = (40, 40, 40), (255, 60, 128), (40, 140, 255)
 #: 3D defaults in metres
@@ -98,7 +97,7 @@ class FloorplanResult:
 
     def plot(self, image: np.ndarray) -> np.ndarray:
         """Rooms coloured by type, walls dark, doors pink, windows blue, room labels; legend bottom-left."""
-        from shared.viz import draw_legend
+        from polyhead.viz import draw_legend
 
         img = image[..., :3].copy() if image.ndim == 3 else np.stack([image] * 3, -1)
         h, w = img.shape[:2]
@@ -131,7 +130,7 @@ class FloorplanResult:
         Units are metres when ``scale`` is known, else the scale is estimated from the wall thickness
         (walls assumed 0.2 m). Axes: x right, y up, z towards the viewer (image rows).
         """
-        from shared.open3d_loader import open3d
+        from polyhead.open3d_loader import open3d
 
         o3d = open3d()
 
@@ -248,7 +247,7 @@ def write_glb(path: str | Path, mesh) -> Path:
     import json
     import struct
 
-    from shared.io.writers import atomic_path
+    from polyhead.io.writers import atomic_path
 
     v = np.asarray(mesh.vertices, np.float32)
     f = np.asarray(mesh.triangles, np.uint32).reshape(-1)
@@ -294,8 +293,8 @@ def write_glb(path: str | Path, mesh) -> Path:
 
 
 def write_mesh_files(result: FloorplanResult, stem: str | Path, formats=("glb", "ply")) -> list[Path]:
-    """``<stem>.glb`` (own writer) and ``.ply`` / ``.obj`` (through ``shared.io.write_mesh``)."""
-    from shared.io import write_mesh
+    """``<stem>.glb`` (own writer) and ``.ply`` / ``.obj`` (through ``polyhead.io.write_mesh``)."""
+    from polyhead.io import write_mesh
 
     mesh = result.to_mesh()
     out = []
@@ -519,11 +518,11 @@ def predict_files(app, source, out_dir, mesh: bool = False, save_json: bool = Tr
 
     Unreadable inputs are skipped and reported; outputs are written atomically.
     """
-    from shared.errors import InputError
-    from shared.io import read_image, resolve_source, write_bytes, write_image, write_json
-    from shared.io.writers import sweep_temp_files
-    from shared.predict import BatchReport, inputs_outside, item_key, json_claims, problem_of, unique_names
-    from shared.results import envelope
+    from polyhead.errors import InputError
+    from polyhead.io import read_image, resolve_source, write_bytes, write_image, write_json
+    from polyhead.io.writers import sweep_temp_files
+    from polyhead.predict import BatchReport, inputs_outside, item_key, json_claims, problem_of, unique_names
+    from polyhead.results import envelope
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():

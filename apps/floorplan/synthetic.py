@@ -17,8 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from apps.floorplan.model import ROOM_CLASSES
+from polyhead.apps.floorplan.model import ROOM_CLASSES
 
 LABELS = {1: "CLOSET", 2: "BATH", 3: "LIVING", 4: "BEDROOM", 5: "HALL", 6: "BALCONY"}
 ALT_LABELS = {1: "WIC", 2: "WC", 3: "KITCHEN", 4: "BED", 5: "ENTRY", 6: "TERRACE"}
@@ -231,7 +230,7 @@ def _draw(rng: np.random.Generator, plan: Plan, arcs, t_in: int, clutter: bool, 
 def write_r3d_dataset(root: str | Path, n: int = 12, size: tuple[int, int] = (256, 256), seed: int = 0) -> Path:
     """Generated plans in the R3D layout (``N.jpg``, ``N_wall.png``, ``N_close.png``, ``N_rooms.png``)
     plus a dataset YAML; returns the YAML's path."""
-    from apps.floorplan.data import ROOM_COLOURS
+    from polyhead.apps.floorplan.data import ROOM_COLOURS
 
     root = Path(root)
     folder = root / "plans"

@@ -8,12 +8,18 @@ import sys
 import time
 from pathlib import Path
 
-from apps.floorplan.data import FloorplanDataset, list_items, load_spec
-from apps.floorplan.evaluate import evaluate
-from apps.floorplan.model import BOUNDARY_CLASSES, INPUT_SIZE, ROOM_CLASSES, build_floorplan_model, frequency_weights
-from shared.preprocess import check_input_size
-from shared.train import Trainer, config_from_args
-from shared.train.finetune import fine_tune_overrides, initialise
+from polyhead.apps.floorplan.data import FloorplanDataset, list_items, load_spec
+from polyhead.apps.floorplan.evaluate import evaluate
+from polyhead.apps.floorplan.model import (
+    BOUNDARY_CLASSES,
+    INPUT_SIZE,
+    ROOM_CLASSES,
+    build_floorplan_model,
+    frequency_weights,
+)
+from polyhead.preprocess import check_input_size
+from polyhead.train import Trainer, config_from_args
+from polyhead.train.finetune import fine_tune_overrides, initialise
 
 DATA_TERMS = (
     "R3D annotations released with 'Deep Floor Plan Recognition Using a Multi-Task Network with "

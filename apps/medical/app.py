@@ -12,14 +12,13 @@ import json
 from pathlib import Path
 
 import numpy as np
-
-from apps.medical.data import to_rgb
-from apps.medical.postprocess import MedicalResult, Predictor
-from shared.app import App, Command, DemoProbe, DemoTab, lazy
-from shared.encoders import DEFAULT_ENCODER
-from shared.errors import InputError
-from shared.preprocess import card_normalisation
-from shared.weights import WEIGHTS_DIR
+from polyhead.app import App, Command, DemoProbe, DemoTab, lazy
+from polyhead.apps.medical.data import to_rgb
+from polyhead.apps.medical.postprocess import MedicalResult, Predictor
+from polyhead.encoders import DEFAULT_ENCODER
+from polyhead.errors import InputError
+from polyhead.preprocess import card_normalisation
+from polyhead.weights import WEIGHTS_DIR
 
 SHIPPED = {"ph2": "medical-ph2", "drive": "medical-drive"}
 
@@ -69,11 +68,11 @@ class MedicalApp(App):
         keep_largest: bool | None = None,
         **_,
     ) -> MedicalApp:
-        from shared.weights import load_card, load_model
+        from polyhead.weights import load_card, load_model
 
         path = resolve_weights(weights)
         if path.suffix == ".onnx":
-            from shared.export import OnnxModel
+            from polyhead.export import OnnxModel
 
             self.model, self.card = OnnxModel(path), load_card(path)
         else:
@@ -121,9 +120,9 @@ class MedicalApp(App):
         ``case.nii.gz`` never share ``case.json``), and a volume's outputs never replace a file this
         program did not write (a BIDS sidecar ``sub-01_T1w.json`` beside ``sub-01_T1w.nii.gz``).
         """
-        from apps.medical.volume import is_nifti
-        from shared.io import SourceItem
-        from shared.predict import BatchReport, item_key, unique_names
+        from polyhead.apps.medical.volume import is_nifti
+        from polyhead.io import SourceItem
+        from polyhead.predict import BatchReport, item_key, unique_names
 
         src = Path(str(source))
         if is_nifti(src):
@@ -143,7 +142,7 @@ class MedicalApp(App):
         else:
             if Path(out_dir).exists() and not Path(out_dir).is_dir():
                 raise InputError(out_dir, "--out is a file, not a folder")
-            from shared.io.writers import sweep_temp_files
+            from polyhead.io.writers import sweep_temp_files
 
             sweep_temp_files(out_dir)
             report = BatchReport(names=unique_names(vol_items, out_dir))
@@ -156,8 +155,8 @@ class MedicalApp(App):
         """One volume into ``out`` as ``<name>_pred.nii.gz`` + ``<name>.json``; any error skips it alone."""
         import sys
 
-        from apps.medical.volume_predict import predict_volume
-        from shared.predict import json_claims, problem_of
+        from polyhead.apps.medical.volume_predict import predict_volume
+        from polyhead.predict import json_claims, problem_of
 
         if resume and json_claims(out / f"{name}.json", item):
             report.resumed += 1
@@ -194,7 +193,7 @@ class MedicalApp(App):
                 help="also write a surface mesh of each predicted volume",
             )
         elif mode == "train":
-            parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="encoder name (see shared.encoders)")
+            parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="encoder name (see polyhead.encoders)")
             parser.add_argument("--tasks", nargs="+", choices=["mask", "diagnosis"], help="train only these heads")
             parser.add_argument(
                 "--patches-per-image",
@@ -237,14 +236,14 @@ class MedicalApp(App):
         }
 
     def run_train(self, args: argparse.Namespace) -> int:
-        from apps.medical.training import train
+        from polyhead.apps.medical.training import train
 
         return train(args)
 
     def run_val(self, args: argparse.Namespace) -> int:
-        from apps.medical.data import MedicalDataset, load_spec
-        from apps.medical.evaluate import evaluate
-        from shared.io.writers import write_json
+        from polyhead.apps.medical.data import MedicalDataset, load_spec
+        from polyhead.apps.medical.evaluate import evaluate
+        from polyhead.io.writers import write_json
 
         self.load(args.weights, trust_pickle=args.trust_pickle)
         spec = load_spec(args.data)
@@ -275,13 +274,13 @@ class MedicalApp(App):
         return {
             "medical": Command(
                 "images/s at 512x512; sliding window on 2048x2048 with and without TTA",
-                lazy("apps.medical.bench", "add_bench_arguments"),
-                lazy("apps.medical.bench", "run_bench"),
+                lazy("polyhead.apps.medical.bench", "add_bench_arguments"),
+                lazy("polyhead.apps.medical.bench", "run_bench"),
             )
         }
 
     def demo_tabs(self) -> list[DemoTab]:
-        from apps.medical.demo import EXAMPLES, build_medical_tab
+        from polyhead.apps.medical.demo import EXAMPLES, build_medical_tab
 
         return [
             DemoTab(
@@ -298,7 +297,7 @@ class MedicalApp(App):
         ]
 
     def demo_probes(self) -> list[DemoProbe]:
-        from apps.medical.demo import EXAMPLES
+        from polyhead.apps.medical.demo import EXAMPLES
 
         def inputs():
             from gradio_client import handle_file
@@ -313,6 +312,6 @@ class MedicalApp(App):
 
 
 def _image_like() -> set[str]:
-    from shared.io.readers import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+    from polyhead.io.readers import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
     return IMAGE_SUFFIXES | VIDEO_SUFFIXES

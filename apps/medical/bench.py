@@ -28,9 +28,9 @@ def _peak_rss_mb() -> float:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from apps.medical.app import MedicalApp
-    from apps.medical.synthetic import fundus_image
-    from shared.preprocess import to_tensor
+    from polyhead.apps.medical.app import MedicalApp
+    from polyhead.apps.medical.synthetic import fundus_image
+    from polyhead.preprocess import to_tensor
 
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, (512, 512, 3), dtype=np.uint8) for _ in range(args.images)]
@@ -64,7 +64,7 @@ def run_bench(args: argparse.Namespace) -> int:
         result = patch_app.predict_image(big)
         figures[f"sliding_{args.large}_s{'_tta' if tta else ''}"] = round(time.perf_counter() - t, 3)
         assert result.mask.shape == big.shape[:2]
-    from shared.sliding import window_starts
+    from polyhead.sliding import window_starts
 
     ph, pw = patch_app.predictor.size
     n = len(window_starts(args.large, ph, patch_app.predictor.overlap)) * len(
@@ -83,7 +83,7 @@ def run_bench(args: argparse.Namespace) -> int:
     )
     print(json.dumps(figures, indent=2))
     if args.json:
-        from shared.io.writers import write_json
+        from polyhead.io.writers import write_json
 
         write_json(args.json, figures)
     return 0

@@ -35,13 +35,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from polyhead.dataset_yaml import get_bool, get_mapping, get_names, get_number, get_regex, get_str, read_dataset_yaml
+from polyhead.errors import InputError
+from polyhead.heads.segmentation import IGNORE_INDEX
+from polyhead.io.readers import IMAGE_SUFFIXES, read_image
+from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, Norm, to_tensor
 from torch.utils.data import Dataset
-
-from shared.dataset_yaml import get_bool, get_mapping, get_names, get_number, get_regex, get_str, read_dataset_yaml
-from shared.errors import InputError
-from shared.heads.segmentation import IGNORE_INDEX
-from shared.io.readers import IMAGE_SUFFIXES, read_image
-from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD, Norm, to_tensor
 
 LAYOUTS = ("folders", "nnunet")
 MASK_SUFFIXES = {".png", ".tif", ".tiff", ".gif", ".jpg", ".jpeg", ".bmp"}
@@ -238,7 +237,7 @@ def list_items(spec: MedicalSpec) -> list[Item]:
 
 
 def _nnunet_items(spec: MedicalSpec, img_dir: Path) -> list[Item]:
-    from apps.medical.volume import volume_shape
+    from polyhead.apps.medical.volume import volume_shape
 
     items = []
     lab_dir = spec.root / (spec.masks or "labelsTr")
@@ -353,7 +352,7 @@ class MedicalDataset(Dataset):
         return img, mask, fov, label
 
     def _slice(self, it: Item) -> tuple[np.ndarray, np.ndarray | None]:
-        from apps.medical.volume import read_volume, take_slice, volume_to_uint8
+        from polyhead.apps.medical.volume import read_volume, take_slice, volume_to_uint8
 
         if it.image not in self._volumes:
             vol = read_volume(it.image)

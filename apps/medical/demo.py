@@ -7,8 +7,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
-
-from shared.demo_jobs import (
+from polyhead.demo_jobs import (
     IMAGE_TIMEOUT,
     LONG_TIMEOUT,
     check_deadline,
@@ -32,7 +31,7 @@ class ModelCache:
         self._lock = threading.Lock()
 
     def get(self, model_name: str, tta: bool = False):
-        from apps.medical.app import MedicalApp
+        from polyhead.apps.medical.app import MedicalApp
 
         key = (MODELS.get(model_name, "ph2"), bool(tta))
         with self._lock:
@@ -59,8 +58,8 @@ class _Checked:
 def volume_to_mesh(app, path: str, out_dir: Path | None = None) -> tuple[str, dict]:
     """A label volume (few integer values) is meshed directly; an image volume is segmented first.
     Volumes over the demo's voxel budget are refused before their voxels are read."""
-    from apps.medical.volume import read_volume, write_surface
-    from apps.medical.volume_predict import segment_volume
+    from polyhead.apps.medical.volume import read_volume, write_surface
+    from polyhead.apps.medical.volume_predict import segment_volume
 
     check_volume(path)
     vol = read_volume(path)
@@ -88,8 +87,7 @@ def volume_to_mesh(app, path: str, out_dir: Path | None = None) -> tuple[str, di
 
 def build_medical_tab(app) -> None:
     import gradio as gr
-
-    from apps.medical.data import to_rgb
+    from polyhead.apps.medical.data import to_rgb
 
     cache = ModelCache(app)
     gr.Markdown(
@@ -122,7 +120,7 @@ def build_medical_tab(app) -> None:
     @demo_job(IMAGE_TIMEOUT)
     def on_image(path: str | None, model_name: str, use_tta: bool) -> tuple[str, dict]:
         """One request: model and TTA pick a loaded app (none is changed); the overlay is this request's."""
-        from shared.io.writers import write_image
+        from polyhead.io.writers import write_image
 
         if not path:
             raise gr.Error("Upload an image or pick an example first.")
@@ -132,7 +130,7 @@ def build_medical_tab(app) -> None:
 
     @demo_job(LONG_TIMEOUT)
     def on_volume(file, model_name: str, progress=gr.Progress(track_tqdm=True)) -> tuple[str, dict]:  # noqa: B008
-        from apps.medical.volume import is_nifti
+        from polyhead.apps.medical.volume import is_nifti
 
         path = upload_path(file)
         if not path:

@@ -10,12 +10,11 @@ import math
 import sys
 
 import numpy as np
-
-from apps.medical.data import MedicalDataset, MedicalSpec
-from apps.medical.metrics import ClassificationMetrics, SegmentationMetrics
-from apps.medical.postprocess import Predictor
-from shared.errors import InputError
-from shared.heads.segmentation import IGNORE_INDEX
+from polyhead.apps.medical.data import MedicalDataset, MedicalSpec
+from polyhead.apps.medical.metrics import ClassificationMetrics, SegmentationMetrics
+from polyhead.apps.medical.postprocess import Predictor
+from polyhead.errors import InputError
+from polyhead.heads.segmentation import IGNORE_INDEX
 
 
 def evaluate(

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 import torch
-
-from shared.preprocess import IMAGENET_MEAN, IMAGENET_STD, Norm, to_tensor
-from shared.sliding import sliding_window
-from shared.viz import color, draw_legend, put_text
+from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, Norm, to_tensor
+from polyhead.sliding import sliding_window
+from polyhead.viz import color, draw_legend, put_text
 
 FLIP_DIMS = ((), (3,), (2,), (2, 3))
 
@@ -120,7 +119,7 @@ class Predictor:
 
     ``mode="resize"`` resizes the whole image to ``size``; ``mode="patch"`` runs overlapping ``size``
     windows with Gaussian blending (images of any size, bounded memory). ``tta`` adds flipped runs.
-    Works with torch models and :class:`shared.export.OnnxModel` alike (both return ``{task: tensor}``).
+    Works with torch models and :class:`polyhead.export.OnnxModel` alike (both return ``{task: tensor}``).
     """
 
     def __init__(

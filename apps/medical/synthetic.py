@@ -13,8 +13,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from shared.io import write_image
+from polyhead.io import write_image
 
 
 def lesion_image(rng: np.random.Generator, size: tuple[int, int] = (192, 256), dark: float | None = None):

@@ -8,12 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-from apps.medical.data import MedicalDataset, load_spec
-from apps.medical.evaluate import evaluate
-from apps.medical.model import build_medical_model
-from shared.errors import InputError
-from shared.train import Trainer, config_from_args
-from shared.train.finetune import fine_tune_overrides, initialise
+from polyhead.apps.medical.data import MedicalDataset, load_spec
+from polyhead.apps.medical.evaluate import evaluate
+from polyhead.apps.medical.model import build_medical_model
+from polyhead.errors import InputError
+from polyhead.train import Trainer, config_from_args
+from polyhead.train.finetune import fine_tune_overrides, initialise
 
 TASKS = ("mask", "diagnosis")
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
-
-from apps.medical.volume import (
+from polyhead.apps.medical.volume import (
     NoSurface,
     read_volume,
     stack_slices,
@@ -20,10 +18,11 @@ from apps.medical.volume import (
     write_like,
     write_surface,
 )
-from shared.errors import InputError
-from shared.io.writers import write_json
-from shared.predict import safe_name
-from shared.results import SCHEMA_VERSION
+from polyhead.errors import InputError
+from polyhead.io.writers import write_json
+from polyhead.predict import safe_name
+from polyhead.results import SCHEMA_VERSION
+from tqdm import tqdm
 
 
 def segment_volume(app, path: str | Path, axis: int = 2, progress: bool = True):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from shared.heads.base import Head
-from shared.heads.classification import ClassificationHead
-from shared.heads.detection import DetectionHead
-from shared.heads.keypoints import KeypointHead
-from shared.heads.segmentation import SegmentationHead
+from polyhead.heads.base import Head
+from polyhead.heads.classification import ClassificationHead
+from polyhead.heads.detection import DetectionHead
+from polyhead.heads.keypoints import KeypointHead
+from polyhead.heads.segmentation import SegmentationHead
 
 HEADS: dict[str, type[Head]] = {
     "detect": DetectionHead,

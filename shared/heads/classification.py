@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from polyhead.heads.base import Head, zero_loss
 from torch import nn
-
-from shared.heads.base import Head, zero_loss
 
 
 class ClassificationHead(Head):

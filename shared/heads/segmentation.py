@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from polyhead.heads.base import Head, zero_loss
+from polyhead.layers import ConvBNAct, DWSeparable
 from torch import nn
-
-from shared.heads.base import Head, zero_loss
-from shared.layers import ConvBNAct, DWSeparable
 
 IGNORE_INDEX = 255
 

@@ -1,6 +1,6 @@
 """Readers (image, folder, glob, video, camera) and atomic writers (images, video, JSON, clouds, meshes)."""
 
-from shared.io.readers import (
+from polyhead.io.readers import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
     Frame,
@@ -12,7 +12,7 @@ from shared.io.readers import (
     resolve_source,
     to_rgb8,
 )
-from shared.io.writers import (
+from polyhead.io.writers import (
     VideoWriter,
     atomic_path,
     write_bytes,

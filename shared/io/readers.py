@@ -19,8 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from shared.errors import InputError
+from polyhead.errors import InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 MAX_PIXELS = 250_000_000  # refused above this (a decompression bomb or a scan no model needs)
@@ -114,7 +113,7 @@ def _escape_existing_prefix(pattern: str) -> str:
 
 
 def _is_temp(path: Path) -> bool:
-    """A temp file of :func:`shared.io.writers.atomic_path` (another run's write in progress)."""
+    """A temp file of :func:`polyhead.io.writers.atomic_path` (another run's write in progress)."""
     return path.name.startswith(".polyhead-tmp-")
 
 
@@ -170,7 +169,7 @@ def check_pixels(path: str | Path | int | None, width: int, height: int, limit: 
 
     >>> check_pixels("big.mp4", 20000, 20000)
     Traceback (most recent call last):
-    shared.errors.InputError: big.mp4: frame is 20000x20000 (400 MP), above the 250 MP limit
+    polyhead.errors.InputError: big.mp4: frame is 20000x20000 (400 MP), above the 250 MP limit
     """
     if width < 1 or height < 1:
         raise InputError(path, f"image size {width}x{height} is empty")

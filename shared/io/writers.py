@@ -273,7 +273,7 @@ class VideoWriter:
 
 def write_point_cloud(path: str | Path, points: np.ndarray, colors: np.ndarray | None = None) -> Path:
     """Write an (N, 3) cloud with optional (N, 3) 0..1 colours as PLY/PCD through open3d."""
-    from shared.open3d_loader import open3d
+    from polyhead.open3d_loader import open3d
 
     o3d = open3d()
 
@@ -288,7 +288,7 @@ def write_point_cloud(path: str | Path, points: np.ndarray, colors: np.ndarray |
 
 def write_mesh(path: str | Path, mesh) -> Path:
     """Write an open3d TriangleMesh (PLY, OBJ, STL, GLB/GLTF by suffix)."""
-    from shared.open3d_loader import open3d
+    from polyhead.open3d_loader import open3d
 
     o3d = open3d()
 

@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-from shared.losses.base import LossBalancer
-from shared.losses.fixed import FixedWeights
-from shared.losses.pcgrad import PCGrad
-from shared.losses.uncertainty import UncertaintyWeighting
+from polyhead.losses.base import LossBalancer
+from polyhead.losses.fixed import FixedWeights
+from polyhead.losses.pcgrad import PCGrad
+from polyhead.losses.uncertainty import UncertaintyWeighting
 
 BALANCERS: dict[str, type[LossBalancer]] = {
     "fixed": FixedWeights,

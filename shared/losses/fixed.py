@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import torch
-
-from shared.losses.base import LossBalancer
+from polyhead.losses.base import LossBalancer
 
 
 class FixedWeights(LossBalancer):

@@ -6,9 +6,8 @@ import random
 
 import torch
 import torch.distributed as dist
+from polyhead.losses.base import LossBalancer
 from torch import nn
-
-from shared.losses.base import LossBalancer
 
 
 class PCGrad(LossBalancer):

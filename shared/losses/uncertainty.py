@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import torch
+from polyhead.losses.base import LossBalancer
 from torch import nn
-
-from shared.losses.base import LossBalancer
 
 
 class UncertaintyWeighting(LossBalancer):

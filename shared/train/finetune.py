@@ -14,11 +14,10 @@ import argparse
 from dataclasses import dataclass, field
 
 import torch
+from polyhead.encoders import describe_init, encoder_spec, imagenet_state, read_weights_file
+from polyhead.errors import InputError
+from polyhead.model import MultiTaskModel
 from torch import nn
-
-from shared.encoders import describe_init, encoder_spec, imagenet_state, read_weights_file
-from shared.errors import InputError
-from shared.model import MultiTaskModel
 
 
 @dataclass
@@ -134,7 +133,7 @@ def initialise(model: MultiTaskModel, args: argparse.Namespace) -> dict:
             )
     card: dict = {"encoder_init": describe_init(encoder)}
     if weights:
-        from shared.weights import load_state
+        from polyhead.weights import load_state
 
         report = load_matching(model, load_state(weights, getattr(args, "trust_pickle", False)), str(weights))
         print(report.summary())
@@ -152,7 +151,7 @@ def encoder_lr_factor(args: argparse.Namespace, card: dict) -> float:
 
 
 def fine_tune_overrides(args: argparse.Namespace, card: dict) -> dict:
-    """The TrainConfig fields these options set (for :func:`shared.train.config_from_args` overrides)."""
+    """The TrainConfig fields these options set (for :func:`polyhead.train.config_from_args` overrides)."""
     return {
         "encoder_lr": encoder_lr_factor(args, card),
         "freeze_encoder_epochs": int(getattr(args, "freeze_encoder", 0) or 0),

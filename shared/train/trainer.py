@@ -21,15 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from polyhead.errors import InputError
+from polyhead.io.writers import atomic_path, write_bytes
+from polyhead.losses import create_balancer
+from polyhead.model import MultiTaskModel
+from polyhead.train.data import collate_multitask
+from polyhead.weights import save_weights
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
-
-from shared.errors import InputError
-from shared.io.writers import atomic_path, write_bytes
-from shared.losses import create_balancer
-from shared.model import MultiTaskModel
-from shared.train.data import collate_multitask
-from shared.weights import save_weights
 
 
 @dataclass
@@ -63,7 +62,7 @@ def config_from_args(args, out_dir: str | Path, card: dict, main_metric: str = "
 
     >>> cfg = config_from_args(parser.parse_args(["--data", "d.yaml"]), "runs/x", {})   # doctest: +SKIP
     """
-    from shared.cli import parse_task_weights
+    from polyhead.cli import parse_task_weights
 
     fields = {
         "out_dir": out_dir,
@@ -207,7 +206,7 @@ class Trainer:
     def _set_train_mode(self, epoch: int) -> None:
         """Train mode, with the encoder frozen for the first ``freeze_encoder_epochs`` and its
         BatchNorm statistics fixed when ``freeze_bn`` (or while frozen)."""
-        from shared.train.finetune import freeze_batchnorm, set_encoder_trainable
+        from polyhead.train.finetune import freeze_batchnorm, set_encoder_trainable
 
         frozen = epoch < self.cfg.freeze_encoder_epochs
         set_encoder_trainable(self.model, not frozen)
@@ -321,7 +320,7 @@ class Trainer:
         """Train ``epochs`` epochs (continuing from ``last.pt`` when ``resume``); return the history."""
         self.out.mkdir(parents=True, exist_ok=True)
         if self.is_main:  # our temp files of writes cut short by a kill (the real files are intact)
-            from shared.io.writers import sweep_temp_files
+            from polyhead.io.writers import sweep_temp_files
 
             sweep_temp_files(self.out)
         last = self.out / "last.pt"

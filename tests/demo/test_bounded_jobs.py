@@ -13,8 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from shared.errors import InputError
+from polyhead.errors import InputError
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +40,7 @@ def _png(path: Path, width: int, height: int, rows: bool = True) -> Path:
 
 # ---------------------------------------------------------------- input budgets
 def test_a_12000_px_png_is_decoded_reduced_not_whole(tmp_path):
-    from shared.demo_jobs import MAX_IMAGE_PIXELS, read_upload
+    from polyhead.demo_jobs import MAX_IMAGE_PIXELS, read_upload
 
     path = _png(tmp_path / "huge.png", 12000, 12000)
     assert path.stat().st_size < 1_000_000
@@ -51,14 +50,14 @@ def test_a_12000_px_png_is_decoded_reduced_not_whole(tmp_path):
 
 
 def test_an_image_claiming_a_giant_size_is_refused_before_decoding(tmp_path):
-    from shared.demo_jobs import read_upload
+    from polyhead.demo_jobs import read_upload
 
     with pytest.raises(InputError, match="limit"):
         read_upload(_png(tmp_path / "bomb.png", 30000, 30000, rows=False))
 
 
 def test_a_decoded_image_over_the_demo_budget_is_refused(tmp_path, monkeypatch):
-    from shared import demo_jobs
+    from polyhead import demo_jobs
 
     monkeypatch.setattr(demo_jobs, "MAX_IMAGE_PIXELS", 100 * 100)
     with pytest.raises(InputError, match="demo's"):
@@ -68,8 +67,7 @@ def test_a_decoded_image_over_the_demo_budget_is_refused(tmp_path, monkeypatch):
 
 def test_a_volume_over_the_voxel_budget_is_refused_from_its_header(tmp_path):
     import nibabel as nib
-
-    from shared.demo_jobs import MAX_VOLUME_VOXELS, check_volume
+    from polyhead.demo_jobs import MAX_VOLUME_VOXELS, check_volume
 
     header = nib.Nifti1Header()
     header.set_data_shape((2000, 2000, 20))  # 80 M voxels claimed; the file holds none of them
@@ -87,9 +85,8 @@ def test_a_volume_over_the_voxel_budget_is_refused_from_its_header(tmp_path):
 def test_a_long_volume_stops_between_slices_at_its_time_limit(tmp_path):
     import gradio as gr
     import nibabel as nib
-
-    from apps.medical.demo import volume_to_mesh
-    from shared.demo_jobs import run_job
+    from polyhead.apps.medical.demo import volume_to_mesh
+    from polyhead.demo_jobs import run_job
 
     class SlowApp:
         """Stands in for a loaded MedicalApp: 0.1 s a slice, counts the slices it saw."""
@@ -120,8 +117,8 @@ def test_a_long_volume_stops_between_slices_at_its_time_limit(tmp_path):
 
 
 def test_a_video_over_the_frame_budget_is_refused(tmp_path, monkeypatch):
-    from shared import demo_jobs
-    from shared.io import VideoWriter
+    from polyhead import demo_jobs
+    from polyhead.io import VideoWriter
 
     path = tmp_path / "clip.mp4"
     with VideoWriter(path, fps=10) as w:
@@ -139,8 +136,7 @@ def test_a_video_over_the_frame_budget_is_refused(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- time limit and errors
 def test_a_job_over_its_time_limit_answers_with_a_message_and_stops():
     import gradio as gr
-
-    from shared.demo_jobs import check_deadline, run_job
+    from polyhead.demo_jobs import check_deadline, run_job
 
     stopped = threading.Event()
 
@@ -161,8 +157,7 @@ def test_a_job_over_its_time_limit_answers_with_a_message_and_stops():
 
 def test_bad_inputs_become_one_line_messages_and_results_land_in_the_request_folder():
     import gradio as gr
-
-    from shared.demo_jobs import current_job, demo_job, job_file, job_folder, jobs_root
+    from polyhead.demo_jobs import current_job, demo_job, job_file, job_folder, jobs_root
 
     @demo_job(timeout=30)
     def bad(path: str) -> None:
@@ -189,8 +184,8 @@ def test_handlers_are_not_coroutines():
     """Heavy work must run in Gradio's worker threads, never on the server's event loop."""
     import inspect
 
-    from shared.demo import build_demo
-    from shared.demo_jobs import is_job
+    from polyhead.demo import build_demo
+    from polyhead.demo_jobs import is_job
 
     demo = build_demo()
     fns = list(demo.fns.values())
@@ -207,9 +202,8 @@ def test_arrays_a_tab_returns_are_handed_over_as_files_of_the_request():
     """Gradio saves a returned array under a content-hash name in its shared cache, rewriting it while
     another client downloads the same answer; the demo writes it into the request's folder instead."""
     import gradio as gr
-
-    from shared.demo import bound_endpoints
-    from shared.io import read_image
+    from polyhead.demo import bound_endpoints
+    from polyhead.io import read_image
 
     with gr.Blocks() as demo:
         n = gr.Number()
@@ -224,7 +218,7 @@ def test_arrays_a_tab_returns_are_handed_over_as_files_of_the_request():
 
 # ---------------------------------------------------------------- cleaning
 def test_sweep_removes_only_old_request_folders_never_live_ones(tmp_path):
-    from shared import demo_jobs
+    from polyhead import demo_jobs
 
     root = tmp_path / "jobs"
     old, new, live, other = (root / n for n in ("req-old", "req-new", "req-live", "user-folder"))
@@ -246,7 +240,7 @@ def test_sweep_removes_only_old_request_folders_never_live_ones(tmp_path):
 
 # ---------------------------------------------------------------- origin guard and port
 def test_origin_guard_rules():
-    from shared.demo import OriginGuard
+    from polyhead.demo import OriginGuard
 
     g = OriginGuard(None, loopback=True)
     assert g.refusal(None, "127.0.0.1:7860") is None  # curl, gradio_client
@@ -273,8 +267,7 @@ def _free_port() -> int:
 def test_served_demo_refuses_cross_origin_uploads_and_busy_ports(tmp_path):
     import gradio as gr
     import httpx
-
-    from shared.demo import serve
+    from polyhead.demo import serve
 
     with gr.Blocks() as demo:
         gr.Textbox()
@@ -299,8 +292,8 @@ def test_served_demo_refuses_cross_origin_uploads_and_busy_ports(tmp_path):
 
 
 def test_busy_demo_port_is_a_one_line_error_from_the_cli(capsys, monkeypatch):
-    from shared import demo as demo_mod
-    from shared.cli import main
+    from polyhead import demo as demo_mod
+    from polyhead.cli import main
 
     def must_not_build(*_, **__):
         raise AssertionError("the port is checked before the demo is built")

@@ -33,7 +33,7 @@ def _free_port() -> int:
 def demo_url():
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared", "demo", "--port", str(port)],
+        [sys.executable, "-m", "polyhead", "demo", "--port", str(port)],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -58,7 +58,7 @@ def demo_url():
 
 
 def _tabs():
-    from shared.registry import discover_apps
+    from polyhead.registry import discover_apps
 
     return [t for app in discover_apps().values() for t in app.demo_tabs() if t.example is not None]
 

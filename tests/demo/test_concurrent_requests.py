@@ -56,8 +56,8 @@ def _meet_inside(obj, method: str, parties: int, monkeypatch) -> threading.Barri
 @pytest.fixture(scope="module")
 def tiny_fp_weights(tmp_path_factory) -> Path:
     """A random-init floor-plan model at 128x128 (as ``tests/floorplan``'s fixture)."""
-    from apps.floorplan.model import BOUNDARY_CLASSES, ROOM_CLASSES, build_floorplan_model
-    from shared.weights import save_weights
+    from polyhead.apps.floorplan.model import BOUNDARY_CLASSES, ROOM_CLASSES, build_floorplan_model
+    from polyhead.weights import save_weights
 
     model = build_floorplan_model("lcnet_100", neck_channels=24, mid_channels=16)
     card = {"app": "floorplan", "boundary_classes": BOUNDARY_CLASSES, "room_classes": ROOM_CLASSES}
@@ -70,8 +70,8 @@ def _private_jobs_root(tmp_path, monkeypatch):
 
 
 def test_two_driving_requests_keep_their_own_box_threshold(tiny_weights, monkeypatch):
-    from apps.driving.app import DrivingApp
-    from shared.demo import build_demo
+    from polyhead.apps.driving.app import DrivingApp
+    from polyhead.demo import build_demo
 
     app = DrivingApp().load(tiny_weights, conf=0.5)
     handler = _handler(build_demo({"driving": app}), "driving_image")
@@ -88,9 +88,9 @@ def test_two_driving_requests_keep_their_own_box_threshold(tiny_weights, monkeyp
 
 
 def test_two_floorplan_requests_keep_their_own_scale(tiny_fp_weights, monkeypatch):
-    from apps.floorplan.app import FloorplanApp
-    from apps.floorplan.demo import EXAMPLE, write_example
-    from shared.demo import build_demo
+    from polyhead.apps.floorplan.app import FloorplanApp
+    from polyhead.apps.floorplan.demo import EXAMPLE, write_example
+    from polyhead.demo import build_demo
 
     if not EXAMPLE.is_file():
         write_example()
@@ -106,8 +106,8 @@ def test_two_floorplan_requests_keep_their_own_scale(tiny_fp_weights, monkeypatc
 
 def test_identical_requests_get_separate_result_files_that_stay(tiny_weights):
     """The h11 'Too little data for declared Content-Length' came from one served file being rewritten."""
-    from apps.driving.app import DrivingApp
-    from shared.demo import build_demo
+    from polyhead.apps.driving.app import DrivingApp
+    from polyhead.demo import build_demo
 
     app = DrivingApp().load(tiny_weights)
     handler = _handler(build_demo({"driving": app}), "driving_image")
@@ -123,11 +123,11 @@ def test_identical_requests_get_separate_result_files_that_stay(tiny_weights):
 
 def test_face_blur_is_per_request(monkeypatch):
     """Blur is a keyword of the call: the loaded default stays, each result follows its own request."""
-    from apps.face.app import FaceApp
-    from apps.face.demo import ensure_example
+    from polyhead.apps.face.app import FaceApp
+    from polyhead.apps.face.demo import ensure_example
 
     app = FaceApp().load()
-    from shared.io import read_image
+    from polyhead.io import read_image
 
     rgb = read_image(ensure_example())
     plain, blurred = app.predict_image(rgb), app.predict_image(rgb, blur=True)

@@ -10,9 +10,8 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-
-from apps.driving import lane_labels
-from apps.driving.convert import BOX_RULES, add_convert_arguments, class_boxes, clip_split, run_convert
+from polyhead.apps.driving import lane_labels
+from polyhead.apps.driving.convert import BOX_RULES, add_convert_arguments, class_boxes, clip_split, run_convert
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 

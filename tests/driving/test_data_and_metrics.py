@@ -2,11 +2,10 @@ import json
 
 import numpy as np
 import pytest
-
-from apps.driving.data import DatasetSpec, DrivingDataset, load_spec, read_boxes
-from apps.driving.metrics import DetectionAP, DrivingMetrics
-from shared.errors import InputError
-from shared.train.data import collate_multitask
+from polyhead.apps.driving.data import DatasetSpec, DrivingDataset, load_spec, read_boxes
+from polyhead.apps.driving.metrics import DetectionAP, DrivingMetrics
+from polyhead.errors import InputError
+from polyhead.train.data import collate_multitask
 
 KINDS = {"det": "boxes", "drivable": "dense", "lane": "dense"}
 
@@ -53,7 +52,7 @@ def test_bad_label_files_are_named_and_skipped(synthetic_dataset, tmp_path, caps
 
 
 def test_yolo_layout(tmp_path):
-    from shared.io import write_image
+    from polyhead.io import write_image
 
     for split in ("train", "val"):
         write_image(tmp_path / "images" / split / "a.jpg", np.zeros((100, 200, 3), np.uint8))

@@ -5,14 +5,14 @@ import math
 
 import numpy as np
 import pytest
+from polyhead.apps.driving.lidar.calib import read_kitti_calib
+from polyhead.apps.driving.lidar.geometry import LidarConfig
+from polyhead.apps.driving.lidar.io import list_scans, read_scan
+from polyhead.apps.driving.lidar.pipeline import colour_by_mask, process
+from polyhead.apps.driving.lidar.synthetic import street_scan
+from polyhead.cli import main
+from polyhead.errors import InputError
 
-from apps.driving.lidar.calib import read_kitti_calib
-from apps.driving.lidar.geometry import LidarConfig
-from apps.driving.lidar.io import list_scans, read_scan
-from apps.driving.lidar.pipeline import colour_by_mask, process
-from apps.driving.lidar.synthetic import street_scan
-from shared.cli import main
-from shared.errors import InputError
 from tests.conftest import shared_data
 
 
@@ -85,7 +85,7 @@ def test_outputs_and_sequence_run_skip_bad_scan(tmp_path, scan_file, capsys):
     assert "bev.mp4" in names and "000002_bev.png" in names and "000000.ply" in names
     doc = json.loads((out / "000000.json").read_text())
     assert doc["ground_plane"]["tilt_deg"] < 3 and len(doc["boxes"]) >= 3
-    from shared.open3d_loader import open3d
+    from polyhead.open3d_loader import open3d
 
     o3d = open3d()
 
@@ -110,7 +110,7 @@ def test_kitti_projection_and_validation():
     assert inside.sum() > 5000  # the camera's field of view holds many points
     ground_rows = uv[inside & r.ground, 1]
     assert (ground_rows > 150).mean() > 0.95  # ground lands below the horizon, as it must
-    from apps.driving.lidar.evaluate import evaluate
+    from polyhead.apps.driving.lidar.evaluate import evaluate
 
     m = evaluate(root, LidarConfig())
     assert m["objects"] >= 5 and m["recall_at_2m"] >= 0.6

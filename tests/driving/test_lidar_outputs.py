@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from apps.driving.lidar.io import read_scan
-from shared.cli import main
-from shared.errors import InputError
-from shared.io import VideoReader
+from polyhead.apps.driving.lidar.io import read_scan
+from polyhead.cli import main
+from polyhead.errors import InputError
+from polyhead.io import VideoReader
 
 
 def small_scan(seed: int = 0, n: int = 3000) -> np.ndarray:
@@ -27,7 +26,7 @@ def small_scan(seed: int = 0, n: int = 3000) -> np.ndarray:
 
 def write_cloud(path: Path, cloud: np.ndarray) -> Path:
     """A scan file of any supported type (``.ply`` / ``.pcd`` through open3d)."""
-    from shared.io.writers import write_point_cloud
+    from polyhead.io.writers import write_point_cloud
 
     if path.name.endswith((".ply", ".pcd")):
         write_point_cloud(path, cloud[:, :3])
@@ -84,7 +83,7 @@ def test_outputs_inside_the_input_folder_are_never_read_back(scans, capsys):
     assert "2 scan(s)" in captured.out.splitlines()[-1]
     assert sorted(snapshot(out)) == sorted(first)  # no 000000_ply.json: own outputs were not taken as scans
     with pytest.raises(InputError, match="every scan lies inside the output folder"):
-        from apps.driving.lidar.cli import scan_items
+        from polyhead.apps.driving.lidar.cli import scan_items
 
         scan_items(out, out)
 
@@ -194,7 +193,7 @@ def test_bad_scans_are_one_line_skips_and_the_batch_continues(scans, tmp_path, c
     far[:, 0] += 500.0  # every point 500 m ahead: nothing in the default range (IndexError before)
     write_cloud(scans / "000003.bin", far)
     write_cloud(scans / "000004.bin", small_scan(5))
-    import apps.driving.lidar.cli as lidar_cli
+    import polyhead.apps.driving.lidar.cli as lidar_cli
 
     real = lidar_cli.process_scan
 

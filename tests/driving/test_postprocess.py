@@ -1,9 +1,8 @@
 import cv2
 import numpy as np
 import torch
-
-from apps.driving.postprocess import fit_lanes, postprocess
-from shared.preprocess import Letterbox
+from polyhead.apps.driving.postprocess import fit_lanes, postprocess
+from polyhead.preprocess import Letterbox
 
 
 def _two_lanes(h=200, w=300, dashed_right=True):

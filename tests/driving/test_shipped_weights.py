@@ -6,10 +6,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from polyhead.apps.driving.app import DrivingApp
+from polyhead.apps.driving.metrics import SegConfusion
+from polyhead.apps.driving.synthetic import road_scene
 
-from apps.driving.app import DrivingApp
-from apps.driving.metrics import SegConfusion
-from apps.driving.synthetic import road_scene
 from tests.conftest import shared_data
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "driving.safetensors"
@@ -47,7 +47,7 @@ def _camvid_val(n=24):
 
 
 def test_drivable_area_on_real_camvid_val(app):
-    from shared.io import read_image
+    from polyhead.io import read_image
 
     conf = SegConfusion()
     for path, mask in _camvid_val():
@@ -58,7 +58,7 @@ def test_drivable_area_on_real_camvid_val(app):
 
 
 def test_lanes_on_held_out_tusimple_frames(app):
-    from shared.io import read_image
+    from polyhead.io import read_image
 
     root = shared_data("driving", "tusimple_sample", "training_data_example")
     conf = SegConfusion()

@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
-
-from apps.face.align import TEMPLATE_112, align_face, similarity_transform, transform_points
-from apps.face.result import Face, FaceResult, blur_faces
-from apps.face.samples import Scene, box_from_points, in_holdout, label_windows, read_landmark_list, read_wider
-from apps.face.track import Tracker
-from shared.errors import InputError
+from polyhead.apps.face.align import TEMPLATE_112, align_face, similarity_transform, transform_points
+from polyhead.apps.face.result import Face, FaceResult, blur_faces
+from polyhead.apps.face.samples import Scene, box_from_points, in_holdout, label_windows, read_landmark_list, read_wider
+from polyhead.apps.face.track import Tracker
+from polyhead.errors import InputError
 
 
 def test_alignment_maps_points_onto_template():

@@ -6,14 +6,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
-from apps.face.app import FaceApp, check_image
-from apps.face.cascade import STAGES, build_net
-from apps.face.model import attr_config, load_face_weights, save_face_weights
-from shared.cli import main
-from shared.errors import InputError
-from shared.io import write_image
-from shared.model import build_model
+from polyhead.apps.face.app import FaceApp, check_image
+from polyhead.apps.face.cascade import STAGES, build_net
+from polyhead.apps.face.model import attr_config, load_face_weights, save_face_weights
+from polyhead.cli import main
+from polyhead.errors import InputError
+from polyhead.io import write_image
+from polyhead.model import build_model
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +64,7 @@ def test_cli_predict_writes_files(tiny_face_weights, tmp_path):
 
 
 def test_cli_predict_video_with_blur(tiny_face_weights, tmp_path):
-    from shared.io import VideoWriter
+    from polyhead.io import VideoWriter
 
     video = tmp_path / "clip.mp4"
     with VideoWriter(video, fps=5) as w:
@@ -105,7 +104,7 @@ def test_huge_image_searched_at_reduced_size(tiny_face_weights):
 
 
 def test_utkface_names_and_csv(tmp_path):
-    from apps.face.samples import read_utkface
+    from polyhead.apps.face.samples import read_utkface
 
     (tmp_path / "chips").mkdir()
     for name in ("25_1_0_2017.jpg.chip.jpg", "7_0_2_2017.jpg.chip.jpg", "junk.jpg"):

@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 import torch
-
-from apps.face.cascade import INPUT_SIZES, STAGES, build_net, cascade_loss, hard_mining
-from apps.face.detect import DetectorConfig, FaceDetector, apply_offsets, pyramid_scales, square
+from polyhead.apps.face.cascade import INPUT_SIZES, STAGES, build_net, cascade_loss, hard_mining
+from polyhead.apps.face.detect import DetectorConfig, FaceDetector, apply_offsets, pyramid_scales, square
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -79,7 +78,7 @@ def test_detector_batches_and_handles_empty_and_tiny():
 
 def test_crop_pyramid_matches_full_resolution_crops():
     """Crops cut from the 2x reductions stay within a few grey levels of cutting at full resolution."""
-    from apps.face.detect import CropPyramid, crop_windows
+    from polyhead.apps.face.detect import CropPyramid, crop_windows
 
     rng = np.random.default_rng(1)
     yy, xx = np.mgrid[0:240, 0:320]
@@ -102,8 +101,8 @@ def test_crop_pyramid_matches_full_resolution_crops():
 def test_batched_across_cores_equals_one_at_a_time():
     """The shipped cascade on 4 generated scenes: one batched call (split across cores) finds exactly
     what four single-image calls find."""
-    from apps.face.app import FaceApp
-    from apps.face.bench import bench_images
+    from polyhead.apps.face.app import FaceApp
+    from polyhead.apps.face.bench import bench_images
 
     det = FaceApp().load().detector
     images = bench_images(4, (240, 320))
@@ -124,7 +123,7 @@ def test_batched_across_cores_equals_one_at_a_time():
 
 
 def test_chunks_by_pixels_keeps_order_and_budget():
-    from apps.face.detect import chunks_by_pixels
+    from polyhead.apps.face.detect import chunks_by_pixels
 
     sizes = [(288, 384), (288, 384), (40, 50), (40, 50), (40, 50), (12, 16)]
     chunks = chunks_by_pixels(sizes, 65_536)

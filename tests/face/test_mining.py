@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 import torch
-
-from apps.face.cascade import STAGES, build_net
-from apps.face.detect import DetectorConfig, FaceDetector
-from apps.face.mining import MAX_FACE_PER_SCENE, MAX_NEG_PER_SCENE, mine_scene, mined
-from apps.face.samples import Scene, iou_matrix
+from polyhead.apps.face.cascade import STAGES, build_net
+from polyhead.apps.face.detect import DetectorConfig, FaceDetector
+from polyhead.apps.face.mining import MAX_FACE_PER_SCENE, MAX_NEG_PER_SCENE, mine_scene, mined
+from polyhead.apps.face.samples import Scene, iou_matrix
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +46,7 @@ def test_pnet_cannot_be_mined(eager_detector):
 
 def test_iou_labels_match_the_windows():
     """Sanity of the labelling used by mining: a window equal to the face box is a face."""
-    from apps.face.samples import label_windows
+    from polyhead.apps.face.samples import label_windows
 
     face = np.array([[10.0, 10.0, 50.0, 50.0]], np.float32)
     wins = np.array([[10, 10, 50, 50], [30, 30, 70, 70], [200, 200, 240, 240]], np.float32)

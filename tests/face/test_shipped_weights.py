@@ -6,8 +6,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from polyhead.apps.face.app import FaceApp
 
-from apps.face.app import FaceApp
 from tests.conftest import shared_data
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "face.safetensors"
@@ -30,7 +30,7 @@ def test_card():
 
 
 def test_generated_example_has_faces(app):
-    from apps.face.demo import EXAMPLE, render_example
+    from polyhead.apps.face.demo import EXAMPLE, render_example
 
     assert EXAMPLE.is_file()
     r = app.predict_image(render_example())
@@ -42,7 +42,7 @@ def test_generated_example_has_faces(app):
 
 def test_finds_pasted_real_face(app):
     """A held-out landmark crop's face pasted onto a generated scene is found with its points."""
-    from apps.face.samples import FaceSources, Scene, box_from_points, composite, iou_matrix
+    from polyhead.apps.face.samples import FaceSources, Scene, box_from_points, composite, iou_matrix
 
     shared_data("face", "landmarks5", "train.txt")
     src = FaceSources.from_yaml(Path(__file__).resolve().parents[2] / "datasets" / "face.yaml")
@@ -63,8 +63,8 @@ def test_finds_pasted_real_face(app):
 
 
 def test_crops_saved(app, tmp_path):
-    from apps.face.demo import EXAMPLE
-    from shared.cli import main
+    from polyhead.apps.face.demo import EXAMPLE
+    from polyhead.cli import main
 
     assert main(["face", "predict", str(EXAMPLE), "--out", str(tmp_path), "--save-crops"]) == 0
     crops = list((tmp_path / "crops").glob("*.jpg"))
@@ -73,8 +73,8 @@ def test_crops_saved(app, tmp_path):
 
 def test_val_floors_on_real_data(app, tmp_path, monkeypatch):
     """The card's val figures, re-measured on part of the held-out real data, stay above floors."""
-    from apps.face.evaluate import eval_attributes, eval_detection, eval_landmarks
-    from apps.face.samples import FaceSources
+    from polyhead.apps.face.evaluate import eval_attributes, eval_detection, eval_landmarks
+    from polyhead.apps.face.samples import FaceSources
 
     shared_data("face", "dlib_examples", "testing.xml")
     shared_data("face", "utkface")
@@ -92,7 +92,7 @@ def test_val_floors_on_real_data(app, tmp_path, monkeypatch):
 
 
 def test_bench_writes_its_figures(tmp_path):
-    from shared.cli import main
+    from polyhead.cli import main
 
     out = tmp_path / "bench.json"
     assert main(["bench", "face", "--rounds", "1", "--images", "2", "--size", "120", "160", "--json", str(out)]) == 0

@@ -13,8 +13,8 @@ TINY = (128, 128)
 @pytest.fixture(scope="session")
 def tiny_fp_weights(tmp_path_factory) -> Path:
     """A random-init floor-plan model (lcnet_100, narrow decoder) saved with its card at 128x128."""
-    from apps.floorplan.model import BOUNDARY_CLASSES, ROOM_CLASSES, build_floorplan_model
-    from shared.weights import save_weights
+    from polyhead.apps.floorplan.model import BOUNDARY_CLASSES, ROOM_CLASSES, build_floorplan_model
+    from polyhead.weights import save_weights
 
     model = build_floorplan_model("lcnet_100", neck_channels=24, mid_channels=16)
     path = tmp_path_factory.mktemp("fpw") / "tiny.safetensors"
@@ -25,8 +25,8 @@ def tiny_fp_weights(tmp_path_factory) -> Path:
 @pytest.fixture()
 def plan_folder(tmp_path) -> Path:
     """Two generated plans, a blank page and a corrupt file."""
-    from apps.floorplan.synthetic import synthetic_plan
-    from shared.io import write_image
+    from polyhead.apps.floorplan.synthetic import synthetic_plan
+    from polyhead.io import write_image
 
     folder = tmp_path / "plans"
     rng = np.random.default_rng(3)

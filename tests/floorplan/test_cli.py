@@ -6,9 +6,8 @@ import json
 import warnings
 
 import numpy as np
-
-from shared.cli import main
-from shared.io.writers import TEMP_PREFIX
+from polyhead.cli import main
+from polyhead.io.writers import TEMP_PREFIX
 
 
 def test_predict_folder(tiny_fp_weights, plan_folder, tmp_path, capsys):
@@ -42,9 +41,9 @@ def test_predict_folder(tiny_fp_weights, plan_folder, tmp_path, capsys):
 
 
 def test_app_result_and_large_scan(tiny_fp_weights):
-    from apps.floorplan import app as app_module
-    from apps.floorplan.app import FloorplanApp
-    from apps.floorplan.synthetic import synthetic_plan
+    from polyhead.apps.floorplan import app as app_module
+    from polyhead.apps.floorplan.app import FloorplanApp
+    from polyhead.apps.floorplan.synthetic import synthetic_plan
 
     app = FloorplanApp().load(tiny_fp_weights, scale=20.0)
     plan = synthetic_plan(np.random.default_rng(0), (160, 160)).image
@@ -61,8 +60,8 @@ def test_app_result_and_large_scan(tiny_fp_weights):
 
 
 def test_train_and_val_smoke(tmp_path, capsys):
-    from apps.floorplan.synthetic import write_r3d_dataset
-    from shared.weights import load_card
+    from polyhead.apps.floorplan.synthetic import write_r3d_dataset
+    from polyhead.weights import load_card
 
     data = write_r3d_dataset(tmp_path / "data", n=5, size=(96, 96))
     run = tmp_path / "run"

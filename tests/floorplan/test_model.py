@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
-from apps.floorplan.metrics import FloorplanMetrics, SegMetrics
-from apps.floorplan.model import (
+from polyhead.apps.floorplan.metrics import FloorplanMetrics, SegMetrics
+from polyhead.apps.floorplan.model import (
     TASK,
     balanced_ce,
     build_floorplan_model,
@@ -14,7 +13,7 @@ from apps.floorplan.model import (
     split_logits,
     task_balanced,
 )
-from shared.weights import load_model, save_weights
+from polyhead.weights import load_model, save_weights
 
 
 def _tiny():

@@ -8,9 +8,8 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-
-from apps.floorplan.postprocess import triangulate, vectorise, write_mesh_files
-from apps.floorplan.synthetic import synthetic_plan
+from polyhead.apps.floorplan.postprocess import triangulate, vectorise, write_mesh_files
+from polyhead.apps.floorplan.synthetic import synthetic_plan
 
 
 @pytest.mark.parametrize("seed", [0, 5, 9])
@@ -52,7 +51,7 @@ def test_empty_masks_give_empty_result():
 
 
 def test_mesh_written_and_readable(tmp_path):
-    from shared.open3d_loader import open3d
+    from polyhead.open3d_loader import open3d
 
     o3d = open3d()
 

@@ -14,9 +14,9 @@ def test_shipped_weights_reach_floor():
     weights = REPO / "weights" / "floorplan.safetensors"
     if not weights.is_file():
         pytest.skip(f"shipped weights absent: {weights}")
-    from apps.floorplan.app import FloorplanApp
-    from apps.floorplan.data import FloorplanDataset, list_items, load_spec
-    from apps.floorplan.evaluate import evaluate
+    from polyhead.apps.floorplan.app import FloorplanApp
+    from polyhead.apps.floorplan.data import FloorplanDataset, list_items, load_spec
+    from polyhead.apps.floorplan.evaluate import evaluate
 
     app = FloorplanApp().load(weights)
     spec = load_spec(REPO / "datasets" / "floorplan.yaml")
@@ -26,5 +26,5 @@ def test_shipped_weights_reach_floor():
     metrics = evaluate(app.model, FloorplanDataset(val[:3], imgsz=app.imgsz, cache=False))
     for key, floor in FLOOR.items():
         assert metrics[key] >= floor, (key, metrics[key])
-    result = app.predict_image(__import__("shared.io", fromlist=["read_image"]).read_image(val[0].image))
+    result = app.predict_image(__import__("polyhead.io", fromlist=["read_image"]).read_image(val[0].image))
     assert len(result.rooms) >= 2 and len(result.walls) >= 4

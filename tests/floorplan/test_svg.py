@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from apps.floorplan.data import PlanItem, cubicasa_room_class, parse_cubicasa_svg, read_plan
-from apps.floorplan.synthetic import synthetic_plan
-from shared.errors import InputError
-from shared.io import write_image
+from polyhead.apps.floorplan.data import PlanItem, cubicasa_room_class, parse_cubicasa_svg, read_plan
+from polyhead.apps.floorplan.synthetic import synthetic_plan
+from polyhead.errors import InputError
+from polyhead.io import write_image
 
 NAMES = {1: "Closet", 2: "Bath", 3: "LivingRoom", 4: "Bedroom", 5: "Entry", 6: "Outdoor"}
 

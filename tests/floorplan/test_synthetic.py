@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from apps.floorplan.data import list_items, load_spec, read_r3d
-from apps.floorplan.synthetic import synthetic_plan, write_r3d_dataset
+from polyhead.apps.floorplan.data import list_items, load_spec, read_r3d
+from polyhead.apps.floorplan.synthetic import synthetic_plan, write_r3d_dataset
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])

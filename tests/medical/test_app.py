@@ -3,12 +3,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from apps.medical.app import MedicalApp
-from apps.medical.synthetic import blob_volume, lesion_image, write_nifti
-from shared.cli import main
-from shared.io import read_image, write_image
-from shared.io.writers import TEMP_PREFIX
+from polyhead.apps.medical.app import MedicalApp
+from polyhead.apps.medical.synthetic import blob_volume, lesion_image, write_nifti
+from polyhead.cli import main
+from polyhead.io import read_image, write_image
+from polyhead.io.writers import TEMP_PREFIX
 
 
 @pytest.fixture()
@@ -58,7 +57,7 @@ def test_cli_predict_folder_skips_bad_file_and_writes_masks(tiny_medical, lesion
 
 
 def test_cli_predict_volume_writes_nifti_json_and_mesh(tiny_medical, tmp_path):
-    from apps.medical.volume import read_volume
+    from polyhead.apps.medical.volume import read_volume
 
     image, _ = blob_volume(np.random.default_rng(0), (32, 32, 6))
     src = write_nifti(tmp_path / "vols" / "case_0000.nii.gz", image, spacing=(0.8, 0.8, 3.0))
@@ -116,7 +115,7 @@ def test_mask_only_training_drops_the_diagnosis_head(lesion_yaml, tmp_path):
 
 
 def test_keep_largest_and_min_area_drop_stray_regions():
-    from apps.medical.postprocess import Predictor
+    from polyhead.apps.medical.postprocess import Predictor
 
     probs = np.zeros((2, 60, 60), np.float32)
     probs[1, 10:40, 10:40] = 0.9  # the lesion
@@ -128,11 +127,11 @@ def test_keep_largest_and_min_area_drop_stray_regions():
 
 
 def test_demo_volume_example_becomes_a_mesh(tiny_medical, tmp_path):
-    from shared.open3d_loader import open3d
+    from polyhead.open3d_loader import open3d
 
     o3d = open3d()
 
-    from apps.medical.demo import EXAMPLES, volume_to_mesh
+    from polyhead.apps.medical.demo import EXAMPLES, volume_to_mesh
 
     app = MedicalApp().load(tiny_medical)
     mesh_path, doc = volume_to_mesh(app, str(EXAMPLES / "generated_blob_labels.nii.gz"), tmp_path)

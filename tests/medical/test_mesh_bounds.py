@@ -11,11 +11,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-from apps.medical.synthetic import write_nifti
-from apps.medical.volume import NoSurface, surface_mesh
-from apps.medical.volume_predict import mesh_names, predict_volume
-from shared.cli import main
+from polyhead.apps.medical.synthetic import write_nifti
+from polyhead.apps.medical.volume import NoSurface, surface_mesh
+from polyhead.apps.medical.volume_predict import mesh_names, predict_volume
+from polyhead.cli import main
 
 HOSTILE = [
     "background",
@@ -79,8 +78,8 @@ def test_mesh_names_are_sanitised_and_unique():
 
 
 def test_cli_card_with_a_path_as_class_name_writes_inside_out(tmp_path, capsys):
-    from apps.medical.model import build_medical_model
-    from shared.weights import save_weights
+    from polyhead.apps.medical.model import build_medical_model
+    from polyhead.weights import save_weights
 
     model = build_medical_model("mobilenetv3_small_100", 2, 2, neck_channels=16, mask_stride=4)
     card = {

@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
-
-from apps.medical.metrics import ClassificationMetrics, SegmentationMetrics, auc_one_vs_rest, hausdorff95
-from shared.heads.segmentation import IGNORE_INDEX
+from polyhead.apps.medical.metrics import ClassificationMetrics, SegmentationMetrics, auc_one_vs_rest, hausdorff95
+from polyhead.heads.segmentation import IGNORE_INDEX
 
 
 def square(shift=0, size=64):
@@ -64,8 +63,7 @@ def test_auc_and_classification_metrics():
 
 def test_confusion_counts_from_smp_match_a_direct_count_and_skip_ignored_pixels():
     import numpy as np
-
-    from apps.medical.metrics import confusion_counts
+    from polyhead.apps.medical.metrics import confusion_counts
 
     rng = np.random.default_rng(3)
     pred, target = rng.integers(0, 3, (40, 50)), rng.integers(0, 3, (40, 50))

@@ -2,10 +2,9 @@ import gzip
 
 import numpy as np
 import pytest
-
-from apps.medical.synthetic import blob_volume, write_nifti
-from apps.medical.volume import read_volume, surface_mesh, write_like, write_surface
-from shared.errors import InputError
+from polyhead.apps.medical.synthetic import blob_volume, write_nifti
+from polyhead.apps.medical.volume import read_volume, surface_mesh, write_like, write_surface
+from polyhead.errors import InputError
 
 
 def test_prediction_keeps_affine_and_spacing(tmp_path):
@@ -32,7 +31,7 @@ def test_4d_and_broken_volumes_are_clear_errors(tmp_path):
 
 
 def test_surface_mesh_of_a_blob_is_closed_and_in_millimetres(tmp_path):
-    from shared.open3d_loader import open3d
+    from polyhead.open3d_loader import open3d
 
     o3d = open3d()
 

@@ -9,12 +9,11 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
-
-from shared.api import load
-from shared.cli import main
-from shared.io import VideoWriter, read_image
-from shared.registry import discover_apps
-from shared.results import RESULT_SCHEMA, check_boxes
+from polyhead.api import load
+from polyhead.cli import main
+from polyhead.io import VideoWriter, read_image
+from polyhead.registry import discover_apps
+from polyhead.results import RESULT_SCHEMA, check_boxes
 
 APPS = sorted(discover_apps())
 EXAMPLES = Path(__file__).resolve().parents[2] / "apps"
@@ -78,7 +77,7 @@ def test_video_frames_are_enveloped(name, tmp_path):
 
 @pytest.mark.parametrize("name", APPS)
 def test_unknown_options_suggest_the_nearest_name(name):
-    from shared.errors import InputError
+    from polyhead.errors import InputError
 
     app = load(name)
     with pytest.raises(InputError, match="did you mean 'epochs'"):

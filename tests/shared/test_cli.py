@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from shared.cli import main
-from shared.io import VideoReader
-from shared.io.writers import TEMP_PREFIX
+from polyhead.cli import main
+from polyhead.io import VideoReader
+from polyhead.io.writers import TEMP_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,7 +51,7 @@ def test_predict_folder_skips_bad_items_and_finishes(road_images, tiny_weights, 
 
 
 def test_predict_video_keeps_fps_and_size_and_writes_frame_json(tiny_weights, tmp_path):
-    from apps.driving.synthetic import write_video
+    from polyhead.apps.driving.synthetic import write_video
 
     clip = write_video(tmp_path / "clip.mp4", frames=6, size=(180, 320), fps=8)
     out = tmp_path / "out"
@@ -78,7 +77,7 @@ def test_bad_sources_give_one_line_errors(tmp_path, tiny_weights, source, messag
         [
             sys.executable,
             "-m",
-            "shared",
+            "polyhead",
             "driving",
             "predict",
             str(tmp_path / source),
@@ -167,8 +166,8 @@ def test_killed_batch_predict_resumes_without_half_written_files(tiny_weights, t
     import signal
     import time
 
-    from apps.driving.synthetic import road_scene
-    from shared.io import write_image
+    from polyhead.apps.driving.synthetic import road_scene
+    from polyhead.io import write_image
 
     src = tmp_path / "in"
     rng = np.random.default_rng(0)
@@ -178,7 +177,7 @@ def test_killed_batch_predict_resumes_without_half_written_files(tiny_weights, t
     cmd = [
         sys.executable,
         "-m",
-        "shared",
+        "polyhead",
         "driving",
         "predict",
         str(src),
@@ -209,8 +208,8 @@ def test_killed_batch_predict_resumes_without_half_written_files(tiny_weights, t
 
 
 def test_odd_input_names_stay_inside_the_output_folder(tiny_weights, tmp_path):
-    from apps.driving.synthetic import road_scene
-    from shared.io import write_image
+    from polyhead.apps.driving.synthetic import road_scene
+    from polyhead.io import write_image
 
     src = tmp_path / "in"
     img = road_scene(np.random.default_rng(0), (90, 160)).image

@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from polyhead.cli import main
 from safetensors.torch import load_file, save_file
-
-from shared.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = ["--encoder", "mobilenetv3_small_100", "--no-pretrained", "--mask-stride", "4", "--neck-channels", "16"]
@@ -28,8 +27,9 @@ TRAIN = ["--encoder", "mobilenetv3_small_100", "--no-pretrained", "--mask-stride
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, Path]:
     """Tiny medical weights, a generated lesion dataset, a good image and a finished 1-epoch run."""
-    from apps.medical.synthetic import write_folder_dataset
-    from shared.io import write_image
+    from polyhead.apps.medical.synthetic import write_folder_dataset
+    from polyhead.io import write_image
+
     from tests.medical.conftest import save_tiny
 
     root = tmp_path_factory.mktemp("cli_errors")
@@ -375,7 +375,7 @@ def test_hostile_input_gives_one_line(env, capsys, argv, message):
 
 
 def test_genuine_bug_still_shows_its_traceback(monkeypatch):
-    from shared.cli import expected_error
+    from polyhead.cli import expected_error
 
     assert expected_error(KeyError("x")) is None and expected_error(TypeError("x")) is None
     assert expected_error(OSError(28, "No space left on device", "/d/last.pt")) == "/d/last.pt: No space left on device"
@@ -389,7 +389,7 @@ def test_full_disk_is_one_line(env, tmp_path):
     probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
     if probe.returncode:
         pytest.skip("no mount namespaces here")
-    cmd = [sys.executable, "-m", "shared", "medical", "train", "--data", str(env["yaml"]), *TRAIN, "--epochs", "1"]
+    cmd = [sys.executable, "-m", "polyhead", "medical", "train", "--data", str(env["yaml"]), *TRAIN, "--epochs", "1"]
     cmd += ["--max-batches", "1", "--out", str(full / "run")]
     script = f"mount -t tmpfs -o size=300k tmpfs {full} && exec {' '.join(cmd)}"
     done = subprocess.run(

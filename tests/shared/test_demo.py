@@ -4,8 +4,7 @@ import socket
 
 import numpy as np
 import pytest
-
-from shared.io import write_image
+from polyhead.io import write_image
 
 
 def _free_port() -> int:
@@ -16,8 +15,8 @@ def _free_port() -> int:
 
 @pytest.fixture()
 def served_demo(tiny_weights, monkeypatch):
-    from apps.driving.app import DrivingApp
-    from shared import demo as demo_mod
+    from polyhead import demo as demo_mod
+    from polyhead.apps.driving.app import DrivingApp
 
     app = DrivingApp().load(tiny_weights)
     demo = demo_mod.build_demo({"driving": app})
@@ -34,7 +33,7 @@ def test_demo_has_a_tab_per_app_and_answers(served_demo, tmp_path):
     config = demo.get_config_file()
     ids = {c.get("props", {}).get("elem_id") for c in config["components"]}
     assert {"tab-driving", "driving-in-img", "driving-out-img", "driving-json"} <= ids
-    from apps.driving.synthetic import road_scene
+    from polyhead.apps.driving.synthetic import road_scene
 
     img = tmp_path / "road.jpg"
     write_image(img, road_scene(np.random.default_rng(1), (180, 320)).image)
@@ -47,7 +46,7 @@ def test_demo_has_a_tab_per_app_and_answers(served_demo, tmp_path):
 def test_demo_binds_to_loopback_by_default():
     import inspect
 
-    from shared.demo import launch
+    from polyhead.demo import launch
 
     assert inspect.signature(launch).parameters["host"].default == "127.0.0.1"
 
@@ -55,8 +54,7 @@ def test_demo_binds_to_loopback_by_default():
 def test_oversized_and_malformed_uploads_get_messages_and_the_worker_lives(served_demo, tmp_path):
     import httpx
     from gradio_client import Client, handle_file
-
-    from apps.driving.synthetic import road_scene
+    from polyhead.apps.driving.synthetic import road_scene
 
     _, port = served_demo
     big = tmp_path / "big.jpg"

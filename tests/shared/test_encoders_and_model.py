@@ -1,9 +1,8 @@
 import pytest
 import torch
-
-from shared.encoders import STRIDES, create_encoder, list_encoders
-from shared.errors import InputError
-from shared.model import build_model
+from polyhead.encoders import STRIDES, create_encoder, list_encoders
+from polyhead.errors import InputError
+from polyhead.model import build_model
 
 
 @pytest.mark.parametrize("name", list_encoders())

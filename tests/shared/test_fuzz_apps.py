@@ -12,9 +12,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from PIL import Image
+from polyhead.errors import InputError
+from polyhead.io import read_image
 
-from shared.errors import InputError
-from shared.io import read_image
 from tests.fuzzing import fuzz
 
 FUZZ = fuzz(40)
@@ -28,7 +28,7 @@ def _one_line_naming(e: InputError, name: str) -> None:
 @FUZZ
 @given(data=st.binary(max_size=2048), suffix=st.sampled_from([".bin", ".pcd.bin", ".npy", ".pcd", ".ply"]))
 def test_point_cloud_random_bytes(tmp_path_factory, data, suffix):
-    from apps.driving.lidar.io import read_scan
+    from polyhead.apps.driving.lidar.io import read_scan
 
     path = tmp_path_factory.mktemp("pc") / f"scan{suffix}"
     path.write_bytes(data)
@@ -44,7 +44,7 @@ def test_point_cloud_random_bytes(tmp_path_factory, data, suffix):
 @FUZZ
 @given(values=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=0, max_size=64))
 def test_point_cloud_nan_inf_and_empty(tmp_path_factory, values):
-    from apps.driving.lidar.io import read_scan
+    from polyhead.apps.driving.lidar.io import read_scan
 
     n = len(values) // 4 * 4
     path = tmp_path_factory.mktemp("pc") / "scan.bin"
@@ -62,7 +62,7 @@ def test_point_cloud_nan_inf_and_empty(tmp_path_factory, values):
 @FUZZ
 @given(text=st.text(max_size=300))
 def test_medical_labels_csv_random_text(tmp_path_factory, text):
-    from apps.medical.data import read_labels
+    from polyhead.apps.medical.data import read_labels
 
     path = tmp_path_factory.mktemp("csv") / "labels.csv"
     path.write_text(text)
@@ -77,7 +77,7 @@ def test_medical_labels_csv_random_text(tmp_path_factory, text):
 @FUZZ
 @given(data=st.binary(max_size=2048), suffix=st.sampled_from([".png", ".gif", ".tif", ".jpg"]))
 def test_medical_mask_random_bytes(tmp_path_factory, data, suffix):
-    from apps.medical.data import read_mask
+    from polyhead.apps.medical.data import read_mask
 
     path = tmp_path_factory.mktemp("mask") / f"m{suffix}"
     path.write_bytes(data)
@@ -109,7 +109,7 @@ def _nifti_bytes(shape=(6, 5, 4)) -> bytes:
 @example(offset=43, value=127, cut=0, gz=False)  # dim[1] = 32518: more voxels than the file holds
 @example(offset=41, value=8, cut=0, gz=True)  # dim[0] = 2054: a nonsense rank
 def test_nifti_with_mutated_header_or_truncated_data(tmp_path_factory, offset, value, cut, gz):
-    from apps.medical.volume import read_volume
+    from polyhead.apps.medical.volume import read_volume
 
     raw = bytearray(_nifti_bytes())
     raw[offset] = value  # anywhere in the 348-byte header (dims, datatype, vox_offset, magic...)
@@ -128,7 +128,7 @@ def test_nifti_with_mutated_header_or_truncated_data(tmp_path_factory, offset, v
 @FUZZ
 @given(text=st.text(max_size=200))
 def test_medical_dataset_yaml_random_text(tmp_path_factory, text):
-    from apps.medical.data import load_spec
+    from polyhead.apps.medical.data import load_spec
 
     path = tmp_path_factory.mktemp("yaml") / "d.yaml"
     path.write_text(text)
@@ -162,7 +162,7 @@ def test_palette_cmyk_one_pixel_and_exif_rotated_images(tmp_path):
 # ---------------------------------------------------------------- videos cut short, odd sizes
 @pytest.fixture(scope="module")
 def small_mp4(tmp_path_factory):
-    from shared.io import VideoWriter
+    from polyhead.io import VideoWriter
 
     path = tmp_path_factory.mktemp("vid") / "clip.mp4"
     with VideoWriter(path, fps=10) as w:
@@ -174,7 +174,7 @@ def small_mp4(tmp_path_factory):
 @fuzz(15)
 @given(fraction=st.floats(0.0, 0.98))
 def test_truncated_mp4_reads_some_frames_or_fails_clearly(tmp_path_factory, small_mp4, fraction):
-    from shared.io import VideoReader
+    from polyhead.io import VideoReader
 
     raw = small_mp4.read_bytes()
     path = tmp_path_factory.mktemp("cut") / "cut.mp4"
@@ -188,7 +188,7 @@ def test_truncated_mp4_reads_some_frames_or_fails_clearly(tmp_path_factory, smal
 
 
 def test_odd_sized_video_round_trips_and_zero_frame_video_is_refused(small_mp4, tmp_path):
-    from shared.io import VideoReader, VideoWriter
+    from polyhead.io import VideoReader, VideoWriter
 
     frames = list(VideoReader(small_mp4))
     assert len(frames) == 12 and frames[0].shape[:2] in ((33, 47), (34, 48))
@@ -210,7 +210,7 @@ def test_odd_sized_video_round_trips_and_zero_frame_video_is_refused(small_mp4, 
 @FUZZ
 @given(text=st.text(max_size=300))
 def test_yolo_box_text_random(tmp_path_factory, text):
-    from apps.driving.data import DatasetSpec, read_boxes
+    from polyhead.apps.driving.data import DatasetSpec, read_boxes
 
     path = tmp_path_factory.mktemp("yolo") / "x.txt"
     path.write_text(text)
@@ -241,7 +241,7 @@ SVG_PARTS = st.sampled_from(
 @FUZZ
 @given(parts=st.lists(SVG_PARTS, max_size=6), junk=st.text(max_size=40))
 def test_cubicasa_svg_random(tmp_path_factory, parts, junk):
-    from apps.floorplan.data import rasterise_cubicasa
+    from polyhead.apps.floorplan.data import rasterise_cubicasa
 
     path = tmp_path_factory.mktemp("svg") / "model.svg"
     path.write_text("".join(parts) + junk)
@@ -256,7 +256,7 @@ def test_cubicasa_svg_random(tmp_path_factory, parts, junk):
 @FUZZ
 @given(text=st.text(max_size=300), kind=st.sampled_from(["landmarks", "wider", "retinaface"]))
 def test_face_label_lists_random(tmp_path_factory, text, kind):
-    from apps.face import samples
+    from polyhead.apps.face import samples
 
     path = tmp_path_factory.mktemp("face") / "labels.txt"
     path.write_text(text)
@@ -294,8 +294,7 @@ _KNOWN += ["invert_masks", "keep_largest", "format", "clases", "inptu"]
 def test_medical_dataset_yaml_values_of_any_type(tmp_path_factory, values):
     """Known keys with values of the wrong type (and typos of them): a spec of the right types or one line."""
     import yaml
-
-    from apps.medical.data import load_spec
+    from polyhead.apps.medical.data import load_spec
 
     root = tmp_path_factory.mktemp("ytyped")
     (root / "images").mkdir()

@@ -11,11 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from shared.errors import InputError
-from shared.io import read_image
-from shared.io.readers import MAX_PIXELS, check_pixels, sniff_format, to_rgb8
-from shared.io.writers import write_json
+from polyhead.errors import InputError
+from polyhead.io import read_image
+from polyhead.io.readers import MAX_PIXELS, check_pixels, sniff_format, to_rgb8
+from polyhead.io.writers import write_json
 
 
 # ---------------------------------------------------------------- images: real format, byte cap, pixel cap
@@ -101,9 +100,8 @@ def test_write_json_never_writes_nan(tmp_path):
 # ---------------------------------------------------------------- NaN weights
 def test_nan_weights_are_refused_naming_the_tensor(tmp_path):
     import torch
+    from polyhead.weights import check_finite, load_state
     from safetensors.torch import save_file
-
-    from shared.weights import check_finite, load_state
 
     save_file({"a": torch.ones(3), "b.weight": torch.tensor([1.0, float("nan")])}, str(tmp_path / "w.safetensors"))
     with pytest.raises(InputError, match=r"w.safetensors: tensor 'b.weight' holds 1 NaN/inf value\(s\)"):
@@ -114,7 +112,7 @@ def test_nan_weights_are_refused_naming_the_tensor(tmp_path):
 
 # ---------------------------------------------------------------- volumes
 def test_volume_budget_from_the_header():
-    from apps.medical.volume import check_volume_budget
+    from polyhead.apps.medical.volume import check_volume_budget
 
     check_volume_budget("v.nii", (512, 512, 300), np.dtype(np.int16))
     for shape, dtype, message in [
@@ -131,7 +129,7 @@ def test_volume_budget_from_the_header():
 
 # ---------------------------------------------------------------- dataset YAML
 def test_yaml_typos_name_the_nearest_key(tmp_path):
-    from apps.medical.data import load_spec
+    from polyhead.apps.medical.data import load_spec
 
     (tmp_path / "images").mkdir()
     p = tmp_path / "d.yaml"
@@ -147,7 +145,7 @@ def test_yaml_typos_name_the_nearest_key(tmp_path):
 
 
 def test_epochs_below_one_are_refused_by_the_trainer():
-    from shared.train.trainer import TrainConfig, check_config
+    from polyhead.train.trainer import TrainConfig, check_config
 
     for bad in (
         TrainConfig(epochs=0),
@@ -170,8 +168,8 @@ def _metrics(out: Path) -> list[dict]:
 def test_two_seeded_runs_give_identical_metrics(tmp_path, workers):
     """Seeded model initialisation (before the app builds it) and seeded albumentations pipelines: without
     either, two runs with the same --seed differ from the first batch on."""
-    from apps.medical.synthetic import write_folder_dataset
-    from shared.cli import main
+    from polyhead.apps.medical.synthetic import write_folder_dataset
+    from polyhead.cli import main
 
     yaml = write_folder_dataset(tmp_path / "d", n=8, size=(64, 96))
     args = ["medical", "train", "--data", str(yaml), "--encoder", "mobilenetv3_small_100", "--no-pretrained"]
@@ -187,7 +185,7 @@ def test_two_seeded_runs_give_identical_metrics(tmp_path, workers):
 
 
 def test_video_with_frames_above_the_pixel_cap_is_refused(tmp_path, monkeypatch):
-    from shared.io import VideoReader, VideoWriter, readers
+    from polyhead.io import VideoReader, VideoWriter, readers
 
     path = tmp_path / "wide.mp4"
     with VideoWriter(path, fps=5) as w:
@@ -202,10 +200,9 @@ def test_video_with_frames_above_the_pixel_cap_is_refused(tmp_path, monkeypatch)
 def test_float16_weights_pass_the_size_check_and_a_bigger_card_does_not(tmp_path):
     """The size check counts tensor values, not bytes: the shipped medical weights are stored as float16."""
     import torch
+    from polyhead.model import build_model
+    from polyhead.weights import load_model
     from safetensors.torch import save_file
-
-    from shared.model import build_model
-    from shared.weights import load_model
 
     cfg = {
         "encoder": "mobilenetv3_small_100",
@@ -224,7 +221,7 @@ def test_float16_weights_pass_the_size_check_and_a_bigger_card_does_not(tmp_path
 
 
 def test_a_nan_score_never_blocks_a_later_best():
-    from shared.train.trainer import Trainer
+    from polyhead.train.trainer import Trainer
 
     t = Trainer.__new__(Trainer)  # only the selection rule: no model needed
     t.cfg, t.best = type("C", (), {"mode": "max"})(), None
@@ -239,8 +236,8 @@ def test_reading_an_image_leaves_pillows_bomb_limit_for_the_mask_readers(tmp_pat
     """read_image lifts PIL's decompression-bomb limit only while it sizes a file: a 30000x30000 mask read
     afterwards by the medical mask reader is still refused by PIL instead of being decoded (900 MP)."""
     from PIL import Image
+    from polyhead.apps.medical.data import read_mask
 
-    from apps.medical.data import read_mask
     from tests.shared.test_fuzz_readers import image_header
 
     limit = Image.MAX_IMAGE_PIXELS

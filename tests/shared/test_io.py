@@ -1,9 +1,8 @@
 import cv2
 import numpy as np
 import pytest
-
-from shared.errors import InputError
-from shared.io import (
+from polyhead.errors import InputError
+from polyhead.io import (
     VideoReader,
     VideoWriter,
     atomic_path,

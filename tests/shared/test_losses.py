@@ -2,9 +2,8 @@ import random
 
 import pytest
 import torch
-
-from shared.losses import BALANCERS, create_balancer
-from shared.losses.pcgrad import project_conflicts
+from polyhead.losses import BALANCERS, create_balancer
+from polyhead.losses.pcgrad import project_conflicts
 
 
 def test_fixed_weights_combine():

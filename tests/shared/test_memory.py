@@ -13,7 +13,7 @@ RSS_BOUND_MB = 2500  # stated in docs/reliability.md
 
 SCRIPT = """
 import json, resource, sys
-from shared.cli import main
+from polyhead.cli import main
 code = main(sys.argv[1:])
 print(json.dumps({"code": code, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """

@@ -21,8 +21,8 @@ def _can_unshare() -> bool:
 def test_import_and_predict_without_network(tiny_weights, road_images, tmp_path):
     code = (
         "import time; t = time.time()\n"
-        "import apps.driving.app as a, gradio, ultralytics\n"
-        "from shared.cli import main\n"
+        "import polyhead.apps.driving.app as a, gradio, ultralytics\n"
+        "from polyhead.cli import main\n"
         f"rc = main(['driving', 'predict', {str(road_images)!r}, '--weights', {str(tiny_weights)!r}, "
         f"'--out', {str(tmp_path / 'o')!r}])\n"
         "assert rc == 0, rc\n"
@@ -46,7 +46,7 @@ def test_imagenet_start_and_onnx_runtime_without_network(synthetic_dataset, road
     training step runs from it, and predict runs through the cached ONNX export."""
     out = tmp_path / "run"
     code = (
-        "from shared.cli import main\n"
+        "from polyhead.cli import main\n"
         f"rc = main(['driving', 'train', '--data', {str(synthetic_dataset)!r}, '--epochs', '1', '--batch', '2', "
         f"'--max-batches', '1', '--imgsz', '128', '192', '--out', {str(out)!r}, '--no-ema'])\n"
         "assert rc == 0, rc\n"

@@ -8,16 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polyhead.open3d_loader as loader
 import pytest
-
-import shared.open3d_loader as loader
-from shared.cli import main
-from shared.errors import DependencyError, InputError
+from polyhead.cli import main
+from polyhead.errors import DependencyError, InputError
 
 REPO = Path(__file__).resolve().parents[2]
 LOADER_SNIPPET = (
     "import numpy as np\n"
-    "from shared.open3d_loader import open3d\n"
+    "from polyhead.open3d_loader import open3d\n"
     "o3d = open3d()\n"
     "pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.random.default_rng(0).random((500, 3))))\n"
     "down = pcd.voxel_down_sample(0.2)\n"

@@ -1,10 +1,9 @@
-"""shared.parallel: items on separate cores, order kept, torch's thread setting left as it was."""
+"""polyhead.parallel: items on separate cores, order kept, torch's thread setting left as it was."""
 
 import threading
 
 import torch
-
-from shared.parallel import map_on_cores, split_evenly
+from polyhead.parallel import map_on_cores, split_evenly
 
 
 def test_split_evenly():

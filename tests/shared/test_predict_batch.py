@@ -4,9 +4,8 @@ import json
 
 import cv2
 import numpy as np
-
-from shared.errors import InputError
-from shared.predict import predict_source
+from polyhead.errors import InputError
+from polyhead.predict import predict_source
 
 
 class MeanResult:

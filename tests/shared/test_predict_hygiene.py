@@ -18,12 +18,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from shared.errors import InputError
-from shared.io import SourceItem, resolve_source, write_image
-from shared.io.writers import TEMP_PREFIX, atomic_path, sweep_temp_files, temp_name, write_bytes
-from shared.predict import item_key, predict_source, safe_name, unique_names
-from shared.preprocess import Letterbox
+from polyhead.errors import InputError
+from polyhead.io import SourceItem, resolve_source, write_image
+from polyhead.io.writers import TEMP_PREFIX, atomic_path, sweep_temp_files, temp_name, write_bytes
+from polyhead.predict import item_key, predict_source, safe_name, unique_names
+from polyhead.preprocess import Letterbox
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -127,7 +126,7 @@ def test_a_second_run_never_deletes_a_running_runs_temp_file(tmp_path):
     out.mkdir()
     code = (
         "import sys, time\n"
-        "from shared.io.writers import atomic_path\n"
+        "from polyhead.io.writers import atomic_path\n"
         f"with atomic_path({str(out / 'clip.mp4')!r}) as tmp:\n"
         "    tmp.write_bytes(b'half')\n"
         "    print(tmp, flush=True)\n"
@@ -157,7 +156,7 @@ def test_concurrent_writers_of_one_name_never_expose_a_partial_file(tmp_path):
     target = tmp_path / "out" / "same.json"
     code = (
         "import sys\n"
-        "from shared.io.writers import write_bytes\n"
+        "from polyhead.io.writers import write_bytes\n"
         "b = sys.argv[1].encode()\n"
         f"for _ in range(60): write_bytes({str(target)!r}, b * 200_000)\n"
     )
@@ -202,10 +201,10 @@ def test_two_runs_into_one_folder_at_once_both_finish_whole(tmp_path):
 
 def test_trainer_sweeps_only_its_dead_temp_files(synthetic_dataset, tmp_path):
     import torch
+    from polyhead.apps.driving.data import DrivingDataset, load_spec
+    from polyhead.apps.driving.model import build_driving_model
+    from polyhead.train import TrainConfig, Trainer
 
-    from apps.driving.data import DrivingDataset, load_spec
-    from apps.driving.model import build_driving_model
-    from shared.train import TrainConfig, Trainer
     from tests.conftest import TINY_SIZE
 
     out = tmp_path / "run"
@@ -221,7 +220,7 @@ def test_trainer_sweeps_only_its_dead_temp_files(synthetic_dataset, tmp_path):
 
 
 def test_floorplan_loop_sweeps_safely_and_skips_any_failing_plan(tmp_path, capsys):
-    from apps.floorplan.postprocess import FloorplanResult, predict_files
+    from polyhead.apps.floorplan.postprocess import FloorplanResult, predict_files
 
     class FakeApp:
         def predict_image(self, rgb):
@@ -289,8 +288,8 @@ def tiny_medical_weights_resize(tmp_path_factory) -> Path:
 
 
 def test_nifti_with_out_its_own_folder_keeps_the_bids_sidecar(tiny_medical_weights_resize, tmp_path):
-    from apps.medical.app import MedicalApp
-    from apps.medical.synthetic import blob_volume, write_nifti
+    from polyhead.apps.medical.app import MedicalApp
+    from polyhead.apps.medical.synthetic import blob_volume, write_nifti
 
     folder = tmp_path / "anat"
     image, _ = blob_volume(np.random.default_rng(0), (24, 24, 3))
@@ -327,8 +326,8 @@ def test_colliding_names_each_keep_their_own_outputs_and_resume_checks_the_item(
 
 
 def test_image_and_volume_of_one_stem_get_separate_outputs(tiny_medical_weights_resize, tmp_path):
-    from apps.medical.app import MedicalApp
-    from apps.medical.synthetic import blob_volume, lesion_image, write_nifti
+    from polyhead.apps.medical.app import MedicalApp
+    from polyhead.apps.medical.synthetic import blob_volume, lesion_image, write_nifti
 
     src = tmp_path / "cases"
     write_image(src / "case.jpg", lesion_image(np.random.default_rng(0), (60, 80))[0])
@@ -398,8 +397,8 @@ def test_video_with_a_non_utf8_name_is_read_not_a_segfault(tmp_path):
     out = tmp_path / "out"
     code = (
         "import sys\n"
-        "from shared.io import VideoReader\n"
-        "from shared.predict import predict_source\n"
+        "from polyhead.io import VideoReader\n"
+        "from polyhead.predict import predict_source\n"
         "from tests.shared.test_predict_hygiene import MeanResult\n"
         f"print(sum(1 for _ in VideoReader({os.fsdecode(bad)!r})))\n"
         f"r = predict_source({str(folder)!r}, {str(out)!r}, MeanResult, progress=False)\n"
@@ -462,7 +461,7 @@ def test_letterbox_of_thin_images_keeps_every_side_at_least_one_pixel(shape):
 
 
 def test_thin_image_through_the_driving_app(tiny_weights, tmp_path):
-    from shared.cli import main
+    from polyhead.cli import main
 
     src = tmp_path / "in"
     _image(src / "thin.png", size=(3, 2000))
@@ -504,7 +503,7 @@ def test_a_missing_camera_is_named_as_a_camera(tmp_path, capsys):
 
 
 def test_export_refuses_to_replace_a_foreign_json_and_a_bad_imgsz(tiny_weights, tmp_path, capsys):
-    from shared.cli import main
+    from polyhead.cli import main
 
     out = tmp_path / "X"
     out.mkdir()
@@ -516,7 +515,7 @@ def test_export_refuses_to_replace_a_foreign_json_and_a_bad_imgsz(tiny_weights, 
 
     from argparse import Namespace
 
-    from apps.driving.app import DrivingApp
+    from polyhead.apps.driving.app import DrivingApp
 
     args = Namespace(weights=str(tiny_weights), out=str(tmp_path / "m.onnx"), imgsz=[31, 31], tasks=None)
     with pytest.raises(InputError, match="multiples of 32"):

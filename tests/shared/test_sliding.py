@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 import torch
-
-from shared.sliding import gaussian_weight, sliding_window, window_starts
+from polyhead.sliding import gaussian_weight, sliding_window, window_starts
 
 
 def test_window_starts_cover_the_image_with_the_overlap():

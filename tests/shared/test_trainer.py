@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from polyhead.apps.driving.data import DrivingDataset, load_spec
+from polyhead.apps.driving.evaluate import evaluate
+from polyhead.apps.driving.model import build_driving_model
+from polyhead.io.writers import TEMP_PREFIX
+from polyhead.train import TrainConfig, Trainer
 
-from apps.driving.data import DrivingDataset, load_spec
-from apps.driving.evaluate import evaluate
-from apps.driving.model import build_driving_model
-from shared.io.writers import TEMP_PREFIX
-from shared.train import TrainConfig, Trainer
 from tests.conftest import TINY_SIZE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,7 +79,7 @@ def test_sigkill_at_random_moments_then_resume_reaches_the_final_epoch(synthetic
     cmd = [
         sys.executable,
         "-m",
-        "shared",
+        "polyhead",
         "driving",
         "train",
         "--data",
@@ -131,7 +131,7 @@ def test_ddp_with_gloo_two_processes(synthetic_dataset, tmp_path):
         "--nproc_per_node=2",
         "--master_port=29517",
         "-m",
-        "shared",
+        "polyhead",
         "driving",
         "train",
         "--data",

@@ -2,11 +2,10 @@ import pickle
 
 import pytest
 import torch
-
-from apps.driving.model import build_driving_model
-from shared.errors import InputError
-from shared.export import OnnxModel, export_onnx
-from shared.weights import load_model, load_state, save_weights
+from polyhead.apps.driving.model import build_driving_model
+from polyhead.errors import InputError
+from polyhead.export import OnnxModel, export_onnx
+from polyhead.weights import load_model, load_state, save_weights
 
 
 def test_safetensors_round_trip_rebuilds_architecture(tmp_path):

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from shared.errors import InputError
+from polyhead.errors import InputError
 
 REQUIRED = {"P2": 12, "R0_rect": 9, "Tr_velo_to_cam": 12}
 

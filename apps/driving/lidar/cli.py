@@ -1,6 +1,6 @@
 """CLI and demo entry points of the LiDAR pipeline (wired in by ``apps/driving/app.py``).
 
->>> from shared.cli import main
+>>> from polyhead.cli import main
 >>> main(["driving", "lidar", "velodyne/", "--calib", "calib/", "--out", "runs/lidar"])  # doctest: +SKIP
 """
 
@@ -13,12 +13,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from polyhead.apps.driving.lidar.geometry import LidarConfig
+from polyhead.apps.driving.lidar.io import list_scans, read_scan, scan_name
+from polyhead.errors import DependencyError, InputError
+from polyhead.io import SourceItem
 from tqdm import tqdm
-
-from apps.driving.lidar.geometry import LidarConfig
-from apps.driving.lidar.io import list_scans, read_scan, scan_name
-from shared.errors import DependencyError, InputError
-from shared.io import SourceItem
 
 DEFAULT_KITTI = Path(__file__).resolve().parents[4] / "shared" / "data" / "driving" / "kitti_sample"
 
@@ -62,7 +61,7 @@ def _match(spec: str | None, name: str, suffixes: tuple[str, ...]) -> Path | Non
     return p
 
 
-#: the files a scan writes, as suffixes of its output name (for ``shared.predict.unique_names``)
+#: the files a scan writes, as suffixes of its output name (for ``polyhead.predict.unique_names``)
 SCAN_OUTPUTS = {"scan": (".ply", "_bev.png", "_overlay.png", ".json")}
 
 
@@ -80,8 +79,8 @@ class ScanItem(SourceItem):
 def scan_items(source: str | Path, out: Path) -> list[ScanItem]:
     """The scans of ``source`` that are not inside ``out`` (a folder or glob never reads our outputs
     back); a ``source`` that is one existing file is kept wherever it lies (its outputs get another
-    name than the input, see ``shared.predict.unique_names``)."""
-    from shared.predict import inputs_outside
+    name than the input, see ``polyhead.predict.unique_names``)."""
+    from polyhead.predict import inputs_outside
 
     scans = list_scans(source)
     items = inputs_outside([ScanItem(p) for p in scans], out, source)
@@ -95,9 +94,9 @@ def scan_items(source: str | Path, out: Path) -> list[ScanItem]:
 def _done_bev(out: Path, name: str, item: ScanItem, shape: tuple[int, int]) -> np.ndarray | None:
     """The bird's-eye view of a scan finished by an earlier run (``--resume``: its outputs exist and
     its JSON names this input), or None."""
-    from apps.driving.lidar.pipeline import output_paths
-    from shared.io import read_image
-    from shared.predict import json_claims
+    from polyhead.apps.driving.lidar.pipeline import output_paths
+    from polyhead.io import read_image
+    from polyhead.predict import json_claims
 
     if not all(p.is_file() for p in output_paths(out, name)) or not json_claims(out / f"{name}.json", item):
         return None
@@ -114,11 +113,11 @@ def run_lidar(args: argparse.Namespace) -> int:
     are not read, output names are unique per input (``a.bin`` / ``a.ply`` -> ``a`` / ``a_ply``),
     every file is atomic, and ``--resume`` skips scans whose outputs exist. A bad scan is skipped with
     one line (whatever failed); the rest finish."""
-    from apps.driving.lidar.calib import read_kitti_calib
-    from apps.driving.lidar.pipeline import bev_shape, colour_by_mask, render_bev, write_outputs
-    from shared.io import VideoWriter, read_image
-    from shared.io.writers import sweep_temp_files
-    from shared.predict import item_key, unique_names
+    from polyhead.apps.driving.lidar.calib import read_kitti_calib
+    from polyhead.apps.driving.lidar.pipeline import bev_shape, colour_by_mask, render_bev, write_outputs
+    from polyhead.io import VideoWriter, read_image
+    from polyhead.io.writers import sweep_temp_files
+    from polyhead.predict import item_key, unique_names
 
     cfg = _config(args)
     out = Path(args.out)
@@ -133,7 +132,7 @@ def run_lidar(args: argparse.Namespace) -> int:
     fusion = None
     if args.fuse:
         try:
-            from apps.driving.app import DrivingApp
+            from polyhead.apps.driving.app import DrivingApp
 
             fusion = DrivingApp().load()
         except (ImportError, InputError) as e:
@@ -200,7 +199,7 @@ def run_lidar(args: argparse.Namespace) -> int:
 
 
 def process_scan(path: Path, cfg: LidarConfig):
-    from apps.driving.lidar.pipeline import process
+    from polyhead.apps.driving.lidar.pipeline import process
 
     return process(read_scan(path), cfg)
 
@@ -212,12 +211,12 @@ def add_lidar_val_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_lidar_val(args: argparse.Namespace) -> int:
-    from apps.driving.lidar.evaluate import evaluate
+    from polyhead.apps.driving.lidar.evaluate import evaluate
 
     metrics = evaluate(args.data, _config(args))
     print(json.dumps(metrics, indent=2))
     if args.json:
-        from shared.io.writers import write_json
+        from polyhead.io.writers import write_json
 
         write_json(args.json, metrics)
     return 0
@@ -231,7 +230,7 @@ def add_bench_lidar_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_bench_lidar(args: argparse.Namespace) -> int:
     """Scans/s and milliseconds per stage (read, crop, voxel, ground, cluster, boxes, bev), medians."""
-    from apps.driving.lidar.pipeline import process, render_bev
+    from polyhead.apps.driving.lidar.pipeline import process, render_bev
 
     cfg = LidarConfig()
     stages: dict[str, list[float]] = {}
@@ -258,7 +257,7 @@ def run_bench_lidar(args: argparse.Namespace) -> int:
     }
     print(json.dumps(fig, indent=2))
     if args.json:
-        from shared.io.writers import write_json
+        from polyhead.io.writers import write_json
 
         write_json(args.json, fig)
     return 0
@@ -269,8 +268,7 @@ def build_lidar_tab() -> None:
     import tempfile
 
     import gradio as gr
-
-    from apps.driving.lidar.pipeline import render_bev, write_outputs
+    from polyhead.apps.driving.lidar.pipeline import render_bev, write_outputs
 
     gr.Markdown(
         "Ground points are **green** (the point-cloud drivable area); clustered obstacles get oriented "

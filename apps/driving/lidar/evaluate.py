@@ -7,12 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from apps.driving.lidar.calib import KittiCalib, read_kitti_calib
-from apps.driving.lidar.geometry import LidarConfig, crop
-from apps.driving.lidar.io import read_scan
-from apps.driving.lidar.pipeline import process
-from shared.errors import InputError
+from polyhead.apps.driving.lidar.calib import KittiCalib, read_kitti_calib
+from polyhead.apps.driving.lidar.geometry import LidarConfig, crop
+from polyhead.apps.driving.lidar.io import read_scan
+from polyhead.apps.driving.lidar.pipeline import process
+from polyhead.errors import InputError
 
 CLASSES = ("Car", "Pedestrian", "Cyclist")
 

@@ -82,7 +82,7 @@ def crop(xyz: np.ndarray, rng: tuple[float, ...]) -> np.ndarray:
 
 def voxel_down(xyz: np.ndarray, intensity: np.ndarray | None, size: float) -> tuple[np.ndarray, np.ndarray | None]:
     """Voxel-grid down-sampling (mean of each voxel); intensity is carried in a colour channel."""
-    from shared.open3d_loader import open3d
+    from polyhead.open3d_loader import open3d
 
     o3d = open3d()
 
@@ -97,7 +97,7 @@ def voxel_down(xyz: np.ndarray, intensity: np.ndarray | None, size: float) -> tu
 def fit_ground(xyz: np.ndarray, cfg: LidarConfig, attempts: int = 4, seed: int = 0) -> GroundPlane | None:
     """RANSAC plane that is roughly horizontal; a tilted plane (a wall, a bus side) is set aside and
     the search repeats on the rest. ``None`` if no horizontal plane is found."""
-    from shared.open3d_loader import open3d
+    from polyhead.open3d_loader import open3d
 
     o3d = open3d()
 
@@ -123,7 +123,7 @@ def fit_ground(xyz: np.ndarray, cfg: LidarConfig, attempts: int = 4, seed: int =
 
 def cluster(xyz: np.ndarray, cfg: LidarConfig) -> np.ndarray:
     """DBSCAN labels per point (-1 = noise)."""
-    from shared.open3d_loader import open3d
+    from polyhead.open3d_loader import open3d
 
     o3d = open3d()
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from shared.errors import InputError
+from polyhead.errors import InputError
 
 SUFFIXES = (".pcd.bin", ".bin", ".pcd", ".ply", ".npy")
 MAX_POINTS = 50_000_000  # ~1.2 GB as float64 x 3; a spinning LiDAR scan holds ~0.1-0.3 M
@@ -84,7 +83,7 @@ def read_scan(path: str | Path) -> Scan:
         xyz = data[:, :3].astype(np.float64)
         inten = data[:, 3].astype(np.float64) if data.shape[1] > 3 else None
     elif kind in (".pcd", ".ply"):
-        from shared.open3d_loader import open3d
+        from polyhead.open3d_loader import open3d
 
         o3d = open3d()
 

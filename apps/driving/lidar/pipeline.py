@@ -13,8 +13,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from apps.driving.lidar.geometry import (
+from polyhead.apps.driving.lidar.geometry import (
     Box3D,
     GroundPlane,
     LidarConfig,
@@ -25,8 +24,8 @@ from apps.driving.lidar.geometry import (
     fit_ground,
     voxel_down,
 )
-from apps.driving.lidar.io import Scan
-from shared.errors import InputError
+from polyhead.apps.driving.lidar.io import Scan
+from polyhead.errors import InputError
 
 GROUND_RGB = (40, 200, 60)
 BOX_RGB = {
@@ -244,8 +243,8 @@ def write_outputs(
     """``<name>.ply`` (labelled colours), ``<name>_bev.png`` (``bev`` if already drawn), with a camera
     ``<name>_overlay.png``, then ``<name>.json`` (last, so an existing JSON means the scan is complete);
     each written atomically. ``name`` defaults to the scan's name; ``source`` goes into the JSON."""
-    from shared.io.writers import write_image, write_json, write_point_cloud
-    from shared.results import envelope
+    from polyhead.io.writers import write_image, write_json, write_point_cloud
+    from polyhead.results import envelope
 
     name = name or result.name
     written = [
