@@ -21,18 +21,14 @@ from torch.overrides import TorchFunctionMode
 
 def _weights_dir() -> Path:
     """Where the shipped weights are: ``POLYHEAD_WEIGHTS``, else the installed package data
-    (``polyhead._weights``, which is the repository's ``weights/`` folder in an editable install)."""
+    (``polyhead/_weights`` beside this module), else the repository's ``weights/`` (editable install)."""
     if os.environ.get("POLYHEAD_WEIGHTS"):
         return Path(os.environ["POLYHEAD_WEIGHTS"]).expanduser()
-    try:
-        import importlib.resources
-
-        found = Path(str(importlib.resources.files("polyhead._weights")))
-        if any(found.glob("*.safetensors")):
-            return found
-    except (ImportError, TypeError):
-        pass
-    return Path(__file__).resolve().parents[1] / "weights"
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_weights", here.parent / "weights"):
+        if any(candidate.glob("*.safetensors")):
+            return candidate
+    return here.parent / "weights"
 
 
 WEIGHTS_DIR = _weights_dir()
