@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from polyhead.errors import InputError
 from polyhead.results import Result, envelope
 

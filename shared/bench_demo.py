@@ -31,6 +31,7 @@ def _free_port() -> int:
 
 def run(args: argparse.Namespace) -> int:
     from gradio_client import Client
+
     from polyhead.registry import discover_apps
 
     probes = [p for app in discover_apps().values() for p in app.demo_probes()]

@@ -20,6 +20,7 @@ def build_demo(apps: dict | None = None):
     (:data:`DELETE_CACHE`). Serve it with :func:`launch` (or :func:`serve`), which add the origin guard."""
     offline.apply()  # before gradio loads
     import gradio as gr
+
     from polyhead.registry import discover_apps
 
     apps = discover_apps() if apps is None else apps
@@ -43,6 +44,7 @@ def bound_endpoints(demo) -> None:
     import inspect
 
     import gradio as gr
+
     from polyhead.demo_jobs import IMAGE_TIMEOUT, arrays_to_files, demo_job, is_job
 
     for block_fn in demo.fns.values():
@@ -60,9 +62,10 @@ def serve(demo, host: str = "127.0.0.1", port: int = 7860, share: bool = False, 
     """Serve a built demo with the demo's protections: uploads above ``MAX_UPLOAD`` get a 413,
     cross-origin requests a 403, old request folders are swept in the background; a busy port is a
     one-line :class:`InputError`."""
+    from starlette.middleware import Middleware
+
     from polyhead.demo_jobs import ensure_sweeper, jobs_root
     from polyhead.errors import InputError
-    from starlette.middleware import Middleware
 
     ensure_sweeper()
     share_origins = SHARE_ORIGIN_SUFFIXES if share else ()

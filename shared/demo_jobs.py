@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+
 from polyhead.errors import InputError
 
 #: decoded image budget (pixels); ``polyhead.io.read_image`` already decodes larger files reduced

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import timm
 import torch
+from torch import nn
+
 from polyhead.errors import InputError
 from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from torch import nn
 
 #: TF EfficientNet-Lite was trained on ``(x - 127) / 128`` with x in 0..255
 TF_LITE_MEAN = (127 / 255,) * 3
@@ -124,8 +125,9 @@ def imagenet_state(name: str) -> dict[str, torch.Tensor]:
     Mapped once from the installed wheel (tensor by tensor, in order, shapes checked) and cached as
     safetensors in ``~/.cache/polyhead/encoders`` (``POLYHEAD_CACHE`` moves it). Nothing is downloaded.
     """
-    from polyhead.io.writers import atomic_path
     from safetensors.torch import load_file, save_file
+
+    from polyhead.io.writers import atomic_path
 
     spec = encoder_spec(name)
     if spec.imagenet is None:

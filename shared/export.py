@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
+
 from polyhead.errors import InputError
 from polyhead.io.writers import atomic_path
 from polyhead.model import MultiTaskModel
-from torch import nn
 
 
 class _TupleOutputs(nn.Module):

@@ -13,10 +13,11 @@ import copy
 from collections.abc import Sequence
 
 import torch
+from torch import nn
+
 from polyhead.encoders import create_encoder, normalisation
 from polyhead.heads import HEADS, Head
 from polyhead.necks import NECKS
-from torch import nn
 
 
 class MultiTaskModel(nn.Module):

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from polyhead.layers import ConvBNAct, DWSeparable
 from torch import nn
+
+from polyhead.layers import ConvBNAct, DWSeparable
 
 
 class FPNPAN(nn.Module):

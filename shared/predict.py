@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
 from polyhead.errors import InputError
 from polyhead.io import (
     SourceItem,
@@ -31,7 +33,6 @@ from polyhead.io import (
 )
 from polyhead.io.writers import sweep_temp_files
 from polyhead.results import Result, envelope
-from tqdm import tqdm
 
 PredictFn = Callable[[np.ndarray], Result]
 PredictManyFn = Callable[[list[np.ndarray]], list[Result]]

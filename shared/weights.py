@@ -12,11 +12,12 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
+from torch.overrides import TorchFunctionMode
+
 from polyhead.errors import InputError
 from polyhead.io.writers import atomic_path, write_json
 from polyhead.model import MultiTaskModel, build_model
-from safetensors.torch import load_file, save_file
-from torch.overrides import TorchFunctionMode
 
 
 def _weights_dir() -> Path:

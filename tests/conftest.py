@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from polyhead import offline
 
 offline.apply()  # the test suite is an entry point: nothing it loads may reach the network

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from polyhead.app import App, Command, DemoProbe, DemoTab, lazy
 from polyhead.apps.driving.model import CLASSES, INPUT_SIZE
 from polyhead.apps.driving.postprocess import DrivingResult, postprocess

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from polyhead.apps.driving.model import INPUT_SIZE, TASKS, build_driving_model
 
 

@@ -38,9 +38,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from scipy import ndimage
+
 from polyhead.apps.driving import lane_labels
 from polyhead.io.writers import write_bytes, write_image, write_json
-from scipy import ndimage
 
 SPLITS = ("train", "val")
 NAMES = ("car", "pedestrian", "cyclist")

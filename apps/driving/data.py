@@ -16,12 +16,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from torch.utils.data import Dataset
+
 from polyhead.apps.driving.model import CLASSES, INPUT_SIZE
-from polyhead.dataset_yaml import read_dataset_yaml
+from polyhead.dataset_yaml import get_mapping, get_names, get_str, read_dataset_yaml
 from polyhead.errors import InputError
 from polyhead.io.readers import IMAGE_SUFFIXES, read_image
 from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, Letterbox, Norm, to_tensor
-from torch.utils.data import Dataset
+
+#: the keys a driving dataset YAML may hold (any other is a typo and an error naming the nearest)
+YAML_KEYS = ("train", "val", "test", "names", "category_map")
 
 LAYOUTS = ("bdd100k", "yolo")
 
@@ -44,12 +48,18 @@ class DatasetSpec:
 def load_spec(path: str | Path) -> DatasetSpec:
     """Parse a dataset YAML: ``format``, ``path`` (relative to the YAML), ``train``/``val``, ``names``,
     ``category_map``."""
-    raw, root, layout = read_dataset_yaml(path, LAYOUTS, "bdd100k", root_must_exist=False)
+    raw, root, layout = read_dataset_yaml(path, LAYOUTS, "bdd100k", root_must_exist=False, keys=YAML_KEYS)
     if not root.is_dir():
         raise InputError(root, f"dataset root from {Path(path).name} does not exist (run the converter first?)")
-    names = list(raw.get("names", CLASSES))
-    splits = {k: str(raw[k]) for k in ("train", "val", "test") if k in raw}
-    return DatasetSpec(root, layout, splits, names, dict(raw.get("category_map") or {}))
+    names = get_names(raw, "names", path, CLASSES)
+    splits = {k: get_str(raw, k, path) for k in ("train", "val", "test") if k in raw}
+    category_map = get_mapping(raw, "category_map", path) if raw.get("category_map") is not None else {}
+    bad = [k for k, v in category_map.items() if not isinstance(v, str)]
+    if bad:
+        raise InputError(
+            path, f"'category_map' maps categories to class names; '{bad[0]}' maps to {category_map[bad[0]]!r}"
+        )
+    return DatasetSpec(root, layout, splits, names, {str(k): v for k, v in category_map.items()})
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from polyhead.demo_jobs import (
     IMAGE_TIMEOUT,
     LONG_TIMEOUT,

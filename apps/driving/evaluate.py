@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
 from polyhead.apps.driving.data import DrivingDataset
 from polyhead.apps.driving.metrics import DrivingMetrics
 from polyhead.heads.detection import nms

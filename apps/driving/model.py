@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import torch  # noqa: F401  (used in the doctest)
+
 from polyhead.encoders import DEFAULT_ENCODER
 from polyhead.model import MultiTaskModel, build_model
 

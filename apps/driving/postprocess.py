@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 import torch
+
 from polyhead.heads.detection import nms
 from polyhead.preprocess import Letterbox
 from polyhead.viz import draw_boxes, draw_legend, draw_polylines, overlay_mask

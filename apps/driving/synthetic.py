@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from polyhead.io.writers import write_image, write_json
 
 

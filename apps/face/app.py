@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+
 from polyhead.app import App, Command, DemoProbe, DemoTab
 from polyhead.apps.face.result import Face, FaceResult
 from polyhead.errors import InputError

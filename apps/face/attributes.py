@@ -17,11 +17,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from torch.utils.data import Dataset
+
 from polyhead.apps.face.align import TEMPLATE_112, align_face
 from polyhead.apps.face.model import AGE_BINS, age_centres, age_to_bin, attr_config
 from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, to_tensor
 from polyhead.train.finetune import fine_tune_overrides, initialise
-from torch.utils.data import Dataset
 
 
 def align_detector(parts):
@@ -50,8 +51,9 @@ def predict_attributes(model, crops: list[np.ndarray] | np.ndarray, batch: int =
 def aligned_utk(items, detector, cache_dir: str | Path = "runs/face_cache", progress: bool = True):
     """Aligned 112x112 crops of UTKFace chips (5 points from the cascade; when it finds no face, the
     mean transform of the found ones), ages and genders; cached as arrays."""
-    from polyhead.io.writers import atomic_path
     from tqdm import tqdm
+
+    from polyhead.io.writers import atomic_path
 
     nets = (detector.pnet, detector.rnet, detector.onet)
     weights_sig = [round(float(sum(p.detach().double().sum() for p in n.parameters())), 6) for n in nets]

@@ -31,6 +31,7 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
 def bench_images(n: int, size: tuple[int, int]) -> list[np.ndarray]:
     """``n`` generated scenes with the astronaut portrait at varied positions and scales."""
     import cv2
+
     from polyhead.apps.face.demo import render_example
 
     out = []

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from polyhead.demo_jobs import (
     IMAGE_TIMEOUT,
     LONG_TIMEOUT,

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from polyhead.parallel import map_on_cores, split_evenly
 from torchvision.ops import batched_nms, roi_align
+
+from polyhead.parallel import map_on_cores, split_evenly
 
 MEAN, SCALE = 127.5, 1 / 128.0
 

@@ -16,6 +16,7 @@ import time
 
 import cv2
 import numpy as np
+
 from polyhead.apps.face.samples import FaceSources, box_from_points, iou_matrix, read_dlib_xml
 
 UPSCALE = 2.0

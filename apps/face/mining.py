@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from polyhead.apps.face.cascade import INPUT_SIZES
 from polyhead.apps.face.detect import DetectorConfig, FaceDetector
 from polyhead.apps.face.samples import (

@@ -15,11 +15,12 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
+
 from polyhead.apps.face.cascade import STAGES, build_net
 from polyhead.errors import InputError
 from polyhead.io.writers import atomic_path, write_json
 from polyhead.model import MultiTaskModel, build_model
-from safetensors.torch import load_file, save_file
 
 PARTS = (*STAGES, "attr")
 AGE_BINS = [0, 3, 7, 13, 18, 23, 28, 33, 38, 45, 52, 60, 70, 80, 120]  # class k: AGE_BINS[k] <= age < AGE_BINS[k+1]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
 from polyhead.viz import put_text
 
 POINT_COLOURS = [(0, 255, 0), (0, 255, 0), (255, 255, 0), (255, 0, 255), (255, 0, 255)]

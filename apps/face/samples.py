@@ -25,8 +25,24 @@ import cv2
 import numpy as np
 import torch
 import yaml
+
 from polyhead.apps.face.detect import crop_windows, normalise
+from polyhead.dataset_yaml import check_keys, get_number
 from polyhead.errors import InputError
+
+#: the keys a face dataset YAML may hold (any other is a typo and an error naming the nearest)
+YAML_KEYS = (
+    "landmarks",
+    "landmark_filter",
+    "utkface",
+    "train_boxes",
+    "val_boxes",
+    "backgrounds",
+    "holdout",
+    "seed",
+    "wider",
+    "retinaface",
+)
 
 POS_IOU, PART_IOU, NEG_IOU = 0.65, 0.4, 0.3
 #: dlib-style face box from 5 points: side = 2.45 x eye-centre-to-mouth-centre distance, centred between
@@ -215,6 +231,7 @@ class FaceSources:
             raise InputError(path, f"not valid YAML ({e})") from None
         if not isinstance(d, dict):
             raise InputError(path, "dataset YAML must be a mapping")
+        check_keys(d, YAML_KEYS, path)
         base = path.parent
 
         def paths(key):
@@ -235,8 +252,8 @@ class FaceSources:
                 str((base / g).resolve()) if not Path(g).is_absolute() else g for g in d.get("backgrounds") or []
             ],
             val_boxes=paths("val_boxes"),
-            holdout=float(d.get("holdout", 0.1)),
-            seed=int(d.get("seed", 0)),
+            holdout=get_number(d, "holdout", path, 0.1, float, lo=0.0, hi=0.9),
+            seed=get_number(d, "seed", path, 0, int),
             landmark_filter=str(d.get("landmark_filter", "")),
         )
 

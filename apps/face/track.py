@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from polyhead.apps.face.samples import iou_matrix
 from scipy.optimize import linear_sum_assignment
+
+from polyhead.apps.face.samples import iou_matrix
 
 
 @dataclass

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from polyhead.apps.face.cascade import STAGES, build_net, cascade_loss
 from polyhead.apps.face.model import read_card, save_face_weights
 from polyhead.apps.face.samples import FLIP_ORDER, FaceSources, Samples, cached

@@ -17,6 +17,7 @@ from types import EllipsisType
 
 import numpy as np
 import torch
+
 from polyhead.app import App, Command, DemoProbe, DemoTab
 from polyhead.apps.floorplan.model import BOUNDARY_CLASSES, INPUT_SIZE, TASK, split_logits
 from polyhead.encoders import DEFAULT_ENCODER

@@ -24,12 +24,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import yaml
+from torch.utils.data import Dataset
+
 from polyhead.apps.floorplan.model import INPUT_SIZE, ROOM_CLASSES, ROOM_RGB, TASK
+from polyhead.dataset_yaml import get_number, read_dataset_yaml
 from polyhead.errors import InputError
 from polyhead.io.readers import read_image
 from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, Letterbox, Norm, to_tensor
-from torch.utils.data import Dataset
+
+#: the keys a floor-plan dataset YAML may hold (any other is a typo and an error naming the nearest)
+YAML_KEYS = ("val_count", "seed", "count", "size")
 
 LAYOUTS = ("r3d", "cubicasa", "synthetic")
 PAD_WHITE = 255  # plans are drawn on white paper: pad with white, not grey
@@ -75,23 +79,13 @@ class DatasetSpec:
 def load_spec(path: str | Path) -> DatasetSpec:
     """Parse a dataset YAML: ``format`` (r3d | cubicasa), ``path`` (relative to the YAML), ``val_count``, ``seed``."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "dataset YAML not found")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise InputError(path, f"not valid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(raw, dict) or "path" not in raw:
-        raise InputError(path, "dataset YAML needs at least 'path' (the dataset root)")
-    layout = str(raw.get("format", "r3d"))
-    if layout not in LAYOUTS:
-        raise InputError(path, f"unknown format '{layout}'; expected one of {', '.join(LAYOUTS)}")
-    root = Path(raw["path"])
-    root = root if root.is_absolute() else (path.parent / root).resolve()
+    raw, root, layout = read_dataset_yaml(path, LAYOUTS, "r3d", root_must_exist=False, keys=YAML_KEYS)
     if layout != "synthetic" and not root.is_dir():
         raise InputError(root, f"dataset root from {path.name} does not exist")
-    spec = DatasetSpec(root, layout, int(raw.get("val_count", 20)), int(raw.get("seed", 0)), path)
-    spec.count, spec.size = int(raw.get("count", 400)), int(raw.get("size", 400))
+    val_count = get_number(raw, "val_count", path, 20, int, lo=0)
+    spec = DatasetSpec(root, layout, val_count, get_number(raw, "seed", path, 0, int), path)
+    spec.count = get_number(raw, "count", path, 400, int, lo=1)
+    spec.size = get_number(raw, "size", path, 400, int, lo=64, hi=8192)
     return spec
 
 

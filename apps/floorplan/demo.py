@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from polyhead.demo_jobs import IMAGE_TIMEOUT, demo_job, ensure_loaded, job_file, read_upload
 
 EXAMPLES = Path(__file__).parent / "examples"

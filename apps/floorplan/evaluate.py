@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+
 from polyhead.apps.floorplan.data import FloorplanDataset
 from polyhead.apps.floorplan.metrics import FloorplanMetrics
 from polyhead.apps.floorplan.model import TASK, split_logits

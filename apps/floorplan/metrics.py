@@ -10,6 +10,7 @@ for the boundary classes and the room-type classes, accumulated over a whole set
 from __future__ import annotations
 
 import numpy as np
+
 from polyhead.apps.floorplan.model import BOUNDARY_CLASSES, ROOM_CLASSES
 
 IGNORE = 255

@@ -19,12 +19,13 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from polyhead.encoders import DEFAULT_ENCODER
 from polyhead.heads import register_head
 from polyhead.heads.base import Head, zero_loss
 from polyhead.layers import ConvBNAct, DWSeparable
 from polyhead.model import MultiTaskModel, build_model
-from torch import nn
 
 TASK = "floorplan"
 BOUNDARY_CLASSES = ["background", "wall", "door_window"]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from polyhead.apps.floorplan.model import ROOM_CLASSES
 
 LABELS = {1: "CLOSET", 2: "BATH", 3: "LIVING", 4: "BEDROOM", 5: "HALL", 6: "BALCONY"}

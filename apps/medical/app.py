@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from polyhead.app import App, Command, DemoProbe, DemoTab, lazy
 from polyhead.apps.medical.data import to_rgb
 from polyhead.apps.medical.postprocess import MedicalResult, Predictor

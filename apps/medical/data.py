@@ -35,12 +35,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from torch.utils.data import Dataset
+
 from polyhead.dataset_yaml import get_bool, get_mapping, get_names, get_number, get_regex, get_str, read_dataset_yaml
 from polyhead.errors import InputError
 from polyhead.heads.segmentation import IGNORE_INDEX
 from polyhead.io.readers import IMAGE_SUFFIXES, read_image
 from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, Norm, to_tensor
-from torch.utils.data import Dataset
 
 LAYOUTS = ("folders", "nnunet")
 MASK_SUFFIXES = {".png", ".tif", ".tiff", ".gif", ".jpg", ".jpeg", ".bmp"}

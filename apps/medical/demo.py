@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+
 from polyhead.demo_jobs import (
     IMAGE_TIMEOUT,
     LONG_TIMEOUT,
@@ -87,6 +88,7 @@ def volume_to_mesh(app, path: str, out_dir: Path | None = None) -> tuple[str, di
 
 def build_medical_tab(app) -> None:
     import gradio as gr
+
     from polyhead.apps.medical.data import to_rgb
 
     cache = ModelCache(app)

@@ -10,6 +10,7 @@ import math
 import sys
 
 import numpy as np
+
 from polyhead.apps.medical.data import MedicalDataset, MedicalSpec
 from polyhead.apps.medical.metrics import ClassificationMetrics, SegmentationMetrics
 from polyhead.apps.medical.postprocess import Predictor

@@ -14,8 +14,9 @@ vessel F1 is usually reported). Image labels: accuracy, per-class recall and one
 from __future__ import annotations
 
 import numpy as np
-from polyhead.heads.segmentation import IGNORE_INDEX
 from scipy import ndimage, stats
+
+from polyhead.heads.segmentation import IGNORE_INDEX
 
 
 def _surface(mask: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ diagnosis head on the deepest features (Cerberus / dual-head style). Either head
 from __future__ import annotations
 
 import torch  # noqa: F401  (used in the doctest)
+
 from polyhead.encoders import DEFAULT_ENCODER
 from polyhead.model import MultiTaskModel, build_model
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 import torch
+
 from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, Norm, to_tensor
 from polyhead.sliding import sliding_window
 from polyhead.viz import color, draw_legend, put_text

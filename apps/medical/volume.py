@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from polyhead.errors import InputError
 from polyhead.io.writers import atomic_path, write_mesh
 
@@ -189,9 +190,10 @@ def surface_mesh(
     reduction is reported through ``note``). ``progress`` names a stage-by-stage progress bar.
     Raises :class:`NoSurface` (a ValueError) when the mask is empty or the volume is one voxel thick.
     """
-    from polyhead.open3d_loader import open3d
     from skimage.measure import marching_cubes
     from tqdm import tqdm
+
+    from polyhead.open3d_loader import open3d
 
     binary = np.asarray(binary, bool)
     if binary.ndim != 3:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
 from polyhead.apps.medical.volume import (
     NoSurface,
     read_volume,
@@ -22,7 +24,6 @@ from polyhead.errors import InputError
 from polyhead.io.writers import write_json
 from polyhead.predict import safe_name
 from polyhead.results import SCHEMA_VERSION
-from tqdm import tqdm
 
 
 def segment_volume(app, path: str | Path, axis: int = 2, progress: bool = True):

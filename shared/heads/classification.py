@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from polyhead.heads.base import Head, zero_loss
 from torch import nn
+
+from polyhead.heads.base import Head, zero_loss
 
 
 class ClassificationHead(Head):

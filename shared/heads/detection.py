@@ -5,10 +5,11 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import torch
-from polyhead.heads.base import Head, zero_loss
 from ultralytics.nn.modules import Detect
 from ultralytics.utils.loss import v8DetectionLoss
 from ultralytics.utils.nms import non_max_suppression
+
+from polyhead.heads.base import Head, zero_loss
 
 
 class _LossContext:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from polyhead.heads.base import Head, zero_loss
 from polyhead.layers import ConvBNAct, DWSeparable
-from torch import nn
 
 IGNORE_INDEX = 255
 

@@ -6,8 +6,9 @@ import random
 
 import torch
 import torch.distributed as dist
-from polyhead.losses.base import LossBalancer
 from torch import nn
+
+from polyhead.losses.base import LossBalancer
 
 
 class PCGrad(LossBalancer):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import torch
-from polyhead.losses.base import LossBalancer
 from torch import nn
+
+from polyhead.losses.base import LossBalancer
 
 
 class UncertaintyWeighting(LossBalancer):

@@ -14,10 +14,11 @@ import argparse
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
+
 from polyhead.encoders import describe_init, encoder_spec, imagenet_state, read_weights_file
 from polyhead.errors import InputError
 from polyhead.model import MultiTaskModel
-from torch import nn
 
 
 @dataclass

@@ -21,14 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from tqdm import tqdm
+
 from polyhead.errors import InputError
 from polyhead.io.writers import atomic_path, write_bytes
 from polyhead.losses import create_balancer
 from polyhead.model import MultiTaskModel
 from polyhead.train.data import collate_multitask
 from polyhead.weights import save_weights
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
-from tqdm import tqdm
 
 
 @dataclass

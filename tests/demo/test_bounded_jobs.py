@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from polyhead.errors import InputError
 
 
@@ -67,6 +68,7 @@ def test_a_decoded_image_over_the_demo_budget_is_refused(tmp_path, monkeypatch):
 
 def test_a_volume_over_the_voxel_budget_is_refused_from_its_header(tmp_path):
     import nibabel as nib
+
     from polyhead.demo_jobs import MAX_VOLUME_VOXELS, check_volume
 
     header = nib.Nifti1Header()
@@ -85,6 +87,7 @@ def test_a_volume_over_the_voxel_budget_is_refused_from_its_header(tmp_path):
 def test_a_long_volume_stops_between_slices_at_its_time_limit(tmp_path):
     import gradio as gr
     import nibabel as nib
+
     from polyhead.apps.medical.demo import volume_to_mesh
     from polyhead.demo_jobs import run_job
 
@@ -136,6 +139,7 @@ def test_a_video_over_the_frame_budget_is_refused(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- time limit and errors
 def test_a_job_over_its_time_limit_answers_with_a_message_and_stops():
     import gradio as gr
+
     from polyhead.demo_jobs import check_deadline, run_job
 
     stopped = threading.Event()
@@ -157,6 +161,7 @@ def test_a_job_over_its_time_limit_answers_with_a_message_and_stops():
 
 def test_bad_inputs_become_one_line_messages_and_results_land_in_the_request_folder():
     import gradio as gr
+
     from polyhead.demo_jobs import current_job, demo_job, job_file, job_folder, jobs_root
 
     @demo_job(timeout=30)
@@ -202,6 +207,7 @@ def test_arrays_a_tab_returns_are_handed_over_as_files_of_the_request():
     """Gradio saves a returned array under a content-hash name in its shared cache, rewriting it while
     another client downloads the same answer; the demo writes it into the request's folder instead."""
     import gradio as gr
+
     from polyhead.demo import bound_endpoints
     from polyhead.io import read_image
 
@@ -267,6 +273,7 @@ def _free_port() -> int:
 def test_served_demo_refuses_cross_origin_uploads_and_busy_ports(tmp_path):
     import gradio as gr
     import httpx
+
     from polyhead.demo import serve
 
     with gr.Blocks() as demo:

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+
 from polyhead.apps.driving import lane_labels
 from polyhead.apps.driving.convert import BOX_RULES, add_convert_arguments, class_boxes, clip_split, run_convert
 

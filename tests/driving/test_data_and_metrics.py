@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+
 from polyhead.apps.driving.data import DatasetSpec, DrivingDataset, load_spec, read_boxes
 from polyhead.apps.driving.metrics import DetectionAP, DrivingMetrics
 from polyhead.errors import InputError

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+
 from polyhead.apps.driving.lidar.calib import read_kitti_calib
 from polyhead.apps.driving.lidar.geometry import LidarConfig
 from polyhead.apps.driving.lidar.io import list_scans, read_scan
@@ -12,7 +13,6 @@ from polyhead.apps.driving.lidar.pipeline import colour_by_mask, process
 from polyhead.apps.driving.lidar.synthetic import street_scan
 from polyhead.cli import main
 from polyhead.errors import InputError
-
 from tests.conftest import shared_data
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from polyhead.apps.driving.lidar.io import read_scan
 from polyhead.cli import main
 from polyhead.errors import InputError

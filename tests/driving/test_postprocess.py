@@ -1,6 +1,7 @@
 import cv2
 import numpy as np
 import torch
+
 from polyhead.apps.driving.postprocess import fit_lanes, postprocess
 from polyhead.preprocess import Letterbox
 

@@ -6,10 +6,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from polyhead.apps.driving.app import DrivingApp
 from polyhead.apps.driving.metrics import SegConfusion
 from polyhead.apps.driving.synthetic import road_scene
-
 from tests.conftest import shared_data
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "driving.safetensors"

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from polyhead.apps.face.align import TEMPLATE_112, align_face, similarity_transform, transform_points
 from polyhead.apps.face.result import Face, FaceResult, blur_faces
 from polyhead.apps.face.samples import Scene, box_from_points, in_holdout, label_windows, read_landmark_list, read_wider

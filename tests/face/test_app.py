@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+
 from polyhead.apps.face.app import FaceApp, check_image
 from polyhead.apps.face.cascade import STAGES, build_net
 from polyhead.apps.face.model import attr_config, load_face_weights, save_face_weights

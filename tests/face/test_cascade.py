@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from polyhead.apps.face.cascade import INPUT_SIZES, STAGES, build_net, cascade_loss, hard_mining
 from polyhead.apps.face.detect import DetectorConfig, FaceDetector, apply_offsets, pyramid_scales, square
 

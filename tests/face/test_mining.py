@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from polyhead.apps.face.cascade import STAGES, build_net
 from polyhead.apps.face.detect import DetectorConfig, FaceDetector
 from polyhead.apps.face.mining import MAX_FACE_PER_SCENE, MAX_NEG_PER_SCENE, mine_scene, mined

@@ -6,8 +6,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from polyhead.apps.face.app import FaceApp
 
+from polyhead.apps.face.app import FaceApp
 from tests.conftest import shared_data
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "face.safetensors"

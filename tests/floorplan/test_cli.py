@@ -6,6 +6,7 @@ import json
 import warnings
 
 import numpy as np
+
 from polyhead.cli import main
 from polyhead.io.writers import TEMP_PREFIX
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
 from polyhead.apps.floorplan.metrics import FloorplanMetrics, SegMetrics
 from polyhead.apps.floorplan.model import (
     TASK,

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+
 from polyhead.apps.floorplan.postprocess import triangulate, vectorise, write_mesh_files
 from polyhead.apps.floorplan.synthetic import synthetic_plan
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from polyhead.apps.floorplan.data import PlanItem, cubicasa_room_class, parse_cubicasa_svg, read_plan
 from polyhead.apps.floorplan.synthetic import synthetic_plan
 from polyhead.errors import InputError

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from polyhead.apps.floorplan.data import list_items, load_spec, read_r3d
 from polyhead.apps.floorplan.synthetic import synthetic_plan, write_r3d_dataset
 

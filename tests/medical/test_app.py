@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from polyhead.apps.medical.app import MedicalApp
 from polyhead.apps.medical.synthetic import blob_volume, lesion_image, write_nifti
 from polyhead.cli import main

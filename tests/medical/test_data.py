@@ -3,11 +3,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from polyhead.apps.medical.data import MedicalDataset, list_items, load_spec, read_labels, read_mask, split_items
 from polyhead.errors import InputError
 from polyhead.heads.segmentation import IGNORE_INDEX
 from polyhead.io import write_image
-
 from tests.conftest import shared_data
 
 

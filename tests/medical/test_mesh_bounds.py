@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
 from polyhead.apps.medical.synthetic import write_nifti
 from polyhead.apps.medical.volume import NoSurface, surface_mesh
 from polyhead.apps.medical.volume_predict import mesh_names, predict_volume

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from polyhead.apps.medical.metrics import ClassificationMetrics, SegmentationMetrics, auc_one_vs_rest, hausdorff95
 from polyhead.heads.segmentation import IGNORE_INDEX
 
@@ -63,6 +64,7 @@ def test_auc_and_classification_metrics():
 
 def test_confusion_counts_from_smp_match_a_direct_count_and_skip_ignored_pixels():
     import numpy as np
+
     from polyhead.apps.medical.metrics import confusion_counts
 
     rng = np.random.default_rng(3)

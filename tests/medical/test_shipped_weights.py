@@ -3,10 +3,10 @@
 from pathlib import Path
 
 import pytest
+
 from polyhead.apps.medical.app import MedicalApp
 from polyhead.apps.medical.data import MedicalDataset, load_spec
 from polyhead.apps.medical.evaluate import evaluate
-
 from tests.conftest import shared_data
 
 DATASETS = Path(__file__).parents[2] / "datasets"

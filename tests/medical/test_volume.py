@@ -2,6 +2,7 @@ import gzip
 
 import numpy as np
 import pytest
+
 from polyhead.apps.medical.synthetic import blob_volume, write_nifti
 from polyhead.apps.medical.volume import read_volume, surface_mesh, write_like, write_surface
 from polyhead.errors import InputError

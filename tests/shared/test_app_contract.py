@@ -9,6 +9,7 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
+
 from polyhead.api import load
 from polyhead.cli import main
 from polyhead.io import VideoWriter, read_image

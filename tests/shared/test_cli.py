@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from polyhead.cli import main
 from polyhead.io import VideoReader
 from polyhead.io.writers import TEMP_PREFIX

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from polyhead.cli import main
 from safetensors.torch import load_file, save_file
+
+from polyhead.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = ["--encoder", "mobilenetv3_small_100", "--no-pretrained", "--mask-stride", "4", "--neck-channels", "16"]
@@ -29,7 +30,6 @@ def env(tmp_path_factory) -> dict[str, Path]:
     """Tiny medical weights, a generated lesion dataset, a good image and a finished 1-epoch run."""
     from polyhead.apps.medical.synthetic import write_folder_dataset
     from polyhead.io import write_image
-
     from tests.medical.conftest import save_tiny
 
     root = tmp_path_factory.mktemp("cli_errors")

@@ -4,6 +4,7 @@ import socket
 
 import numpy as np
 import pytest
+
 from polyhead.io import write_image
 
 
@@ -54,6 +55,7 @@ def test_demo_binds_to_loopback_by_default():
 def test_oversized_and_malformed_uploads_get_messages_and_the_worker_lives(served_demo, tmp_path):
     import httpx
     from gradio_client import Client, handle_file
+
     from polyhead.apps.driving.synthetic import road_scene
 
     _, port = served_demo

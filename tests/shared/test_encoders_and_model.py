@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from polyhead.encoders import STRIDES, create_encoder, list_encoders
 from polyhead.errors import InputError
 from polyhead.model import build_model

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from PIL import Image
+
 from polyhead.errors import InputError
 from polyhead.io import read_image
-
 from tests.fuzzing import fuzz
 
 FUZZ = fuzz(40)
@@ -294,6 +294,7 @@ _KNOWN += ["invert_masks", "keep_largest", "format", "clases", "inptu"]
 def test_medical_dataset_yaml_values_of_any_type(tmp_path_factory, values):
     """Known keys with values of the wrong type (and typos of them): a spec of the right types or one line."""
     import yaml
+
     from polyhead.apps.medical.data import load_spec
 
     root = tmp_path_factory.mktemp("ytyped")

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+
 from polyhead.apps.driving.data import DatasetSpec, load_spec, read_boxes
 from polyhead.errors import InputError
 from polyhead.io import VideoReader, read_image
 from polyhead.io.readers import MAX_PIXELS
-
 from tests.fuzzing import fuzz
 
 FUZZ = fuzz(40)

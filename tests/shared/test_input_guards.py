@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from polyhead.errors import InputError
 from polyhead.io import read_image
 from polyhead.io.readers import MAX_PIXELS, check_pixels, sniff_format, to_rgb8
@@ -100,8 +101,9 @@ def test_write_json_never_writes_nan(tmp_path):
 # ---------------------------------------------------------------- NaN weights
 def test_nan_weights_are_refused_naming_the_tensor(tmp_path):
     import torch
-    from polyhead.weights import check_finite, load_state
     from safetensors.torch import save_file
+
+    from polyhead.weights import check_finite, load_state
 
     save_file({"a": torch.ones(3), "b.weight": torch.tensor([1.0, float("nan")])}, str(tmp_path / "w.safetensors"))
     with pytest.raises(InputError, match=r"w.safetensors: tensor 'b.weight' holds 1 NaN/inf value\(s\)"):
@@ -200,9 +202,10 @@ def test_video_with_frames_above_the_pixel_cap_is_refused(tmp_path, monkeypatch)
 def test_float16_weights_pass_the_size_check_and_a_bigger_card_does_not(tmp_path):
     """The size check counts tensor values, not bytes: the shipped medical weights are stored as float16."""
     import torch
+    from safetensors.torch import save_file
+
     from polyhead.model import build_model
     from polyhead.weights import load_model
-    from safetensors.torch import save_file
 
     cfg = {
         "encoder": "mobilenetv3_small_100",
@@ -236,8 +239,8 @@ def test_reading_an_image_leaves_pillows_bomb_limit_for_the_mask_readers(tmp_pat
     """read_image lifts PIL's decompression-bomb limit only while it sizes a file: a 30000x30000 mask read
     afterwards by the medical mask reader is still refused by PIL instead of being decoded (900 MP)."""
     from PIL import Image
-    from polyhead.apps.medical.data import read_mask
 
+    from polyhead.apps.medical.data import read_mask
     from tests.shared.test_fuzz_readers import image_header
 
     limit = Image.MAX_IMAGE_PIXELS

@@ -1,6 +1,7 @@
 import cv2
 import numpy as np
 import pytest
+
 from polyhead.errors import InputError
 from polyhead.io import (
     VideoReader,

@@ -2,6 +2,7 @@ import random
 
 import pytest
 import torch
+
 from polyhead.losses import BALANCERS, create_balancer
 from polyhead.losses.pcgrad import project_conflicts
 

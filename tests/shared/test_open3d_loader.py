@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import polyhead.open3d_loader as loader
 import pytest
+
+import polyhead.open3d_loader as loader
 from polyhead.cli import main
 from polyhead.errors import DependencyError, InputError
 

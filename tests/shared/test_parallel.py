@@ -3,6 +3,7 @@
 import threading
 
 import torch
+
 from polyhead.parallel import map_on_cores, split_evenly
 
 

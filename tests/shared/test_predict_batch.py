@@ -4,6 +4,7 @@ import json
 
 import cv2
 import numpy as np
+
 from polyhead.errors import InputError
 from polyhead.predict import predict_source
 

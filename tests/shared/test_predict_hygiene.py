@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from polyhead.errors import InputError
 from polyhead.io import SourceItem, resolve_source, write_image
 from polyhead.io.writers import TEMP_PREFIX, atomic_path, sweep_temp_files, temp_name, write_bytes
@@ -201,10 +202,10 @@ def test_two_runs_into_one_folder_at_once_both_finish_whole(tmp_path):
 
 def test_trainer_sweeps_only_its_dead_temp_files(synthetic_dataset, tmp_path):
     import torch
+
     from polyhead.apps.driving.data import DrivingDataset, load_spec
     from polyhead.apps.driving.model import build_driving_model
     from polyhead.train import TrainConfig, Trainer
-
     from tests.conftest import TINY_SIZE
 
     out = tmp_path / "run"

@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+
 from polyhead.encoders import create_encoder, imagenet_state, normalisation, pretrained_encoders
 from polyhead.errors import InputError
 from polyhead.model import build_model
@@ -32,6 +33,7 @@ def _own_cache(tmp_path_factory, monkeypatch):
 def test_mapping_reproduces_the_wheel_models_logits(name):
     elp = pytest.importorskip("efficientnet_lite_pytorch", reason="test-only reference package")
     import timm
+
     from polyhead.encoders import encoder_spec
 
     spec = encoder_spec(name)

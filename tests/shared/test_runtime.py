@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from polyhead.errors import InputError
 from polyhead.runtime import load_network
 from polyhead.weights import WEIGHTS_DIR

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+
 from polyhead.sliding import gaussian_weight, sliding_window, window_starts
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from polyhead.apps.driving.data import DrivingDataset, load_spec
 from polyhead.apps.driving.evaluate import evaluate
 from polyhead.apps.driving.model import build_driving_model
 from polyhead.io.writers import TEMP_PREFIX
 from polyhead.train import TrainConfig, Trainer
-
 from tests.conftest import TINY_SIZE
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,6 +2,7 @@ import pickle
 
 import pytest
 import torch
+
 from polyhead.apps.driving.model import build_driving_model
 from polyhead.errors import InputError
 from polyhead.export import OnnxModel, export_onnx

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from polyhead.errors import InputError
 
 REQUIRED = {"P2": 12, "R0_rect": 9, "Tr_velo_to_cam": 12}

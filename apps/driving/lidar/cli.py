@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
 from polyhead.apps.driving.lidar.geometry import LidarConfig
 from polyhead.apps.driving.lidar.io import list_scans, read_scan, scan_name
 from polyhead.errors import DependencyError, InputError
 from polyhead.io import SourceItem
-from tqdm import tqdm
 
 DEFAULT_KITTI = Path(__file__).resolve().parents[4] / "shared" / "data" / "driving" / "kitti_sample"
 
@@ -268,6 +269,7 @@ def build_lidar_tab() -> None:
     import tempfile
 
     import gradio as gr
+
     from polyhead.apps.driving.lidar.pipeline import render_bev, write_outputs
 
     gr.Markdown(

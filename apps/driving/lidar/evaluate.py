@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from polyhead.apps.driving.lidar.calib import KittiCalib, read_kitti_calib
 from polyhead.apps.driving.lidar.geometry import LidarConfig, crop
 from polyhead.apps.driving.lidar.io import read_scan

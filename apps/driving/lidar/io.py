@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from polyhead.errors import InputError
 
 SUFFIXES = (".pcd.bin", ".bin", ".pcd", ".ply", ".npy")

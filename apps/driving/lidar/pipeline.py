@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from polyhead.apps.driving.lidar.geometry import (
     Box3D,
     GroundPlane,
