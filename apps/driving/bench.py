@@ -44,8 +44,10 @@ def run_bench(args: argparse.Namespace) -> int:
 
     h, w = args.imgsz
     x = torch.randn(1, 3, h, w)
-    multi = build_driving_model().eval()
-    singles = [build_driving_model(tasks=(t,)).eval() for t in TASKS]
+    from polyhead.runtime import for_cpu_inference
+
+    multi = for_cpu_inference(build_driving_model())
+    singles = [for_cpu_inference(build_driving_model(tasks=(t,))) for t in TASKS]
     tmp = Path(tempfile.mkdtemp(prefix="polyhead_bench_"))
     onnx = OnnxModel(export_onnx(multi, tmp / "driving.onnx", (h, w)))
     variants = {
