@@ -1,4 +1,8 @@
-"""polyhead's shared core: encoders, necks, heads, losses, trainer, io, viz, export, cli, demo.
+"""polyhead: the shared core (encoders, necks, heads, losses, trainer, io, viz, export, api, cli, demo).
+
+Folders and import names: this folder, ``shared/``, is the package ``polyhead``; ``apps/`` is
+``polyhead.apps``; ``weights/`` ships as the data package ``polyhead._weights`` (``pyproject.toml``
+maps them with setuptools' ``package-dir``), so nothing importable is called ``shared`` or ``apps``.
 
 The Python API in one line per use:
 
