@@ -17,6 +17,7 @@ import torch
 from polyhead.app import App, Command, DemoProbe, DemoTab, lazy
 from polyhead.apps.driving.model import CLASSES, INPUT_SIZE
 from polyhead.apps.driving.postprocess import DrivingResult, postprocess
+from polyhead.cli import positive_int
 from polyhead.encoders import DEFAULT_ENCODER
 from polyhead.errors import InputError
 from polyhead.preprocess import Letterbox, card_normalisation, check_input_size, to_tensor
@@ -140,7 +141,7 @@ class DrivingApp(App):
         elif mode == "train":
             parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="encoder name (see polyhead.encoders)")
         elif mode == "val":
-            parser.add_argument("--batch", type=int, default=4)
+            parser.add_argument("--batch", type=positive_int, default=4)
 
     def load_options(self, args: argparse.Namespace) -> dict:
         return {

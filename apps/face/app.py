@@ -14,6 +14,7 @@ import numpy as np
 
 from polyhead.app import App, Command, DemoProbe, DemoTab
 from polyhead.apps.face.result import Face, FaceResult
+from polyhead.cli import positive_float, positive_int
 from polyhead.errors import InputError
 
 MAX_CROPS_PER_FRAME = 64
@@ -201,7 +202,9 @@ class FaceApp(App):
     # ------------------------------------------------------------ CLI
     def add_arguments(self, mode: str, parser: argparse.ArgumentParser) -> None:
         if mode in ("predict", "val"):
-            parser.add_argument("--min-size", type=float, help="smallest face searched, pixels (default: the card's)")
+            parser.add_argument(
+                "--min-size", type=positive_float, help="smallest face searched, pixels (default: the card's)"
+            )
             parser.add_argument("--factor", type=float, help="pyramid scale factor in (0, 1) (default 0.709)")
             parser.add_argument(
                 "--thresholds",
@@ -224,7 +227,9 @@ class FaceApp(App):
 
             add_train_arguments(parser)
         elif mode == "val":
-            parser.add_argument("--limit", type=int, help="evaluate at most this many items per set (smoke runs)")
+            parser.add_argument(
+                "--limit", type=positive_int, help="evaluate at most this many items per set (smoke runs)"
+            )
 
     def load_options(self, args: argparse.Namespace) -> dict:
         return {

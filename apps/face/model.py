@@ -75,6 +75,9 @@ def load_face_weights(path: str | Path) -> tuple[dict[str, torch.nn.Module], dic
         state = load_file(str(path))
     except Exception as e:
         raise InputError(path, f"not a readable safetensors file ({type(e).__name__})") from None
+    from polyhead.weights import check_finite
+
+    state = check_finite(state, path)  # NaN / inf weights would give plausible-looking nonsense
     parts: dict[str, torch.nn.Module] = {}
     for part in PARTS:
         sub = {k[len(part) + 1 :]: v for k, v in state.items() if k.startswith(part + ".")}

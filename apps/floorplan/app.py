@@ -20,6 +20,7 @@ import torch
 
 from polyhead.app import App, Command, DemoProbe, DemoTab
 from polyhead.apps.floorplan.model import BOUNDARY_CLASSES, INPUT_SIZE, TASK, split_logits
+from polyhead.cli import positive_int
 from polyhead.encoders import DEFAULT_ENCODER
 from polyhead.errors import InputError
 from polyhead.preprocess import card_normalisation, check_input_size
@@ -121,7 +122,7 @@ class FloorplanApp(App):
         elif mode == "train":
             parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="encoder name (see polyhead.encoders)")
         elif mode == "val":
-            parser.add_argument("--batch", type=int, default=4)
+            parser.add_argument("--batch", type=positive_int, default=4)
             parser.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"), help="input size (default: card)")
 
     def load_options(self, args: argparse.Namespace) -> dict:

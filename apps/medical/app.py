@@ -16,6 +16,7 @@ import numpy as np
 from polyhead.app import App, Command, DemoProbe, DemoTab, lazy
 from polyhead.apps.medical.data import to_rgb
 from polyhead.apps.medical.postprocess import MedicalResult, Predictor
+from polyhead.cli import non_negative_int, positive_int
 from polyhead.encoders import DEFAULT_ENCODER
 from polyhead.errors import InputError
 from polyhead.preprocess import card_normalisation
@@ -179,7 +180,9 @@ class MedicalApp(App):
         if mode == "predict":
             parser.add_argument("--threshold", type=float, default=0.5, help="foreground probability threshold")
             parser.add_argument("--overlap", type=float, default=0.5, help="sliding-window overlap (patch models)")
-            parser.add_argument("--min-area", type=int, default=0, help="drop regions smaller than this (pixels)")
+            parser.add_argument(
+                "--min-area", type=non_negative_int, default=0, help="drop regions smaller than this (pixels)"
+            )
             parser.add_argument(
                 "--keep-largest",
                 action=argparse.BooleanOptionalAction,
@@ -203,7 +206,7 @@ class MedicalApp(App):
                 help="random patches per image and epoch (patch-mode datasets)",
             )
             parser.add_argument("--mask-stride", type=int, default=2, choices=[2, 4], help="finest decoder level")
-            parser.add_argument("--neck-channels", type=int, default=32)
+            parser.add_argument("--neck-channels", type=positive_int, default=32)
         elif mode == "val":
             parser.add_argument("--no-hd95", action="store_true", help="skip the (slower) Hausdorff distance")
             parser.add_argument(
