@@ -50,9 +50,10 @@ class Prediction:
     source: str
     name: str
     frame: int | None = None
+    overlay_suffix: str = ".jpg"  # the app's overlay file type
 
     def __getattr__(self, key: str):
-        if key.startswith("__") or key in ("result", "image", "source", "name", "frame"):
+        if key.startswith("__") or key in ("result", "image", "source", "name", "frame", "overlay_suffix"):
             raise AttributeError(key)
         return getattr(self.result, key)
 
@@ -64,13 +65,16 @@ class Prediction:
         return self.result.plot(self.image)
 
     def save(self, out_dir: str | Path, overlay: bool = True) -> list[Path]:
-        """``<name>.jpg`` overlay, the result's extra files, then ``<name>.json`` into ``out_dir``
+        """``<name>.jpg`` (or the app's overlay type), the result's extra files, then ``<name>.json`` into ``out_dir``
         (atomically, exactly what batch predict writes); returns the paths."""
         from polyhead.predict import BatchReport, safe_name, write_image_outputs
 
         report = BatchReport()
         name = safe_name(self.name if self.frame is None else f"{self.name}_{self.frame:06d}")
-        write_image_outputs(report, Path(out_dir), name, self.source, self.image, self.result, overlay, True)
+        out = Path(out_dir)
+        write_image_outputs(
+            report, out, name, self.source, self.image, self.result, overlay, True, overlay_suffix=self.overlay_suffix
+        )
         return report.written
 
 
@@ -80,7 +84,7 @@ def predict_call(app, source, stream: bool = False, bgr: bool = False, **options
     if hasattr(app, "ensure_loaded"):
         app.ensure_loaded()
     gen = (
-        Prediction(app.predict_image(rgb, **options), rgb, label, name, frame)
+        Prediction(app.predict_image(rgb, **options), rgb, label, name, frame, getattr(app, "overlay_suffix", ".jpg"))
         for rgb, label, name, frame in iter_inputs(source, bgr)
     )
     return gen if stream else list(gen)

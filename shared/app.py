@@ -98,6 +98,10 @@ class App:
 
     #: images per :meth:`predict_images` call in batch predict (1: one image at a time)
     predict_batch: int = 1
+    #: the overlay's file type in batch predict (line art such as plans stays sharper in PNG)
+    overlay_suffix: str = ".jpg"
+    #: suffixes of the extra files a result's ``artifacts()`` may write (kept free of user files)
+    artifact_suffixes: tuple[str, ...] = ()
 
     def predict(self, source, out_dir: str | Path, batch: int | None = None, **options):
         """Batch predict over an image, folder, glob or video into ``out_dir``; returns a BatchReport.
@@ -109,6 +113,8 @@ class App:
 
         n = batch or self.predict_batch
         many = self.predict_images if n > 1 else None
+        options.setdefault("overlay_suffix", self.overlay_suffix)
+        options.setdefault("extra_suffixes", self.artifact_suffixes)
         return predict_source(
             source, out_dir, self.predict_image, stages=self.video_stages(), predict_many=many, batch=n, **options
         )

@@ -72,12 +72,16 @@ def predict_source(
     batch: int = 1,
     per_video: Callable[[str], PredictFn] | None = None,
     also_named: Sequence[SourceItem] = (),
+    overlay_suffix: str = ".jpg",
+    extra_suffixes: tuple[str, ...] = (),
 ) -> BatchReport:
-    """Run ``predict`` over an image, folder, glob or video; write ``<name>.jpg`` + ``<name>.json``
-    per image and ``<name>.mp4`` + ``<name>/<frame>.json`` per video into ``out_dir``. A result with an
-    ``artifacts()`` method (``{suffix: image array | bytes}``) also gets ``<name><suffix>`` files,
-    written before the JSON, so an existing JSON means the item is complete; a key holding ``{name}``
-    is a path inside ``out_dir`` instead (e.g. ``"crops/{name}_0.jpg"``).
+    """Run ``predict`` over an image, folder, glob or video; write ``<name>.jpg`` (``overlay_suffix``) +
+    ``<name>.json`` per image and ``<name>.mp4`` + ``<name>/<frame>.json`` per video into ``out_dir``. A
+    result with an ``artifacts()`` method (``{suffix: image array | bytes | writer(path)}``) also gets
+    ``<name><suffix>`` files, written before the JSON, so an existing JSON means the item is complete; a
+    key holding ``{name}`` is a path inside ``out_dir`` instead (e.g. ``"crops/{name}_0.jpg"``).
+    ``extra_suffixes`` are the artifact suffixes an app may write, so naming never hands out a name
+    whose extra files would replace a user's.
 
     With ``predict_many`` (images -> results), images are read ``batch`` at a time and predicted
     together; if the batch call rejects an input, that batch falls back to ``predict`` one image at a
@@ -109,14 +113,15 @@ def predict_source(
     sweep_temp_files(out)  # temp files of writes cut short by a kill; every real output is whole
     swept = {out}
     report = BatchReport()
-    report.names = unique_names([*items, *also_named], out)
+    outputs = {**OUTPUTS, "image": (overlay_suffix, ".json", *extra_suffixes)}
+    report.names = unique_names([*items, *also_named], out, outputs)
     inputs = _input_ids([*items, *also_named])
     images = [i for i in items if i.kind == "image"]
     bar = tqdm(total=len(images), desc="images", disable=not progress or len(images) < 2, dynamic_ncols=True)
     todo = []
     for item in images:
         name = report.names[item_key(item)]
-        targets = [out / f"{name}.jpg"] * save_overlay + [out / f"{name}.json"] * save_json
+        targets = [out / f"{name}{overlay_suffix}"] * save_overlay + [out / f"{name}.json"] * save_json
         done = all(t.exists() for t in targets) and (not save_json or json_claims(out / f"{name}.json", item))
         if resume and targets and done:
             report.resumed += 1
@@ -145,7 +150,9 @@ def predict_source(
                 if result is None:
                     result = predict(rgb)
                 name = report.names[item_key(item)]
-                write_image_outputs(report, out, name, item.path, rgb, result, save_overlay, save_json, inputs, swept)
+                write_image_outputs(
+                    report, out, name, item.path, rgb, result, save_overlay, save_json, inputs, swept, overlay_suffix
+                )
             except Exception as e:  # noqa: BLE001
                 _skip(report, item.label, problem_of(e, item.label))
             bar.update()
@@ -231,6 +238,7 @@ def write_image_outputs(
     json_: bool,
     inputs: set[tuple[int, int]] = frozenset(),
     swept: set[Path] | None = None,
+    overlay_suffix: str = ".jpg",
 ) -> None:
     """Artifacts, overlay, then JSON (last, so an existing JSON means the item is complete). A path
     that is an input of the run is refused (:class:`InputError`) before anything of the item is written."""
@@ -238,7 +246,7 @@ def write_image_outputs(
     for key, data in getattr(result, "artifacts", dict)().items():  # e.g. {"_mask.png": array}
         jobs.append((out / (key.format(name=name) if "{name}" in key else f"{name}{key}"), "artifact", data))
     if overlay:
-        jobs.append((out / f"{name}.jpg", "overlay", None))
+        jobs.append((out / f"{name}{overlay_suffix}", "overlay", None))
     if json_:
         jobs.append((out / f"{name}.json", "json", None))
     for path, _, _ in jobs:
@@ -252,6 +260,8 @@ def write_image_outputs(
             report.written.append(write_json(path, envelope(result.to_json(), source, rgb.shape[:2])))
         elif kind == "overlay":
             report.written.append(write_image(path, result.plot(rgb)))
+        elif callable(data):  # a writer of its own (meshes): writes ``path`` atomically, returns it
+            report.written.append(Path(data(path)))
         else:
             report.written.append(write_bytes(path, data) if isinstance(data, bytes) else write_image(path, data))
     report.frames += 1

@@ -46,10 +46,15 @@ class FloorplanApp(App):
         self.card: dict = {}
         self.imgsz = INPUT_SIZE
         self.scale: float | None = None  # pixels per metre
-        self.mesh_formats: tuple[str, ...] = ()
+        self.mesh = False  # batch predict also writes the 3-D model (.glb + .ply)
+
+    overlay_suffix = ".png"  # plans are line art: PNG keeps the thin walls sharp
+    artifact_suffixes = (".svg", ".glb", ".ply")
 
     # ------------------------------------------------------------ model
-    def load(self, weights=None, imgsz=None, trust_pickle: bool = False, scale=None, **_) -> FloorplanApp:
+    def load(
+        self, weights=None, imgsz=None, trust_pickle: bool = False, scale=None, mesh: bool = False
+    ) -> FloorplanApp:
         """Load weights (default: ``weights/floorplan.safetensors``); ``.onnx`` runs on ONNX Runtime."""
         import polyhead.apps.floorplan.model  # noqa: F401  (registers the head type before the card is built)
         from polyhead.weights import load_card, load_model
@@ -64,6 +69,7 @@ class FloorplanApp(App):
         self.imgsz = check_input_size(tuple(imgsz or self.card.get("input_size", INPUT_SIZE)))
         if scale is not None:
             self.scale = float(scale)
+        self.mesh = bool(mesh)
         return self
 
     def ensure_loaded(self) -> None:
@@ -87,16 +93,20 @@ class FloorplanApp(App):
         r = lb.to_original_map(rl[0].argmax(0).numpy().astype(np.uint8))
         return b, r
 
-    def predict_image(self, rgb: np.ndarray, *, scale: float | None | EllipsisType = ...):
+    def predict_image(
+        self, rgb: np.ndarray, *, scale: float | None | EllipsisType = ..., mesh: bool | EllipsisType = ...
+    ):
         """One RGB plan -> :class:`FloorplanResult` in original pixels (blank page -> empty result).
 
         Plans whose long side exceeds ``MAX_SIDE`` are downscaled first (one warning line); coordinates
         in the result stay in the original image's pixels. ``scale`` (pixels per metre, None: unknown)
-        holds for this call only; left out, the loaded setting applies.
+        holds for this call only; left out, the loaded setting applies. ``mesh`` makes the result's
+        extra files (``artifacts()``) include the 3-D model; the SVG is always among them.
         """
         from polyhead.apps.floorplan.postprocess import FloorplanResult, vectorise
 
         scale = self.scale if scale is ... else (float(scale) if scale else None)
+        mesh = self.mesh if mesh is ... else bool(mesh)
 
         rgb = np.ascontiguousarray(rgb[..., :3]) if rgb.ndim == 3 else np.stack([rgb] * 3, -1)
         h, w = rgb.shape[:2]
@@ -111,7 +121,9 @@ class FloorplanApp(App):
         if _is_blank(work):
             return FloorplanResult.empty((h, w), scale)
         b, r = self.predict_masks(work)
-        return vectorise(b, r, scale=scale, unit=1 / factor, original_size=(h, w))
+        result = vectorise(b, r, scale=scale, unit=1 / factor, original_size=(h, w))
+        result.mesh = mesh
+        return result
 
     # ------------------------------------------------------------ CLI
     def add_arguments(self, mode: str, parser: argparse.ArgumentParser) -> None:
@@ -126,21 +138,9 @@ class FloorplanApp(App):
             parser.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"), help="input size (default: card)")
 
     def load_options(self, args: argparse.Namespace) -> dict:
-        return {"trust_pickle": args.trust_pickle, "scale": args.scale, "imgsz": args.imgsz}
-
-    def run_predict(self, args: argparse.Namespace) -> int:
-        from polyhead.apps.floorplan.postprocess import predict_files
-
         if args.scale is not None and not args.scale > 0:
             raise InputError(None, "--scale must be a positive number of pixels per metre")
-        self.load(args.weights, **self.load_options(args))
-        report = predict_files(
-            self, args.source, args.out, mesh=args.mesh, save_json=not args.no_json, resume=args.resume
-        )
-        resumed = f", {report.resumed} already done" if report.resumed else ""
-        counts = f"{len(report.written)} files, {len(report.skipped)} skipped{resumed}"
-        print(f"{report.frames} plan(s) -> {args.out} ({counts})")
-        return report.exit_code
+        return {"trust_pickle": args.trust_pickle, "scale": args.scale, "imgsz": args.imgsz, "mesh": args.mesh}
 
     def run_train(self, args: argparse.Namespace) -> int:
         from polyhead.apps.floorplan.training import train

@@ -11,8 +11,6 @@ True
 
 from __future__ import annotations
 
-import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +39,25 @@ class FloorplanResult:
     boundary: np.ndarray | None = None  # masks at the working resolution (not in JSON)
     room_mask: np.ndarray | None = None
     wall_thickness_px: float = 0.0
+    mesh: bool = False  # batch predict also writes the 3-D model
+
+    def artifacts(self) -> dict:
+        """The files batch predict writes beside the overlay and JSON: ``.svg`` always, ``.glb`` + ``.ply``
+        (writers that build the mesh once) when the mesh was asked for and the plan has walls or rooms."""
+        out: dict = {".svg": self.to_svg().encode()}
+        if self.mesh and (self.rooms or self.walls):
+            from polyhead.io import write_mesh
+
+            built: list = []
+
+            def mesh():
+                if not built:
+                    built.append(self.to_mesh())
+                return built[0]
+
+            out[".glb"] = lambda path: write_glb(path, mesh())
+            out[".ply"] = lambda path: write_mesh(path, mesh())
+        return out
 
     @classmethod
     def empty(cls, size: tuple[int, int], scale: float | None = None) -> FloorplanResult:
@@ -514,53 +531,3 @@ def _touches_border(labels: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- batch predict
-def predict_files(app, source, out_dir, mesh: bool = False, save_json: bool = True, resume: bool = False):
-    """Batch predict: per plan ``<name>.png`` overlay, ``<name>.json``, ``<name>.svg`` (+ ``.glb``/``.ply``).
-
-    Unreadable inputs are skipped and reported; outputs are written atomically.
-    """
-    from polyhead.errors import InputError
-    from polyhead.io import read_image, resolve_source, write_bytes, write_image, write_json
-    from polyhead.io.writers import sweep_temp_files
-    from polyhead.predict import BatchReport, inputs_outside, item_key, json_claims, problem_of, unique_names
-    from polyhead.results import envelope
-
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "--out is a file, not a folder")
-    items = [i for i in inputs_outside(resolve_source(source), out, source) if i.kind == "image"]
-    if not items:
-        raise InputError(source, "no plan images found (floor plans are images: jpg, png, ...)")
-    sweep_temp_files(out)  # only this program's temp files, only here, only of dead writers
-    report = BatchReport()
-    report.names = unique_names(items, out, {"image": (".png", ".svg", ".json", ".glb", ".ply")})
-    for item in items:
-        name = report.names[item_key(item)]
-        targets = [out / f"{name}.png", out / f"{name}.svg"] + [out / f"{name}.json"] * save_json
-        targets += [out / f"{name}.glb"] * mesh
-        done = all(t.exists() for t in targets) and (not save_json or json_claims(out / f"{name}.json", item))
-        if resume and done:
-            report.resumed += 1
-            continue
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                rgb = read_image(item.path)
-                result = app.predict_image(rgb)
-            for wmsg in caught:
-                print(f"warning: {wmsg.message}", flush=True)
-            report.written.append(write_image(out / f"{name}.png", result.plot(rgb)))
-            report.written.append(write_bytes(out / f"{name}.svg", result.to_svg().encode()))
-            if save_json:
-                doc = envelope(result.to_json(), item.path, rgb.shape[:2])
-                report.written.append(write_json(out / f"{name}.json", doc))
-            if mesh:
-                if result.rooms or result.walls:
-                    report.written += write_mesh_files(result, out / name)
-                else:
-                    print(f"note: {item.path}: nothing to extrude (empty plan), no mesh written")
-            report.frames += 1
-        except Exception as e:  # noqa: BLE001 - one bad plan never costs the others
-            report.skipped.append((item.label, problem_of(e, item.label)))
-            print(f"skipped {item.label}: {problem_of(e, item.label)}", file=sys.stderr)
-    return report

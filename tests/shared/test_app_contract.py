@@ -41,8 +41,11 @@ def test_python_and_cli_predict_write_the_same_enveloped_json(name, tmp_path):
     h, w = read_image(image).shape[:2]
     assert doc["image_size"] == {"width": w, "height": h} and doc["source"] == str(image)
     saved = prediction.save(tmp_path / "py")
-    assert {p.name for p in saved} >= {"sample.jpg", "sample.json"}
+    overlay = f"sample{discover_apps()[name].overlay_suffix}"
+    assert {p.name for p in saved} >= {overlay, "sample.json"}
     assert main([name, "predict", str(image), "--out", str(tmp_path / "cli")]) == 0
+    files = {p.name for p in (tmp_path / "cli").iterdir()}
+    assert files == {p.name for p in saved}  # the same files from Python and from the CLI
     cli = json.loads((tmp_path / "cli" / "sample.json").read_text())
     assert cli == json.loads((tmp_path / "py" / "sample.json").read_text()) == json.loads(json.dumps(doc))
 

@@ -220,8 +220,9 @@ def test_trainer_sweeps_only_its_dead_temp_files(synthetic_dataset, tmp_path):
     assert (out / ".survey.participants.csv").read_text() == "keep" and not stale.exists()
 
 
-def test_floorplan_loop_sweeps_safely_and_skips_any_failing_plan(tmp_path, capsys):
-    from polyhead.apps.floorplan.postprocess import FloorplanResult, predict_files
+def test_floorplan_predict_sweeps_safely_and_skips_any_failing_plan(tmp_path, capsys):
+    """Floor plans go through the shared loop (their SVG is an artifact of the result)."""
+    from polyhead.apps.floorplan.postprocess import FloorplanResult
 
     class FakeApp:
         def predict_image(self, rgb):
@@ -236,10 +237,11 @@ def test_floorplan_loop_sweeps_safely_and_skips_any_failing_plan(tmp_path, capsy
     (out / "docs").mkdir(parents=True)
     (out / "docs" / ".thesis.part2.tex").write_text("keep")
     (out / ".index.partition").write_text("keep")
-    report = predict_files(FakeApp(), src, out)
+    report = predict_source(src, out, FakeApp().predict_image, overlay_suffix=".png", extra_suffixes=(".svg",))
     err = capsys.readouterr().err
     assert f"skipped {src / 'p2.png'}: ZeroDivisionError: division by zero" in err
     assert report.exit_code == 1 and (out / "p1.json").is_file() and not (out / "p2.json").exists()
+    assert (out / "p1.png").is_file() and (out / "p1.svg").read_text().startswith("<")
     assert (out / "docs" / ".thesis.part2.tex").read_text() == "keep" and (out / ".index.partition").exists()
 
 
