@@ -57,15 +57,10 @@ class FloorplanApp(App):
     ) -> FloorplanApp:
         """Load weights (default: ``weights/floorplan.safetensors``); ``.onnx`` runs on ONNX Runtime."""
         import polyhead.apps.floorplan.model  # noqa: F401  (registers the head type before the card is built)
-        from polyhead.weights import load_card, load_model
+        from polyhead.runtime import load_network
 
         path = Path(weights) if weights else self.default_weights
-        if path.suffix == ".onnx":
-            from polyhead.export import OnnxModel
-
-            self.model, self.card = OnnxModel(path), load_card(path)
-        else:
-            self.model, self.card = load_model(path, trust_pickle=trust_pickle)
+        self.model, self.card = load_network(path, "torch", trust_pickle=trust_pickle)
         self.imgsz = check_input_size(tuple(imgsz or self.card.get("input_size", INPUT_SIZE)))
         if scale is not None:
             self.scale = float(scale)

@@ -70,15 +70,10 @@ class MedicalApp(App):
         keep_largest: bool | None = None,
         **_,
     ) -> MedicalApp:
-        from polyhead.weights import load_card, load_model
+        from polyhead.runtime import load_network
 
         path = resolve_weights(weights)
-        if path.suffix == ".onnx":
-            from polyhead.export import OnnxModel
-
-            self.model, self.card = OnnxModel(path), load_card(path)
-        else:
-            self.model, self.card = load_model(path, trust_pickle=trust_pickle)
+        self.model, self.card = load_network(path, "torch", trust_pickle=trust_pickle)
         if tasks:
             unknown = set(tasks) - set(self.model.tasks)
             if unknown:
