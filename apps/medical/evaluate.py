@@ -59,7 +59,7 @@ def evaluate(
     per_class = seg.aggregate()
     if per_class:
         keys = ("dice", "iou", "dice_pooled", "iou_pooled", "hd95", "sensitivity", "specificity")
-        for k in keys:  # mean over foreground classes
+        for k in keys if hd95 else [k for k in keys if k != "hd95"]:  # mean over foreground classes
             vals = [v[k] for v in per_class.values() if not math.isnan(v[k])]
             out[k] = float(np.mean(vals)) if vals else float("nan")
         if detail:
