@@ -129,16 +129,30 @@ class App:
         """Add app-specific options to a standard mode's parser."""
 
     def run_predict(self, args: argparse.Namespace) -> int:
+        """``polyhead APP predict``: load, run :meth:`predict` with the standard and the app's options
+        (:meth:`predict_options`), print one summary line; the exit code says whether anything was skipped."""
         if getattr(args, "batch", None) is not None and args.batch < 1:
             raise InputError(None, f"--batch must be at least 1, got {args.batch}")
         self.load(args.weights, **self.load_options(args))
-        report = self.predict(args.source, args.out, batch=args.batch, save_json=not args.no_json, resume=args.resume)
-        resumed = f", {report.resumed} already done" if report.resumed else ""
+        report = self.predict(
+            args.source,
+            args.out,
+            batch=args.batch,
+            save_json=not args.no_json,
+            resume=args.resume,
+            **self.predict_options(args),
+        )
+        extra = f", {report.resumed} already done" if report.resumed else ""
+        extra += f", {len(report.partial)} video(s) only partly decodable" if getattr(report, "partial", None) else ""
         print(
             f"{report.frames} frame(s) -> {args.out} ({len(report.written)} files, {len(report.skipped)} skipped"
-            f"{resumed})"
+            f"{extra})"
         )
         return report.exit_code
+
+    def predict_options(self, args: argparse.Namespace) -> dict:
+        """App-specific keywords for :meth:`predict` from CLI args (e.g. medical's volume axis and mesh)."""
+        return {}
 
     def load_options(self, args: argparse.Namespace) -> dict:
         """Options from CLI args passed to :meth:`load` (override to add thresholds etc.)."""

@@ -211,17 +211,8 @@ class MedicalApp(App):
                 help="keep only the largest region per class (default: the model card's choice)",
             )
 
-    def run_predict(self, args: argparse.Namespace) -> int:
-        self.load(args.weights, **self.load_options(args))
-        report = self.predict(
-            args.source, args.out, axis=args.axis, mesh=args.mesh, save_json=not args.no_json, resume=args.resume
-        )
-        resumed = f", {report.resumed} already done" if report.resumed else ""
-        print(
-            f"{report.frames} image(s)/slice(s) -> {args.out} ({len(report.written)} files, "
-            f"{len(report.skipped)} skipped{resumed})"
-        )
-        return report.exit_code
+    def predict_options(self, args: argparse.Namespace) -> dict:
+        return {"axis": args.axis, "mesh": args.mesh}
 
     def load_options(self, args: argparse.Namespace) -> dict:
         return {
