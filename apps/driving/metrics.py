@@ -13,30 +13,21 @@ import numpy as np
 import torch
 from ultralytics.utils.metrics import ap_per_class, box_iou
 
+from polyhead.metrics import ConfusionMatrix, Metric
 
-class SegConfusion:
-    """A 2-class confusion matrix accumulated over images."""
+
+class SegConfusion(ConfusionMatrix):
+    """A 2-class confusion matrix accumulated over images (unlabelled pixels, 255, left out)."""
 
     def __init__(self, n: int = 2):
-        self.m = np.zeros((n, n), np.int64)
-        self.images = 0
+        super().__init__(n)
 
-    def update(self, pred: np.ndarray, gt: np.ndarray) -> None:
-        n = self.m.shape[0]
-        self.m += np.bincount(n * gt.astype(np.int64).ravel() + pred.astype(np.int64).ravel(), minlength=n * n).reshape(
-            n, n
-        )
-        self.images += 1
-
-    def iou(self) -> np.ndarray:
-        inter = np.diag(self.m)
-        return inter / np.maximum(self.m.sum(0) + self.m.sum(1) - inter, 1)
-
-    def recall(self) -> np.ndarray:
-        return np.diag(self.m) / np.maximum(self.m.sum(1), 1)
+    @property
+    def m(self) -> np.ndarray:
+        return self.matrix
 
 
-class DetectionAP:
+class DetectionAP(Metric):
     """Collects (tp at IoU 0.5, conf, class) over images; aggregates mAP@0.5 and recall."""
 
     def __init__(self, num_classes: int):
@@ -84,13 +75,19 @@ class DetectionAP:
         }
 
 
-class DrivingMetrics:
+class DrivingMetrics(Metric):
     """All three tasks; call :meth:`update` per image with whichever labels it has."""
 
     def __init__(self, num_classes: int):
         self.det = DetectionAP(num_classes)
         self.drivable = SegConfusion()
         self.lane = SegConfusion()
+
+    def update(self, det=None, drivable=None, lane=None) -> None:
+        """``det = (pred, gt)`` boxes, ``drivable`` / ``lane`` = ``(pred mask, gt mask)``; each optional."""
+        for metric, pair in ((self.det, det), (self.drivable, drivable), (self.lane, lane)):
+            if pair is not None:
+                metric.update(*pair)
 
     def aggregate(self) -> dict[str, float]:
         out = dict(self.det.aggregate())

@@ -12,23 +12,21 @@ from __future__ import annotations
 import numpy as np
 
 from polyhead.apps.floorplan.model import BOUNDARY_CLASSES, ROOM_CLASSES
+from polyhead.metrics import ConfusionMatrix, Metric
 
 IGNORE = 255
 
 
-class SegMetrics:
+class SegMetrics(ConfusionMatrix):
     """A confusion matrix summed over every pixel of every image (not an average of per-image scores)."""
 
     def __init__(self, names: list[str]):
+        super().__init__(len(names), IGNORE)
         self.names = list(names)
-        self.cm = np.zeros((len(names), len(names)), np.int64)
 
-    def update(self, pred: np.ndarray, target: np.ndarray) -> None:
-        n = len(self.names)
-        pred, target = np.asarray(pred).ravel(), np.asarray(target).ravel()
-        keep = (target != IGNORE) & (target < n)
-        idx = target[keep].astype(np.int64) * n + np.clip(pred[keep].astype(np.int64), 0, n - 1)
-        self.cm += np.bincount(idx, minlength=n * n).reshape(n, n)
+    @property
+    def cm(self) -> np.ndarray:
+        return self.matrix
 
     def aggregate(self, skip_background: bool = False) -> dict:
         """``overall_acc``, ``class_acc`` (recall per class), ``mean_class_acc``, ``iou`` per class, ``miou``.
@@ -61,7 +59,7 @@ class SegMetrics:
         }
 
 
-class FloorplanMetrics:
+class FloorplanMetrics(Metric):
     """Boundary (3 classes) and room-type (7 classes) metrics side by side."""
 
     def __init__(self):

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage, stats
 
 from polyhead.heads.segmentation import IGNORE_INDEX
+from polyhead.metrics import Metric
 
 
 def _surface(mask: np.ndarray) -> np.ndarray:
@@ -46,7 +47,7 @@ def confusion_counts(pred: np.ndarray, target: np.ndarray, num_classes: int) -> 
     return torch.stack([tp[0], fp[0], fn[0], tn[0]], 1).numpy().astype(np.int64)
 
 
-class SegmentationMetrics:
+class SegmentationMetrics(Metric):
     """Accumulates confusion counts per image; ``IGNORE_INDEX`` pixels (outside the FOV) are left out."""
 
     def __init__(self, classes: list[str], hd95: bool = True):
@@ -104,7 +105,7 @@ def auc_one_vs_rest(scores: np.ndarray, positive: np.ndarray) -> float:
     return float((ranks[positive].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
-class ClassificationMetrics:
+class ClassificationMetrics(Metric):
     """Accumulates (probabilities, label) pairs; aggregates accuracy, per-class recall and AUC."""
 
     def __init__(self, classes: list[str]):
