@@ -249,6 +249,23 @@ class FaceApp(App):
             from polyhead.apps.face.attributes import train_attributes
 
             return train_attributes(args)
+        unsupported = [
+            flag
+            for flag, used in (
+                ("--resume", args.resume),
+                ("--balancing", args.balancing != "fixed"),
+                ("--task-weights", bool(args.task_weights)),
+                ("--workers", bool(args.workers)),
+            )
+            if used
+        ]
+        if unsupported:
+            raise InputError(
+                None,
+                f"face --stage {args.stage}: {', '.join(unsupported)} not supported: the cascade nets train in their "
+                "own loop (online hard-sample mining over generated windows, fixed loss weights, time-boxed); "
+                "--stage attributes runs on the shared Trainer and takes them",
+            )
         from polyhead.apps.face.training import train_stage
 
         return train_stage(args)

@@ -136,6 +136,7 @@ def train_attributes(args: argparse.Namespace) -> int:
     from polyhead.apps.face.samples import FaceSources
     from polyhead.apps.face.training import DEFAULT_OUT, command_line
     from polyhead.model import build_model
+    from polyhead.cli import parse_task_weights
     from polyhead.train import TrainConfig, Trainer
     from polyhead.weights import load_state
 
@@ -171,6 +172,9 @@ def train_attributes(args: argparse.Namespace) -> int:
         workers=args.workers,
         ema=not args.no_ema,
         max_batches=args.max_batches,
+        resume=args.resume,
+        balancing=args.balancing,
+        task_weights=parse_task_weights(args.task_weights),
         main_metric="score",
         card={"app": "face-attributes", **init},
         **fine_tune_overrides(args, init),
