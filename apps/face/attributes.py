@@ -135,8 +135,8 @@ def train_attributes(args: argparse.Namespace) -> int:
     from polyhead.apps.face.model import load_face_weights, read_card, save_face_weights
     from polyhead.apps.face.samples import FaceSources
     from polyhead.apps.face.training import DEFAULT_OUT, command_line
-    from polyhead.model import build_model
     from polyhead.cli import parse_task_weights
+    from polyhead.model import build_model
     from polyhead.train import TrainConfig, Trainer
     from polyhead.weights import load_state
 
