@@ -54,7 +54,6 @@ class DrivingApp(App):
         imgsz=None,
         trust_pickle: bool = False,
         runtime: str = "torch",
-        **_,
     ) -> DrivingApp:
         """Load weights; ``runtime`` ``"onnx"``/``"auto"`` runs safetensors weights in ONNX Runtime
         (exported once, cached), an ``.onnx`` file always does."""

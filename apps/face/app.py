@@ -62,7 +62,6 @@ class FaceApp(App):
         thresholds=None,
         tasks=None,
         blur: bool = False,
-        **_,
     ) -> FaceApp:
         """Load the cascade (+ attribute model) from one safetensors file; options override the card's
         detector settings. ``tasks`` picks attribute heads (``[]`` or ``["none"]``: detection only)."""

@@ -68,7 +68,6 @@ class MedicalApp(App):
         tasks=None,
         trust_pickle: bool = False,
         keep_largest: bool | None = None,
-        **_,
     ) -> MedicalApp:
         from polyhead.runtime import load_network
 

@@ -88,6 +88,8 @@ def test_unknown_options_suggest_the_nearest_name(name):
         app.train(data="x.yaml", epoch=3)
     with pytest.raises(InputError, match="unknown option"):
         app(np.zeros((64, 64, 3), np.uint8), no_such_option=1)
+    with pytest.raises(InputError, match="unknown option 'wieghts'"):
+        load(name, wieghts="x")  # load options are checked too (nothing is swallowed)
 
 
 @pytest.mark.parametrize("name", APPS)
