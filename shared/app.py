@@ -79,9 +79,21 @@ class App:
     examples: dict[str, str] = {}
 
     # ------------------------------------------------------------ weights
+    #: short names of shipped weights (``--weights ph2``) -> file stems in the weights folder
+    named_weights: dict[str, str] = {}
+
     @property
     def default_weights(self) -> Path:
         return WEIGHTS_DIR / f"{self.name}.safetensors"
+
+    def resolve_weights(self, weights: str | Path | None) -> Path:
+        """``None`` -> :attr:`default_weights`; a name in :attr:`named_weights` -> that shipped file;
+        anything else is a path (``.safetensors``, ``.onnx``, or ``.pt`` with ``--trust-pickle``)."""
+        if weights is None or str(weights) == "":
+            return self.default_weights
+        if str(weights) in self.named_weights:
+            return WEIGHTS_DIR / f"{self.named_weights[str(weights)]}.safetensors"
+        return Path(weights)
 
     def load(self, weights: str | Path | None = None, **options) -> None:  # pragma: no cover - abstract
         """Load weights (default: the shipped file; ``.onnx`` runs on ONNX Runtime)."""
@@ -208,7 +220,7 @@ class App:
         from polyhead.export import export_onnx
         from polyhead.weights import card_path, load_model
 
-        weights = Path(args.weights or self.default_weights)
+        weights = self.resolve_weights(args.weights)
         out = Path(args.out or weights.with_suffix(".onnx"))
         if out.suffix != ".onnx":
             raise InputError(out, "export target must end in .onnx")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -59,7 +58,7 @@ class DrivingApp(App):
         (exported once, cached), an ``.onnx`` file always does."""
         from polyhead.runtime import load_network
 
-        path = Path(weights) if weights else self.default_weights
+        path = self.resolve_weights(weights)
         size = tuple(imgsz) if imgsz else None
         self.model, self.card = load_network(path, runtime, input_size=size, trust_pickle=trust_pickle)
         self.names = list(self.card.get("classes", CLASSES))

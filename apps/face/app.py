@@ -68,7 +68,7 @@ class FaceApp(App):
         from polyhead.apps.face.detect import DetectorConfig, FaceDetector
         from polyhead.apps.face.model import load_face_weights
 
-        path = Path(weights) if weights else self.default_weights
+        path = self.resolve_weights(weights)
         self.parts, self.card = load_face_weights(path)
         missing = [s for s in ("pnet", "rnet", "onet") if s not in self.parts]
         if missing:

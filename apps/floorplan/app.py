@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 import warnings
-from pathlib import Path
 from types import EllipsisType
 
 import numpy as np
@@ -59,7 +58,7 @@ class FloorplanApp(App):
         import polyhead.apps.floorplan.model  # noqa: F401  (registers the head type before the card is built)
         from polyhead.runtime import load_network
 
-        path = Path(weights) if weights else self.default_weights
+        path = self.resolve_weights(weights)
         self.model, self.card = load_network(path, "torch", trust_pickle=trust_pickle)
         self.imgsz = check_input_size(tuple(imgsz or self.card.get("input_size", INPUT_SIZE)))
         if scale is not None:

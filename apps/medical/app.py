@@ -25,17 +25,9 @@ from polyhead.weights import WEIGHTS_DIR
 SHIPPED = {"ph2": "medical-ph2", "drive": "medical-drive"}
 
 
-def resolve_weights(weights: str | Path | None) -> Path:
-    """``None`` -> the PH2 model; ``ph2`` / ``drive`` -> the shipped files; anything else is a path."""
-    if weights is None:
-        return WEIGHTS_DIR / f"{SHIPPED['ph2']}.safetensors"
-    if str(weights) in SHIPPED:
-        return WEIGHTS_DIR / f"{SHIPPED[str(weights)]}.safetensors"
-    return Path(weights)
-
-
 class MedicalApp(App):
     name = "medical"
+    named_weights = SHIPPED
     title = "Medical"
     description = "lesion / structure masks + image-level diagnosis; sliding windows; NIfTI volumes and meshes"
     examples = {
@@ -55,7 +47,7 @@ class MedicalApp(App):
 
     @property
     def default_weights(self) -> Path:
-        return resolve_weights(None)
+        return WEIGHTS_DIR / f"{SHIPPED['ph2']}.safetensors"
 
     # ------------------------------------------------------------ model
     def load(
@@ -71,7 +63,7 @@ class MedicalApp(App):
     ) -> MedicalApp:
         from polyhead.runtime import load_network
 
-        path = resolve_weights(weights)
+        path = self.resolve_weights(weights)
         self.model, self.card = load_network(path, "torch", trust_pickle=trust_pickle)
         if tasks:
             unknown = set(tasks) - set(self.model.tasks)
@@ -256,7 +248,7 @@ class MedicalApp(App):
         return 0
 
     def run_export(self, args: argparse.Namespace) -> int:
-        args.weights = str(resolve_weights(args.weights))
+        args.weights = str(self.resolve_weights(args.weights))
         return super().run_export(args)
 
     def benchmarks(self) -> dict[str, Command]:
