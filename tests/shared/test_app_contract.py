@@ -105,3 +105,33 @@ def test_export_then_onnx_predict_gives_the_same_answer(name, tmp_path):
     assert set(onnx_doc) == set(torch_doc)
     size = {"driving": "objects", "floorplan": "rooms", "medical": "classes"}[name]
     assert len(onnx_doc[size]) == len(torch_doc[size])
+
+
+def _tiny_dataset(name: str, root: Path) -> Path | None:
+    """A generated dataset YAML per app (face has no generator of labelled photos: None)."""
+    if name == "driving":
+        from polyhead.apps.driving.synthetic import write_bdd_dataset
+
+        return write_bdd_dataset(root, n_train=2, n_val=3, size=(180, 320))
+    if name == "medical":
+        from polyhead.apps.medical.synthetic import write_folder_dataset
+
+        return write_folder_dataset(root, n=8, size=(96, 128))
+    if name == "floorplan":
+        path = root / "plans.yaml"
+        path.write_text("format: synthetic\npath: .\ncount: 4\nval_count: 2\nsize: 256\nseed: 0\n")
+        return path
+    return None
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_val_on_a_generated_set_writes_its_metrics(name, tmp_path):
+    data = _tiny_dataset(name, tmp_path)
+    if data is None:
+        pytest.skip("face val needs labelled real photos (dlib, LFW, UTKFace in ../shared/data)")
+    out = tmp_path / "val.json"
+    assert load(name).val(data=str(data), json=str(out)) == 0
+    doc = json.loads(out.read_text())
+    assert doc["metrics"] and all(isinstance(k, str) for k in doc["metrics"])
+    assert main([name, "val", "--data", str(data), "--json", str(tmp_path / "cli.json")]) == 0
+    assert json.loads((tmp_path / "cli.json").read_text())["metrics"] == doc["metrics"]
