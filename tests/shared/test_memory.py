@@ -11,11 +11,14 @@ import pytest
 
 RSS_BOUND_MB = 2500  # stated in docs/reliability.md
 
+# VmHWM is the peak RSS of this process image only; ru_maxrss would also count the parent's RSS at
+# fork time (Linux keeps it across execve), so a large pytest process made the child look large
 SCRIPT = """
-import json, resource, sys
+import json, sys
 from polyhead.cli import main
 code = main(sys.argv[1:])
-print(json.dumps({"code": code, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"code": code, "peak_mb": int(hwm.split()[1]) / 1024}))
 """
 
 
