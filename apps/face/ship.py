@@ -71,7 +71,10 @@ def run_ship(args: argparse.Namespace) -> int:
             "nms": [0.5, 0.7, 0.4],
             "nms_min": 0.7,
         },
-        "normalisation": {"cascade": "(rgb - 127.5) / 128", "attr": "ImageNet mean/std on 0..1 RGB"},
+        "normalisation": {
+            "cascade": "(rgb - 127.5) / 128",
+            "attr": {**parts["attr"].config.get("normalisation", {}), "scale": "1/255 RGB"},
+        },
         "alignment": "similarity (Umeyama) from the 5 points onto ArcFace's 112x112 reference points",
         "outputs": "boxes xyxy, scores, points (left eye, right eye, nose, left/right mouth corner) in original "
         "pixels; age in years (expected value over bins), gender male/female with p_female",
