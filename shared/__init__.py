@@ -15,6 +15,9 @@ switches of the libraries they load (:func:`polyhead.offline.apply`).
 """
 
 from polyhead.api import Prediction, load
+from polyhead.open3d_loader import preload_libusb
+
+preload_libusb()  # open3d links against libusb-1.0.so.0: the wheel's copy serves it on a bare machine
 
 __all__ = ["Prediction", "__version__", "load"]
 __version__ = "0.1.0"

@@ -31,8 +31,21 @@ def libusb_path() -> str | None:
     return None if path is None else str(path)
 
 
-def _preload_libusb() -> str | None:
-    """Load the wheel's libusb into the global symbol namespace; the problem as text, or None."""
+_preloaded: str | None | bool = False  # False: not tried yet; else the outcome of the one attempt
+
+
+def preload_libusb() -> str | None:
+    """Load the wheel's libusb into the global symbol namespace once; the problem as text, or None.
+
+    Done at ``import polyhead`` (see ``shared/__init__.py``), so that any later ``import open3d`` in the
+    process, ours or the user's, finds ``libusb-1.0.so.0`` already loaded by its soname."""
+    global _preloaded
+    if _preloaded is False:
+        _preloaded = _load_libusb()
+    return _preloaded
+
+
+def _load_libusb() -> str | None:
     path = libusb_path()
     if path is None:
         return "the libusb-package wheel is not installed"
@@ -53,7 +66,7 @@ def open3d() -> ModuleType:
         return _module
     with _lock:
         if _module is None:
-            preload_problem = _preload_libusb()
+            preload_problem = preload_libusb()
             try:
                 import open3d as o3d
             except (ImportError, OSError) as e:

@@ -25,6 +25,8 @@ LOADER_SNIPPET = (
     "print('ok', len(pcd.points))\n"
 )
 PLAIN_SNIPPET = "import open3d\nprint('plain import worked')\n"
+# what a user's script, or a test module, does: import the package, then open3d directly
+AFTER_PACKAGE_SNIPPET = "import polyhead\nimport open3d\nprint('ok', open3d.geometry.PointCloud().is_empty())\n"
 
 
 def system_libusb() -> list[str]:
@@ -82,6 +84,9 @@ def test_open3d_loads_with_the_system_libusb_hidden():
     loaded = _python(LOADER_SNIPPET, hide=libs)
     assert loaded.returncode == 0, loaded.stderr[-800:]
     assert loaded.stdout.strip() == "ok 500"
+    after = _python(AFTER_PACKAGE_SNIPPET, hide=libs)  # import polyhead pre-loads the wheel's libusb
+    assert after.returncode == 0, after.stderr[-800:]
+    assert after.stdout.strip() == "ok True"
 
 
 def test_loader_returns_one_cached_module():
@@ -97,6 +102,7 @@ def broken_open3d(monkeypatch):
     monkeypatch.setattr(loader, "_module", None)
     monkeypatch.setitem(sys.modules, "open3d", None)  # makes ``import open3d`` raise ImportError
     monkeypatch.setattr(loader, "libusb_path", lambda: None)
+    monkeypatch.setattr(loader, "_preloaded", False)  # the one pre-load attempt happens again, without the wheel
 
 
 def test_unimportable_open3d_is_a_one_line_error(broken_open3d):
