@@ -170,11 +170,11 @@ def read_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "encoder weights not found (only local files are used)")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    if path.suffix == ".safetensors":
+        from polyhead.weights import load_state
 
-            return load_file(str(path))
+        return load_state(path)  # the project's reader: one-line errors, NaN/inf refused
+    try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise InputError(path, f"not a readable weights file ({type(e).__name__})") from None
