@@ -16,6 +16,12 @@ A dataset YAML (paths relative to the YAML)::
     diagnosis: [common_nevus, atypical_nevus, melanoma]
     input: {mode: resize, size: [256, 320]}   # or {mode: patch, size: [192, 192]} (sliding window)
     split: {val_fraction: 0.2, seed: 0}       # or {val: [key, ...]}
+    fov_diameter: null           # fundus: rescale every image so its field of view is this many pixels wide
+                                 # (``fov: red`` finds the FOV by thresholding the red channel, as for STARE)
+
+``format: isic2017`` reads the ISIC 2017 layout: ``{train,val}/images``, ``{train,val}/labels.csv``
+(``image_id,melanoma`` with 1.0 / 0.0), optional ``{train,val}/metadata.csv`` (age, sex) and
+``{train,val}/masks`` (``<image_id>[_segmentation].png``); the split is the official one (the folders).
 
 >>> spec = load_spec("datasets/medical-ph2.yaml")          # doctest: +SKIP
 >>> ds = MedicalDataset(spec, "train", augment=True)      # doctest: +SKIP
@@ -43,14 +49,15 @@ from polyhead.heads.segmentation import IGNORE_INDEX
 from polyhead.io.readers import IMAGE_SUFFIXES, read_image
 from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, Norm, to_tensor
 
-LAYOUTS = ("folders", "nnunet")
+LAYOUTS = ("folders", "nnunet", "isic2017")
+ISIC_CLASSES = ["not_melanoma", "melanoma"]
 MASK_SUFFIXES = {".png", ".tif", ".tiff", ".gif", ".jpg", ".jpeg", ".bmp"}
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 HEADER_KEYS = {"case", "image", "id", "name", "key", "file", "filename"}
 #: every key a medical dataset YAML may hold (anything else is a typo and an error)
 YAML_KEYS = (
     "images", "masks", "labels", "fov", "key", "classes", "diagnosis", "input", "split", "slice_axis",
-    "invert_masks", "keep_largest",
+    "invert_masks", "keep_largest", "fov_diameter",
 )  # fmt: skip
 
 
@@ -74,6 +81,8 @@ class MedicalSpec:
     invert_masks: bool = False
     keep_largest: bool = False
     source: Path | None = None
+    fov_from_red: bool = False  # no FOV masks: threshold the red channel (``fov: red``)
+    fov_diameter: float | None = None  # rescale each image so its FOV is this wide (pixels)
 
 
 def load_spec(path: str | Path) -> MedicalSpec:
@@ -95,7 +104,11 @@ def load_spec(path: str | Path) -> MedicalSpec:
     if layout != "nnunet" and len(classes) < 2:
         raise InputError(path, f"'classes' needs the background and at least one class, got {classes}")
     split = get_mapping(raw, "split", path, known=("val", "val_fraction", "seed")) or {"val_fraction": 0.2, "seed": 0}
-    if "val" in split:
+    if layout == "isic2017":
+        if raw.get("split"):
+            raise InputError(path, "format isic2017 uses the official train/val folders; remove 'split'")
+        split = {"official": True}
+    elif "val" in split:
         get_names(split, "val", path)
     else:
         get_number(split, "val_fraction", path, 0.2, float, 0.0, 0.9)
@@ -106,10 +119,14 @@ def load_spec(path: str | Path) -> MedicalSpec:
         images=get_str(raw, "images", path, "imagesTr" if layout == "nnunet" else "images"),  # type: ignore[arg-type]
         masks=get_str(raw, "masks", path, "labelsTr" if layout == "nnunet" else "masks"),
         labels=get_str(raw, "labels", path),
-        fov=get_str(raw, "fov", path),
+        fov=None if get_str(raw, "fov", path) == "red" else get_str(raw, "fov", path),
+        fov_from_red=get_str(raw, "fov", path) == "red",
+        fov_diameter=get_number(raw, "fov_diameter", path, 0.0, float, 32.0, 20000.0)
+        if raw.get("fov_diameter") is not None
+        else None,
         key=get_regex(raw, "key", path),
         classes=classes,
-        diagnosis=get_names(raw, "diagnosis", path),
+        diagnosis=get_names(raw, "diagnosis", path, ISIC_CLASSES if layout == "isic2017" else None),
         input_mode=mode,
         input_size=tuple(size),  # type: ignore[arg-type]
         split=dict(split),
@@ -193,6 +210,8 @@ class Item:
     fov: Path | None = None
     label: str | None = None
     slice_index: int | None = None  # nnU-Net: slice of the volume along spec.slice_axis
+    subset: str | None = None  # the official split folder (ISIC 2017: train / val)
+    meta: dict = field(default_factory=dict)  # e.g. ISIC age_approximate, sex
 
 
 def _key(stem: str, pattern: str | None) -> str:
@@ -217,6 +236,8 @@ def _files(folder: Path, suffixes) -> list[Path]:
 def list_items(spec: MedicalSpec) -> list[Item]:
     """Every sample with its labels; files pair across folders by stem (or by ``key`` regex)."""
     img_dir = spec.root / spec.images
+    if spec.layout == "isic2017":
+        return isic_items(spec)
     if not img_dir.is_dir():
         raise InputError(img_dir, "images folder not found")
     if spec.layout == "nnunet":
@@ -235,6 +256,75 @@ def list_items(spec: MedicalSpec) -> list[Item]:
     if not items:
         raise InputError(img_dir, "no images found")
     return items
+
+
+def isic_items(spec: MedicalSpec) -> list[Item]:
+    """ISIC 2017 (see the module docstring): every image of ``train/`` and ``val/`` with its melanoma label,
+    metadata and, where a ``masks`` folder exists, its lesion mask.
+
+    >>> items = isic_items(load_spec("datasets/medical-isic2017.yaml"))    # doctest: +SKIP
+    >>> items[0].label, items[0].subset, items[0].meta["sex"]              # doctest: +SKIP
+    ('not_melanoma', 'train', 'female')
+    """
+    items: list[Item] = []
+    for subset in ("train", "val"):
+        folder = spec.root / subset
+        img_dir = folder / spec.images
+        if not img_dir.is_dir():
+            raise InputError(img_dir, "ISIC 2017 images folder not found (expected train/images and val/images)")
+        labels = _read_isic_labels(folder / "labels.csv", spec.diagnosis)
+        meta = _read_isic_metadata(folder / "metadata.csv")
+        masks = {}
+        if spec.masks and (folder / spec.masks).is_dir():
+            masks = {re.sub(r"_segmentation$", "", p.stem): p for p in _files(folder / spec.masks, MASK_SUFFIXES)}
+        for p in _files(img_dir, IMAGE_SUFFIXES):
+            if p.stem not in labels:
+                raise InputError(folder / "labels.csv", f"no label for image {p.stem}")
+            items.append(
+                Item(p.stem, p, masks.get(p.stem), None, labels[p.stem], subset=subset, meta=meta.get(p.stem, {}))
+            )
+    if not items:
+        raise InputError(spec.root, "no ISIC images found")
+    return items
+
+
+def _read_isic_labels(path: Path, classes: list[str]) -> dict[str, str]:
+    """``image_id,melanoma`` rows (1.0 / 0.0) -> {image_id: class name} (``classes`` = [negative, positive])."""
+    if not path.is_file():
+        raise InputError(path, "ISIC labels CSV not found")
+    if len(classes) != 2:
+        raise InputError(path, f"ISIC melanoma labels are binary; 'diagnosis' must name 2 classes, got {classes}")
+    out: dict[str, str] = {}
+    with open(path, newline="") as f:
+        rows = csv.DictReader(f)
+        if not rows.fieldnames or not {"image_id", "melanoma"} <= set(rows.fieldnames):
+            raise InputError(path, f"expected columns image_id,melanoma; got {rows.fieldnames}")
+        for n, row in enumerate(rows, 2):
+            try:
+                value = float(row["melanoma"])
+            except (TypeError, ValueError):
+                value = -1.0
+            if value not in (0.0, 1.0):
+                raise InputError(path, f"line {n}: melanoma must be 1.0 or 0.0, got {row['melanoma']!r}")
+            out[row["image_id"].strip()] = classes[int(value)]
+    return out
+
+
+def _read_isic_metadata(path: Path) -> dict[str, dict]:
+    """``image_id,age_approximate,sex`` -> {image_id: {"age": float | None, "sex": str | None}} ({} if absent)."""
+    if not path.is_file():
+        return {}
+    out: dict[str, dict] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            age = (row.get("age_approximate") or "").strip()
+            sex = (row.get("sex") or "").strip()
+            try:
+                age_v = float(age)
+            except ValueError:
+                age_v = None
+            out[(row.get("image_id") or "").strip()] = {"age": age_v, "sex": None if sex in ("", "unknown") else sex}
+    return out
 
 
 def _nnunet_items(spec: MedicalSpec, img_dir: Path) -> list[Item]:
@@ -260,6 +350,8 @@ def split_items(items: list[Item], spec: MedicalSpec, split: str) -> list[Item]:
         raise InputError(spec.source, f"unknown split '{split}'; use train, val or all")
     if split == "all":
         return items
+    if spec.split.get("official"):
+        return [it for it in items if it.subset == split]
     cases = sorted({it.key.split(":")[0] for it in items})
     if "val" in spec.split:
         val = {str(v) for v in spec.split["val"]}
@@ -328,6 +420,9 @@ class MedicalDataset(Dataset):
         self.repeat = patches_per_image if (augment and spec.input_mode == "patch") else 1
         self.bad: dict[str, str] = {}
         self._volumes: dict[Path, object] = {}
+        #: decoded (and FOV-rescaled) samples of patch-mode sets, which read each image many times per epoch
+        self._cache: dict[int, tuple] = {}
+        self.cache = spec.input_mode == "patch"
 
     def __len__(self) -> int:
         return len(self.items) * self.repeat
@@ -337,7 +432,16 @@ class MedicalDataset(Dataset):
         return len(self.spec.classes)
 
     def load_raw(self, i: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, int | None]:
-        """RGB image, class-id mask (or None), FOV (or None) and diagnosis id (or None), original pixels."""
+        """RGB image, class-id mask (or None), FOV (or None) and diagnosis id (or None): original pixels, or
+        rescaled so the field of view is ``spec.fov_diameter`` wide when that is set."""
+        if i in self._cache:
+            return self._cache[i]
+        raw = self._load_raw(i)
+        if self.cache:
+            self._cache[i] = raw
+        return raw
+
+    def _load_raw(self, i: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, int | None]:
         it = self.items[i]
         if it.slice_index is not None:
             img, mask = self._slice(it)
@@ -349,6 +453,22 @@ class MedicalDataset(Dataset):
             if mask is not None and self.spec.invert_masks:
                 mask = 1 - mask
             fov = read_mask(it.fov, 2, size) if it.fov else None
+            if fov is None and self.spec.fov_from_red:
+                from polyhead.apps.medical.fov import fov_from_red
+
+                fov = fov_from_red(img)
+                if not fov.any():
+                    raise InputError(it.image, "no field of view found (red channel dark everywhere)")
+            if self.spec.fov_diameter:
+                from polyhead.apps.medical.fov import fov_scale, rescale
+
+                if fov is None:
+                    raise InputError(it.image, "fov_diameter needs a field of view: set 'fov' (a folder or 'red')")
+                try:
+                    factor = fov_scale(fov, self.spec.fov_diameter)
+                except ValueError:
+                    raise InputError(it.fov or it.image, "field-of-view mask is empty") from None
+                img, mask, fov = rescale(img, mask, fov, factor)
         label = self.spec.diagnosis.index(it.label) if it.label is not None else None
         return img, mask, fov, label
 
