@@ -69,7 +69,12 @@ class FaceApp(App):
         from polyhead.apps.face.model import load_face_weights
 
         path = self.resolve_weights(weights)
-        self.parts, self.card = load_face_weights(path)
+        if path.suffix == ".onnx":  # an export of `polyhead face export`: the nets run in ONNX Runtime
+            from polyhead.apps.face.export import load_face_onnx
+
+            self.parts, self.card = load_face_onnx(path)
+        else:
+            self.parts, self.card = load_face_weights(path)
         missing = [s for s in ("pnet", "rnet", "onet") if s not in self.parts]
         if missing:
             raise InputError(path, f"weights lack the cascade stage(s) {missing}")
@@ -276,7 +281,27 @@ class FaceApp(App):
         return run_val(self, args)
 
     def run_export(self, args: argparse.Namespace) -> int:
-        raise InputError(None, "face export: the cascade runs on images of any size and is not exported to ONNX")
+        """``polyhead face export [--weights W] [--out face.onnx] [--tasks age gender|none]``: P-Net as
+        ``face.onnx`` (dynamic height and width), R-Net, O-Net and the attribute model beside it
+        (``face.rnet.onnx``, ``face.onet.onnx``, ``face.attr.onnx``) and the card ``face.json``;
+        ``polyhead face predict ... --weights face.onnx`` runs them in ONNX Runtime.
+
+        >>> FaceApp().export(out="runs/face.onnx")   # doctest: +SKIP
+        """
+        from polyhead.app import check_card_target
+        from polyhead.apps.face.export import export_face
+        from polyhead.weights import card_path
+
+        if args.imgsz:
+            raise InputError(None, "face export: --imgsz is not used (P-Net takes any size, R/O-Net fixed crops)")
+        weights = self.resolve_weights(args.weights)
+        out = Path(args.out or weights.with_suffix(".onnx"))
+        if out.suffix != ".onnx":
+            raise InputError(out, "export target must end in .onnx")
+        check_card_target(card_path(out), card_path(weights))
+        files = export_face(weights, out, tasks=args.tasks)
+        print(f"exported {weights} -> {', '.join(str(f) for f in files.values())} (+ {card_path(out).name})")
+        return 0
 
     def extra_modes(self) -> dict[str, Command]:
         return {

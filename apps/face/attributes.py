@@ -56,7 +56,7 @@ def aligned_utk(items, detector, cache_dir: str | Path = "runs/face_cache", prog
     from polyhead.io.writers import atomic_path
 
     nets = (detector.pnet, detector.rnet, detector.onet)
-    weights_sig = [round(float(sum(p.detach().double().sum() for p in n.parameters())), 6) for n in nets]
+    weights_sig = [_net_signature(n) for n in nets]
     sig = hashlib.sha1(repr(([str(p) for p, _, _ in items], weights_sig)).encode()).hexdigest()[:10]
     path = Path(cache_dir) / f"utk_aligned_{sig}.npz"
     if path.is_file():
@@ -82,6 +82,15 @@ def aligned_utk(items, detector, cache_dir: str | Path = "runs/face_cache", prog
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, crops=arr, age=age, gender=gender, found=len(pts_found))
     return arr, age, gender, len(pts_found)
+
+
+def _net_signature(net) -> object:
+    """Identifies a cascade net's weights for the alignment cache (torch: a parameter sum; ONNX Runtime:
+    the session's file and size)."""
+    if isinstance(net, torch.nn.Module):
+        return round(float(sum(p.detach().double().sum() for p in net.parameters())), 6)
+    path = getattr(net, "path", None)
+    return (str(path), Path(path).stat().st_size) if path else repr(net)
 
 
 class AlignedFaces(Dataset):

@@ -216,9 +216,12 @@ class FaceDetector:
         # channels-last convolutions run about 2x faster on CPU here (measured for P-Net and R-Net)
         from polyhead.apps.face.cascade import InferenceNet
 
-        self.pnet, self.rnet, self.onet = (
-            InferenceNet(nets[k].eval()).eval().to(memory_format=torch.channels_last) for k in ("pnet", "rnet", "onet")
-        )
+        def prepare(net):  # ONNX Runtime nets (polyhead.export.OnnxModel) come already arranged
+            if not isinstance(net, torch.nn.Module):
+                return net
+            return InferenceNet(net.eval()).eval().to(memory_format=torch.channels_last)
+
+        self.pnet, self.rnet, self.onet = (prepare(nets[k]) for k in ("pnet", "rnet", "onet"))
         self.config = config or DetectorConfig()
         self.times = StageTimes()
 
