@@ -33,6 +33,8 @@ class MedicalResult:
     pixel_size_mm: float | None = None
     min_area: int = 0
     components: dict[str, list[dict]] = field(default_factory=dict)
+    #: further image-level heads (``{"melanoma": {"not_melanoma": 0.8, "melanoma": 0.2}}``)
+    labels: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.mask is not None and not self.components:
@@ -63,11 +65,9 @@ class MedicalResult:
                 if self.pixel_size_mm:
                     entry["area_mm2"] = round(area * self.pixel_size_mm**2, 3)
                 doc["classes"][name] = entry
-        if self.diagnosis is not None:
-            doc["diagnosis"] = {
-                "label": self.diagnosis_label,
-                "probabilities": {k: round(v, 5) for k, v in self.diagnosis.items()},
-            }
+        heads = {"diagnosis": self.diagnosis, **self.labels} if self.diagnosis is not None else dict(self.labels)
+        for head, probs in heads.items():
+            doc[head] = {"label": max(probs, key=probs.get), "probabilities": {k: round(v, 5) for k, v in probs.items()}}
         return doc
 
     def artifacts(self) -> dict[str, np.ndarray]:
@@ -121,6 +121,11 @@ class Predictor:
     ``mode="resize"`` resizes the whole image to ``size``; ``mode="patch"`` runs overlapping ``size``
     windows with Gaussian blending (images of any size, bounded memory). ``tta`` adds flipped runs.
     Works with torch models and :class:`polyhead.export.OnnxModel` alike (both return ``{task: tensor}``).
+
+    Image-level heads (``diagnosis`` and any in ``labels``, e.g. ``melanoma``) give logits; with ``tta``
+    the flipped runs' logits are averaged, divided by the head's calibration ``temperature`` (1 when the
+    card has none) and turned into probabilities. Patch models are fully convolutional, so inference runs
+    ``window``-sized tiles (default: the training patch), larger windows meaning fewer, cheaper borders.
     """
 
     def __init__(
@@ -137,6 +142,9 @@ class Predictor:
         batch_size: int = 4,
         keep_largest: bool = False,
         norm: Norm | None = None,
+        labels: dict[str, list[str]] | None = None,
+        temperature: dict[str, float] | None = None,
+        window: tuple[int, int] | None = None,
     ):
         self.model = model
         #: input normalisation: given (from the card, for ONNX models), else the torch model's own
@@ -146,6 +154,11 @@ class Predictor:
         self.overlap, self.tta, self.threshold, self.min_area = overlap, tta, threshold, min_area
         self.batch_size = batch_size
         self.keep_largest = keep_largest
+        #: image-level heads -> class names (the 3-class ``diagnosis`` first)
+        self.heads: dict[str, list[str]] = {"diagnosis": self.diagnosis} if self.diagnosis else {}
+        self.heads.update({k: list(v) for k, v in (labels or {}).items()})
+        self.temperature = {k: float(v) for k, v in (temperature or {}).items()}
+        self.window = tuple(window) if window else self.size
 
     @property
     def tasks(self) -> list[str]:
@@ -153,33 +166,43 @@ class Predictor:
         return list(active)
 
     def _run(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Mask: mean of the flipped runs' softmax; image heads: mean of their logits."""
         flips = FLIP_DIMS if self.tta else FLIP_DIMS[:1]
         acc: dict[str, torch.Tensor] = {}
         for dims in flips:
             out = self.model(x.flip(dims) if dims else x)
             for task, value in out.items():
-                value = value.float().softmax(1)
-                if task == "mask" and dims:
-                    value = value.flip(dims)
+                value = value.float()
+                if task == "mask":
+                    value = value.softmax(1)
+                    if dims:
+                        value = value.flip(dims)
                 acc[task] = acc[task] + value if task in acc else value
         return {k: v / len(flips) for k, v in acc.items()}
 
+    def calibrated(self, head: str, logits: np.ndarray) -> np.ndarray:
+        """Probabilities of one head's logits after its temperature (1 when uncalibrated)."""
+        from polyhead.calibration import softmax
+
+        return softmax(np.asarray(logits, np.float64) / self.temperature.get(head, 1.0))
+
     @torch.inference_mode()
-    def probabilities(self, rgb: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """(K, H, W) class probabilities in original pixels (or None) and diagnosis probabilities (or None)."""
+    def outputs(self, rgb: np.ndarray) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
+        """(K, H, W) mask probabilities in original pixels (or None) and ``{head: logits}`` of the image heads."""
         h, w = rgb.shape[:2]
         if self.mode == "patch":
             x = to_tensor(np.ascontiguousarray(rgb), *self.norm)
             mask_p = None
             if "mask" in self.tasks:
-                mask_p = sliding_window(
-                    x, lambda t: self._run(t)["mask"], self.size, self.overlap, self.batch_size
-                ).numpy()
-            diag = None
-            if "diagnosis" in self.tasks:  # the image label reads the whole image at the patch size
+                win = self.window
+                batch = max(1, self.batch_size * self.size[0] * self.size[1] // (win[0] * win[1]))
+                mask_p = sliding_window(x, lambda t: self._run(t)["mask"], win, self.overlap, batch).numpy()
+            logits = {}
+            if any(t != "mask" for t in self.tasks):  # image labels read the whole image at the patch size
                 small = cv2.resize(rgb, self.size[::-1], interpolation=cv2.INTER_AREA)
-                diag = self._run(to_tensor(small, *self.norm)[None])["diagnosis"][0].numpy()
-            return mask_p, diag
+                out = self._run(to_tensor(small, *self.norm)[None])
+                logits = {k: v[0].numpy() for k, v in out.items() if k != "mask"}
+            return mask_p, logits
         H, W = self.size
         small = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_AREA if h * w > H * W else cv2.INTER_LINEAR)
         out = self._run(to_tensor(small, *self.norm)[None])
@@ -187,7 +210,12 @@ class Predictor:
         if "mask" in out:
             probs = out["mask"][0].numpy()
             mask_p = np.stack([cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) for p in probs])
-        diag = out["diagnosis"][0].numpy() if "diagnosis" in out else None
+        return mask_p, {k: v[0].numpy() for k, v in out.items() if k != "mask"}
+
+    def probabilities(self, rgb: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(K, H, W) class probabilities in original pixels (or None) and diagnosis probabilities (or None)."""
+        mask_p, logits = self.outputs(rgb)
+        diag = self.calibrated("diagnosis", logits["diagnosis"]) if "diagnosis" in logits else None
         return mask_p, diag
 
     def mask_from_probs(self, probs: np.ndarray) -> np.ndarray:
@@ -211,7 +239,15 @@ class Predictor:
         return mask
 
     def __call__(self, rgb: np.ndarray) -> MedicalResult:
-        probs, diag = self.probabilities(rgb)
+        probs, logits = self.outputs(rgb)
+        diag = self.calibrated("diagnosis", logits["diagnosis"]) if "diagnosis" in logits else None
+        labels = {}
+        for head, value in logits.items():
+            if head == "diagnosis":
+                continue
+            p = self.calibrated(head, value)
+            names = self.heads.get(head) or [f"class_{i}" for i in range(len(p))]
+            labels[head] = {n: float(v) for n, v in zip(names, p, strict=True)}
         mask = fg = None
         if probs is not None:
             fg = 1.0 - probs[0]
@@ -221,5 +257,10 @@ class Predictor:
             names = self.diagnosis or [f"class_{i}" for i in range(len(diag))]
             diagnosis = {n: float(p) for n, p in zip(names, diag, strict=True)}
         return MedicalResult(
-            mask, self.classes, diagnosis, None if fg is None else fg.astype(np.float16), min_area=self.min_area
+            mask,
+            self.classes,
+            diagnosis,
+            None if fg is None else fg.astype(np.float16),
+            min_area=self.min_area,
+            labels=labels,
         )
