@@ -22,9 +22,9 @@ SCALE_TOLERANCE = 0.03
 
 
 def fov_from_red(rgb: np.ndarray, threshold: float | None = None) -> np.ndarray:
-    """The FOV of a fundus photo without a FOV mask (STARE): the red channel is bright inside the disc
-    and near black outside (noise specks are dropped with every component but the largest). ``threshold`` defaults to 15% of the red channel's 99th percentile (at least
-    20, which is above the JPEG noise of the black border); the largest component, holes filled, is kept."""
+    """The FOV of a fundus photo without a FOV mask (STARE): the red channel is bright inside the disc and
+    near black outside. ``threshold`` defaults to 15% of the red channel's 99th percentile (at least 20,
+    above the noise of the black border); the largest component, holes filled, is kept (noise specks go)."""
     red = rgb[..., 0] if rgb.ndim == 3 else rgb
     if threshold is None:
         threshold = max(20.0, 0.15 * float(np.percentile(red, 99)))
@@ -64,8 +64,9 @@ def fov_diameter(fov: np.ndarray) -> float:
     a = np.stack([x, y, np.ones_like(x)], 1)
     (d, e, f), *_ = np.linalg.lstsq(a, -(x**2 + y**2), rcond=None)
     r2 = (d * d + e * e) / 4 - f
-    # outline pixels sit half a pixel inside the true edge: +1 turns the fitted centre-line into a pixel width
-    return float(2 * np.sqrt(max(r2, 0.0)) + 1)
+    # the outline's pixel centres lie on average a pixel inside the disc's edge (half a pixel to the
+    # centre of the edge pixel, half from the staircase): +2 gives the width in pixels (checked on drawn discs)
+    return float(2 * np.sqrt(max(r2, 0.0)) + 2)
 
 
 def fov_scale(fov: np.ndarray, target: float) -> float:

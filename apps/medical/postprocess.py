@@ -67,7 +67,8 @@ class MedicalResult:
                 doc["classes"][name] = entry
         heads = {"diagnosis": self.diagnosis, **self.labels} if self.diagnosis is not None else dict(self.labels)
         for head, probs in heads.items():
-            doc[head] = {"label": max(probs, key=probs.get), "probabilities": {k: round(v, 5) for k, v in probs.items()}}
+            rounded = {k: round(v, 5) for k, v in probs.items()}
+            doc[head] = {"label": max(probs, key=probs.get), "probabilities": rounded}
         return doc
 
     def artifacts(self) -> dict[str, np.ndarray]:
