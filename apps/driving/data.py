@@ -24,10 +24,10 @@ from polyhead.errors import InputError
 from polyhead.io.readers import IMAGE_SUFFIXES, read_image
 from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, Letterbox, Norm, to_tensor
 
-#: the keys a driving dataset YAML may hold (any other is a typo and an error naming the nearest)
+#: the keys a driving dataset YAML may hold (any other is a typo: a warning names the nearest)
 YAML_KEYS = ("train", "val", "test", "names", "category_map")
 
-LAYOUTS = ("bdd100k", "yolo")
+LAYOUTS = ("bdd100k", "yolo", "ultralytics", "coco", "tusimple", "culane", "kitti")  # the last five: formats.py
 
 
 @dataclass
@@ -47,7 +47,11 @@ class DatasetSpec:
 
 def load_spec(path: str | Path) -> DatasetSpec:
     """Parse a dataset YAML: ``format``, ``path`` (relative to the YAML), ``train``/``val``, ``names``,
-    ``category_map``."""
+    ``category_map``. Standard formats (ultralytics, COCO, official BDD100K, ...) go to ``formats.py``."""
+    from polyhead.apps.driving import formats
+
+    if (fmt := formats.detect_format(path)) is not None:
+        return formats.load_format_spec(path, fmt)
     raw, root, layout = read_dataset_yaml(path, LAYOUTS, "bdd100k", root_must_exist=False, keys=YAML_KEYS)
     if not root.is_dir():
         raise InputError(root, f"dataset root from {Path(path).name} does not exist (run the converter first?)")
@@ -72,6 +76,8 @@ class Item:
 
 def list_items(spec: DatasetSpec, split: str) -> list[Item]:
     """Images of a split with whichever label files exist (a missing file = an unlabelled task)."""
+    if hasattr(spec, "items"):  # a standard format: formats.FormatSpec lists its own samples
+        return spec.items(split)
     sub = spec.splits.get(split, split)
     images_dir = spec.root / "images" / sub
     if not images_dir.is_dir():
@@ -213,6 +219,8 @@ class DrivingDataset(Dataset):
         """Image and labels in original pixels (raises InputError on bad files)."""
         it = self.items[i]
         img = read_image(it.image)
+        if hasattr(it, "load_labels"):  # a standard format's sample (formats.FormatItem)
+            return it.load_labels(img)
         size = img.shape[:2]
         boxes = read_boxes(it.det, self.spec, size) if it.det else None
         da = read_mask(it.drivable, size) if it.drivable else None
