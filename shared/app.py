@@ -118,8 +118,10 @@ class App:
     def predict(self, source, out_dir: str | Path, batch: int | None = None, **options):
         """Batch predict over an image, folder, glob or video into ``out_dir``; returns a BatchReport.
         Images go through :meth:`predict_images` ``batch`` at a time (default :attr:`predict_batch`).
+        ``out_dir`` is used as given (the CLI counts run folders up, see :mod:`polyhead.run_dir`);
+        ``summary.csv`` is written unless ``run_files=None`` is passed (see :meth:`run_files`).
 
-        >>> report = app.predict("photos/", "runs/predict")   # doctest: +SKIP
+        >>> report = app.predict("photos/", "runs/predict", save_txt=True, shard=(0, 2))   # doctest: +SKIP
         """
         from polyhead.predict import predict_source
 
@@ -127,9 +129,46 @@ class App:
         many = self.predict_images if n > 1 else None
         options.setdefault("overlay_suffix", self.overlay_suffix)
         options.setdefault("extra_suffixes", self.artifact_suffixes)
+        writers = {k: options.pop(k) for k in ("save_txt", "save_conf", "save_coco") if k in options}
+        if "run_files" not in options:
+            options["run_files"] = self.run_files(out_dir, shard=options.get("shard"), **writers)
         return predict_source(
             source, out_dir, self.predict_image, stages=self.video_stages(), predict_many=many, batch=n, **options
         )
+
+    def run_files(
+        self,
+        out_dir: str | Path,
+        save_txt: bool = False,
+        save_conf: bool = False,
+        save_coco: bool = False,
+        shard: tuple[int, int] | None = None,
+    ):
+        """The run-level writers of a batch predict into ``out_dir``: ``summary.csv`` with
+        :meth:`summary_row`, and for apps with boxes (:meth:`detections`) YOLO labels and COCO results."""
+        from polyhead.io.run_files import RunFiles
+
+        return RunFiles(
+            out_dir,
+            self.summary_row,
+            self.detections,
+            save_txt=save_txt,
+            save_conf=save_conf,
+            save_coco=save_coco,
+            shard=shard,
+        )
+
+    def detections(self, doc: dict):
+        """The 2-D boxes of one result JSON as :class:`polyhead.io.boxes.Detections` (for ``--save-txt``
+        and ``--save-coco``), or None for an app without boxes (the default)."""
+        return None
+
+    def summary_row(self, doc: dict) -> dict:
+        """The key figures of one result JSON for its ``summary.csv`` row (``{column: value}``).
+        Default: the count per class of :meth:`detections`, or nothing. Apps override this with their
+        own figures (area shares of masks, diagnosis and probabilities, ...)."""
+        dets = self.detections(doc)
+        return dets.counts() if dets is not None else {}
 
     def video_stages(self):
         """Optional ``(infer, finish)`` split of :meth:`predict_image` for overlapped video processing:
@@ -143,23 +182,36 @@ class App:
     def run_predict(self, args: argparse.Namespace) -> int:
         """``polyhead APP predict``: load, run :meth:`predict` with the standard and the app's options
         (:meth:`predict_options`), print one summary line; the exit code says whether anything was skipped."""
+        from polyhead.run_dir import next_run_dir
+        from polyhead.shard import parse_shard
+
         if getattr(args, "batch", None) is not None and args.batch < 1:
             raise InputError(None, f"--batch must be at least 1, got {args.batch}")
+        shard = parse_shard(getattr(args, "shard", None))
         self.load(args.weights, **self.load_options(args))
+        # a run that continues (--resume) or is shared (--shard) writes into the folder it names
+        out = next_run_dir(args.out, getattr(args, "exist_ok", False) or args.resume or shard is not None)
+        files = self.run_files(
+            out,
+            save_txt=getattr(args, "save_txt", False),
+            save_conf=getattr(args, "save_conf", False),
+            save_coco=getattr(args, "save_coco", False),
+            shard=shard,
+        )
         report = self.predict(
             args.source,
-            args.out,
+            out,
             batch=args.batch,
             save_json=not args.no_json,
             resume=args.resume,
+            shard=shard,
+            run_files=files,
             **self.predict_options(args),
         )
         extra = f", {report.resumed} already done" if report.resumed else ""
         extra += f", {len(report.partial)} video(s) only partly decodable" if getattr(report, "partial", None) else ""
-        print(
-            f"{report.frames} frame(s) -> {args.out} ({len(report.written)} files, {len(report.skipped)} skipped"
-            f"{extra})"
-        )
+        extra += f", shard {shard[0]}/{shard[1]}" if shard else ""
+        print(f"{report.frames} frame(s) -> {out} ({len(report.written)} files, {len(report.skipped)} skipped{extra})")
         return report.exit_code
 
     def predict_options(self, args: argparse.Namespace) -> dict:
@@ -204,7 +256,12 @@ class App:
             return args
         from polyhead.api import mode_namespace
 
-        return mode_namespace(self, mode, options)
+        args = mode_namespace(self, mode, options)
+        if options.get("device") is not None:  # as the CLI does: checked, then the process default
+            from polyhead.device import select
+
+            select(options["device"])
+        return args
 
     # ------------------------------------------------------------ mode implementations (CLI and Python)
     def run_train(self, args: argparse.Namespace) -> int:  # pragma: no cover - abstract

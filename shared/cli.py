@@ -76,6 +76,15 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
 
 
+def add_device_argument(p: argparse.ArgumentParser) -> None:
+    """``--device cpu|cuda|cuda:N|mps`` (default cpu), checked in :func:`main` (see polyhead.device)."""
+    p.add_argument(
+        "--device",
+        default=None,
+        help="where the networks run: cpu (default), cuda, cuda:N or mps; CUDA trains in mixed precision",
+    )
+
+
 def _standard_arguments(mode: str, p: argparse.ArgumentParser) -> None:
     weights_help = "weights file (.safetensors, or .onnx for ONNX Runtime); default: the shipped weights"
     if mode == "predict":
@@ -85,6 +94,20 @@ def _standard_arguments(mode: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--no-json", action="store_true", help="write overlays only")
         p.add_argument("--resume", action="store_true", help="skip inputs whose outputs already exist")
         p.add_argument("--batch", type=positive_int, help="images per model call (default: the app's; 1 for most)")
+        p.add_argument(
+            "--exist-ok",
+            action="store_true",
+            help="write into --out even if it holds an earlier run (default: count up, runs/predict2, ...)",
+        )
+        p.add_argument("--save-txt", action="store_true", help="YOLO labels per image in <out>/labels (box apps)")
+        p.add_argument("--save-conf", action="store_true", help="with --save-txt: the score as a 6th column")
+        p.add_argument("--save-coco", action="store_true", help="COCO results + image table in <out>/coco (box apps)")
+        p.add_argument(
+            "--shard",
+            metavar="I/N",
+            help="process shard I of N (0 <= I < N) of the sorted inputs, e.g. $SLURM_ARRAY_TASK_ID/4",
+        )
+        add_device_argument(p)
     elif mode == "train":
         p.add_argument("--data", required=True, help="dataset YAML (see datasets/)")
         p.add_argument("--out", default=None, help="run folder (default: runs/train/<app>)")
@@ -116,11 +139,13 @@ def _standard_arguments(mode: str, p: argparse.ArgumentParser) -> None:
         from polyhead.train.finetune import add_init_arguments
 
         add_init_arguments(p)
+        add_device_argument(p)
     elif mode == "val":
         p.add_argument("--data", required=True, help="dataset YAML")
         p.add_argument("--weights", help=weights_help)
         p.add_argument("--split", default="val")
         p.add_argument("--json", help="also write the metrics to this JSON file")
+        add_device_argument(p)
     elif mode == "export":
         p.add_argument("--weights", help="weights to export (default: the shipped weights)")
         p.add_argument("--out", help="target .onnx (default: beside the weights)")
@@ -179,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
     demo.add_argument("--port", type=int, default=7860)
     demo.add_argument("--share", action="store_true", help="ask Gradio for a public share link (needs internet)")
+    add_device_argument(demo)
     demo.set_defaults(handler=_run_demo)
     bench = sub.add_parser("bench", help="speed benchmarks")
     targets = bench.add_subparsers(dest="target", required=True)
@@ -194,12 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for app in apps.values():
         for name, cmd in app.benchmarks().items():
-            _add_command(targets, name, cmd)
+            _add_command(targets, name, cmd, device=True)
     return parser
 
 
-def _add_command(subparsers, name: str, cmd) -> None:
-    """Register an app's extra mode or benchmark; one whose module fails to import is left out."""
+def _add_command(subparsers, name: str, cmd, device: bool = False) -> None:
+    """Register an app's extra mode or benchmark; one whose module fails to import is left out.
+    ``device`` adds ``--device`` when the command has none of its own."""
     p = argparse.ArgumentParser(prog=name, add_help=False)
     try:
         cmd.add_arguments(p)
@@ -211,6 +238,8 @@ def _add_command(subparsers, name: str, cmd) -> None:
         name, help=cmd.help, epilog=cmd.epilog, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     cmd.add_arguments(sp)
+    if device and "--device" not in sp._option_string_actions:
+        add_device_argument(sp)
     sp.set_defaults(handler=cmd.run)
 
 
@@ -258,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
 
         seed_everything(args.seed)
     try:
+        if getattr(args, "device", None) is not None:  # one line for a device this machine lacks
+            from polyhead.device import select
+
+            select(args.device)
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,10 @@ from polyhead.io import (
     write_image,
     write_json,
 )
+from polyhead.io.run_files import RunFiles
 from polyhead.io.writers import sweep_temp_files
 from polyhead.results import Result, envelope
+from polyhead.shard import split_shard
 
 PredictFn = Callable[[np.ndarray], Result]
 PredictManyFn = Callable[[list[np.ndarray]], list[Result]]
@@ -50,6 +53,7 @@ class BatchReport:
     resumed: int = 0  # items whose outputs already existed (``resume``)
     partial: list[tuple[str, str]] = field(default_factory=list)  # videos decoded only in part
     names: dict[str, str] = field(default_factory=dict)  # item key (see item_key) -> output name
+    run_files: list[Path] = field(default_factory=list)  # summary.csv, COCO tables (see RunFiles)
 
     @property
     def exit_code(self) -> int:
@@ -74,6 +78,8 @@ def predict_source(
     also_named: Sequence[SourceItem] = (),
     overlay_suffix: str = ".jpg",
     extra_suffixes: tuple[str, ...] = (),
+    shard: tuple[int, int] | None = None,
+    run_files: RunFiles | None = None,
 ) -> BatchReport:
     """Run ``predict`` over an image, folder, glob or video; write ``<name>.jpg`` (``overlay_suffix``) +
     ``<name>.json`` per image and ``<name>.mp4`` + ``<name>/<frame>.json`` per video into ``out_dir``. A
@@ -103,6 +109,11 @@ def predict_source(
     this program's stale temp files are removed, only in the folders this run writes into.
     ``stages = (infer, finish)`` splits video frames into inference and post-processing that overlap
     (see :func:`predict_video`).
+
+    ``shard = (I, N)`` processes only shard I of N of the inputs (see :mod:`polyhead.shard`); names
+    are still given over all inputs, so shards can share ``out_dir``. ``run_files`` (a
+    :class:`~polyhead.io.run_files.RunFiles`) gets every input's outcome and writes ``summary.csv``
+    (and with its options YOLO labels and COCO results) at the end, also when items were skipped.
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -110,12 +121,24 @@ def predict_source(
     items = inputs_outside(resolve_source(source), out, source)
     if not items:
         raise InputError(source, "every input lies inside the output folder")
+    everything = list(items)
+    items, others = split_shard(items, [i.path for i in items], shard)
+    also_named = [*also_named, *others]
+    if run_files is not None:
+        run_files.check()  # before anything is written
+        run_files.begin(everything)
     sweep_temp_files(out)  # temp files of writes cut short by a kill; every real output is whole
     swept = {out}
     report = BatchReport()
     outputs = {**OUTPUTS, "image": (overlay_suffix, ".json", *extra_suffixes)}
     report.names = unique_names([*items, *also_named], out, outputs)
     inputs = _input_ids([*items, *also_named])
+
+    def skip(item: SourceItem, problem: str) -> None:
+        _skip(report, item.label, problem)
+        if run_files is not None:
+            run_files.skipped(item, report.names[item_key(item)], problem)
+
     images = [i for i in items if i.kind == "image"]
     bar = tqdm(total=len(images), desc="images", disable=not progress or len(images) < 2, dynamic_ncols=True)
     todo = []
@@ -125,6 +148,8 @@ def predict_source(
         done = all(t.exists() for t in targets) and (not save_json or json_claims(out / f"{name}.json", item))
         if resume and targets and done:
             report.resumed += 1
+            if run_files is not None:
+                run_files.resumed(item, name, out / f"{name}.json" if save_json else None)
             bar.update()
         else:
             todo.append(item)
@@ -135,7 +160,7 @@ def predict_source(
             try:
                 group.append((item, read_image(item.path)))
             except Exception as e:  # noqa: BLE001 - one bad item never costs the others
-                _skip(report, item.label, problem_of(e, item.label))
+                skip(item, problem_of(e, item.label))
                 bar.update()
         results: list = [None] * len(group)
         if predict_many is not None and len(group) > 1:
@@ -150,23 +175,30 @@ def predict_source(
                 if result is None:
                     result = predict(rgb)
                 name = report.names[item_key(item)]
-                write_image_outputs(
+                doc = write_image_outputs(
                     report, out, name, item.path, rgb, result, save_overlay, save_json, inputs, swept, overlay_suffix
                 )
+                if run_files is not None:
+                    run_files.image(item, name, doc)
             except Exception as e:  # noqa: BLE001
-                _skip(report, item.label, problem_of(e, item.label))
+                skip(item, problem_of(e, item.label))
             bar.update()
     bar.close()
     for item in (i for i in items if i.kind != "image"):
         name = report.names[item_key(item)]
         if resume and (out / f"{name}.mp4").exists():
             report.resumed += 1
+            if run_files is not None:
+                run_files.resumed(item, name, None)
             continue
         stats: dict = {}
+        on_frame = None
+        if run_files is not None:
+            on_frame = partial(run_files.frame, item, name)
         try:
             if save_json:
                 sweep_temp_files(out / name)
-            report.frames += predict_video(
+            frames = predict_video(
                 item.path if item.kind == "video" else item.camera,
                 out / f"{name}.mp4",
                 per_video(name) if per_video else stages[0] if stages else predict,
@@ -174,12 +206,20 @@ def predict_source(
                 progress=progress,
                 finish=stages[1] if stages and not per_video else None,
                 stats=stats,
+                on_frame=on_frame,
             )
+            report.frames += frames
             report.written.append(out / f"{name}.mp4")
             if stats.get("incomplete"):
                 report.partial.append((item.label, stats["summary"]))
+            if run_files is not None:
+                run_files.video(item, name, frames, stats["summary"] if stats.get("incomplete") else "")
         except Exception as e:  # noqa: BLE001
             _skip(report, item.label, problem_of(e, item.label))
+            if run_files is not None:
+                run_files.video_skipped(item, name, problem_of(e, item.label))
+    if run_files is not None:
+        report.run_files = run_files.finish()
     return report
 
 
@@ -239,9 +279,10 @@ def write_image_outputs(
     inputs: set[tuple[int, int]] = frozenset(),
     swept: set[Path] | None = None,
     overlay_suffix: str = ".jpg",
-) -> None:
+) -> dict:
     """Artifacts, overlay, then JSON (last, so an existing JSON means the item is complete). A path
-    that is an input of the run is refused (:class:`InputError`) before anything of the item is written."""
+    that is an input of the run is refused (:class:`InputError`) before anything of the item is written.
+    Returns the item's result JSON (also when it is not written)."""
     jobs: list[tuple[Path, str, object]] = []
     for key, data in getattr(result, "artifacts", dict)().items():  # e.g. {"_mask.png": array}
         jobs.append((out / (key.format(name=name) if "{name}" in key else f"{name}{key}"), "artifact", data))
@@ -252,12 +293,13 @@ def write_image_outputs(
     for path, _, _ in jobs:
         if _is_input(path, inputs):
             raise InputError(path, "output would replace an input of this run; choose another --out")
+    doc = envelope(result.to_json(), source, rgb.shape[:2])
     for path, kind, data in jobs:
         if swept is not None and path.parent not in swept:
             sweep_temp_files(path.parent)
             swept.add(path.parent)
         if kind == "json":
-            report.written.append(write_json(path, envelope(result.to_json(), source, rgb.shape[:2])))
+            report.written.append(write_json(path, doc))
         elif kind == "overlay":
             report.written.append(write_image(path, result.plot(rgb)))
         elif callable(data):  # a writer of its own (meshes): writes ``path`` atomically, returns it
@@ -265,6 +307,7 @@ def write_image_outputs(
         else:
             report.written.append(write_bytes(path, data) if isinstance(data, bytes) else write_image(path, data))
     report.frames += 1
+    return doc
 
 
 def safe_name(stem: str) -> str:
@@ -419,6 +462,7 @@ def predict_video(
     max_queue: int = 8,
     finish: FinishFn | None = None,
     stats: dict | None = None,
+    on_frame: Callable[[int, dict], None] | None = None,
 ) -> int:
     """Process a video (or camera) into an H.264 overlay video with the input's fps; returns frames.
 
@@ -428,7 +472,8 @@ def predict_video(
     Frame JSONs are named by the frame's index in the file. A video the reader could decode only in
     part (corrupt stretch, cut short) still gives its decodable frames, with a ``warning:`` line on
     stderr; ``stats`` (if given) gets ``decoded``, ``expected``, ``missing``, ``incomplete`` and a
-    one-line ``summary``.
+    one-line ``summary``. ``on_frame(index, doc)`` gets each frame's result JSON (in order, from the
+    drawing thread).
     """
     reader = VideoReader(source)
     frames_q: queue.Queue = queue.Queue(max_queue)
@@ -455,9 +500,12 @@ def predict_video(
                 if finish is not None:
                     result = finish(result)
                 writer.write(result.plot(rgb))
-                if json_dir is not None:
+                if json_dir is not None or on_frame is not None:
                     doc = envelope(result.to_json(), _video_source(source), rgb.shape[:2], frame=i)
-                    write_json(Path(json_dir) / f"{i:06d}.json", doc)
+                    if json_dir is not None:
+                        write_json(Path(json_dir) / f"{i:06d}.json", doc)
+                    if on_frame is not None:
+                        on_frame(i, doc)
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
             while results_q.get() is not _END:  # drain so the producer never blocks

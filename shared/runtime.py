@@ -62,13 +62,17 @@ def load_network(
     runtime: str = "torch",
     input_size: tuple[int, int] | None = None,
     trust_pickle: bool = False,
+    device=None,
 ):
     """``(model, card)``: a callable ``model(x) -> {task: tensor}`` in the asked runtime and its model card.
 
     ``runtime``: ``"torch"`` (eager), ``"onnx"`` (ONNX Runtime; safetensors weights are exported once to
     ``~/.cache/polyhead/onnx``) or ``"auto"`` (ONNX Runtime when the export works, else torch with a
-    warning). An ``.onnx`` file always runs in ONNX Runtime.
+    warning). An ``.onnx`` file always runs in ONNX Runtime. ``device`` (default: ``--device``, see
+    :func:`polyhead.device.current`) is where torch runs the model (it takes and returns CPU tensors) and
+    which execution provider ONNX Runtime gets first.
     """
+    from polyhead.device import place, resolve
     from polyhead.export import OnnxModel
     from polyhead.weights import load_card, load_model
 
@@ -76,19 +80,20 @@ def load_network(
         raise InputError(None, f"--runtime must be one of {', '.join(RUNTIMES)}, got '{runtime}'")
     path = Path(weights)
     if path.suffix == ".onnx":
-        return OnnxModel(path), load_card(path)
+        return OnnxModel(path, device=device), load_card(path)
     model, card = load_model(path, trust_pickle=trust_pickle)
+    dev = resolve(device)
     if runtime == "torch":
-        return for_cpu_inference(model), card
+        return place(for_cpu_inference(model), dev), card
     size = tuple(input_size or card.get("input_size") or ())
     if len(size) != 2:
         raise InputError(path, "ONNX Runtime needs a fixed input size: the card has no input_size")
     try:
-        onnx = OnnxModel(cached_onnx(model, path, size))
+        onnx = OnnxModel(cached_onnx(model, path, size), device=dev)
     except Exception as e:  # noqa: BLE001 - the torch model still works
         if runtime == "onnx":
             raise InputError(path, f"ONNX export failed ({type(e).__name__}: {e})") from None
         warnings.warn(f"{path}: ONNX Runtime unavailable ({type(e).__name__}), running in torch", stacklevel=2)
-        return model, card
+        return place(model, dev), card
     onnx.active_tasks = list(getattr(model, "active_tasks", onnx.tasks))
     return onnx, card

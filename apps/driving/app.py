@@ -177,6 +177,21 @@ class DrivingApp(App):
             )
         return 0
 
+    # ------------------------------------------------------------ run-level files (summary.csv, --save-txt/-coco)
+    def detections(self, doc: dict):
+        from polyhead.io.boxes import Detections
+
+        return Detections.from_json(doc.get("objects", []), self.names)
+
+    def summary_row(self, doc: dict) -> dict:
+        """Boxes per class, the drivable share and the number of lanes."""
+        row: dict = super().summary_row(doc)
+        if "drivable_share" in doc:
+            row["drivable_share"] = doc["drivable_share"]
+        if "lanes" in doc:
+            row["lanes"] = len(doc["lanes"])
+        return row
+
     def extra_modes(self) -> dict[str, Command]:
         return {
             "convert": Command(

@@ -24,6 +24,8 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
+from polyhead.device import distributed_setup, place, to_device, use_amp
+from polyhead.device import resolve as resolve_device
 from polyhead.errors import InputError
 from polyhead.io.writers import atomic_path, write_bytes
 from polyhead.losses import create_balancer
@@ -56,6 +58,7 @@ class TrainConfig:
     encoder_lr: float = 1.0  # encoder learning rate as a factor of ``lr`` (below 1 for a pretrained encoder)
     freeze_encoder_epochs: int = 0  # neck and heads only for the first epochs
     freeze_bn: bool = False  # keep the encoder's BatchNorm statistics as loaded
+    device: str | None = None  # "cpu" | "cuda" | "cuda:N" | "mps"; None: polyhead.device.current()
 
 
 def config_from_args(args, out_dir: str | Path, card: dict, main_metric: str = "score", **overrides) -> TrainConfig:
@@ -79,6 +82,7 @@ def config_from_args(args, out_dir: str | Path, card: dict, main_metric: str = "
         "max_batches": args.max_batches,
         "main_metric": main_metric,
         "card": card,
+        "device": getattr(args, "device", None),
     }
     return TrainConfig(**{**fields, **overrides})
 
@@ -152,10 +156,16 @@ class Trainer:
         self.out = Path(config.out_dir)
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
-        if self.world > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        self.device = torch.device("cpu")
-        self.model = model.to(self.device)
+        self.device = resolve_device(config.device)
+        if self.world > 1:
+            backend, self.device = distributed_setup(self.device, int(os.environ.get("LOCAL_RANK", "0")))
+            if self.device.type == "cuda":
+                torch.cuda.set_device(self.device)
+            if not dist.is_initialized():
+                dist.init_process_group(backend)
+        self.amp = use_amp(self.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.model = place(model, self.device)  # also takes CPU inputs in the app's evaluate
         self.evaluate = evaluate
         self.train_set = train_set
         kinds = {t: h.target_kind for t, h in model.heads.items()}
@@ -178,7 +188,8 @@ class Trainer:
             self.ema = ModelEMA(model, decay=self.ema_decay(total), tau=max(1, self.iters_per_epoch))
         self.ddp_model = model
         if self.world > 1:
-            self.ddp_model = torch.nn.parallel.DistributedDataParallel(model)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
         self.start_epoch, self.best, self.history, self.skipped = 0, None, [], 0
 
     # ---------------------------------------------------------------- helpers
@@ -279,6 +290,7 @@ class Trainer:
             "balancer": self.balancer.state_dict(),
             "ema": self.ema.ema.state_dict() if self.ema else None,
             "ema_updates": self.ema.updates if self.ema else 0,
+            **({"scaler": self.scaler.state_dict()} if self.amp else {}),
         }
 
     def save_checkpoint(self, epoch: int) -> Path:
@@ -306,6 +318,8 @@ class Trainer:
             if self.ema and ck.get("ema") is not None:
                 self.ema.ema.load_state_dict(ck["ema"])
                 self.ema.updates = ck["ema_updates"]
+            if self.amp and ck.get("scaler"):
+                self.scaler.load_state_dict(ck["scaler"])
             self.start_epoch, self.best = ck["epoch"] + 1, ck["best"]
             self.history, self.skipped = list(ck["history"]), ck.get("skipped", 0)
         except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as e:
@@ -370,14 +384,27 @@ class Trainer:
             self.skipped += batch["skipped"]
             if "image" not in batch:
                 continue
-            outputs = self.ddp_model(batch["image"])
-            losses = self.model.compute_losses(outputs, batch["targets"], batch["present"])
+            image = batch["image"].to(self.device, non_blocking=True)
+            targets = to_device(batch["targets"], self.device, non_blocking=True)
+            present = to_device(batch["present"], self.device, non_blocking=True)
+            with torch.autocast(self.device.type, enabled=self.amp):
+                outputs = self.ddp_model(image)
+                losses = self.model.compute_losses(outputs, targets, present)
+            if self.amp:  # gradients into the network scaled by the GradScaler's factor (see _ScaleGrad)
+                scale = self.scaler.get_scale()
+                losses = {k: _ScaleGrad.apply(v.float(), scale) for k, v in losses.items()}
             self.optimizer.zero_grad(set_to_none=True)
             total = self.balancer.backward(losses, shared)
             if not torch.isfinite(total):
                 raise FloatingPointError(f"loss is {total.item()} at epoch {epoch + 1}, batch {i}: lower --lr")
+            if self.amp:
+                for p in self.balancer.parameters():  # their gradients came unscaled: match the rest
+                    if p.grad is not None:
+                        p.grad.mul_(scale)
+                self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad)
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)  # a plain optimizer.step() when AMP is off
+            self.scaler.update()
             self.scheduler.step()
             if self.ema:
                 self.ema.update(self.model)
@@ -398,6 +425,22 @@ class Trainer:
         writer.writerows(self.history)
         write_bytes(self.out / "metrics.csv", buf.getvalue().encode())
         plot_curves(self.history, self.out / "curves.png")
+
+
+class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; multiplies the gradient by ``scale`` on the way back. Applied to each task
+    loss under mixed precision, so everything behind the losses (the network) gets GradScaler-scaled
+    gradients whatever the balancer does with them (PCGrad's per-task gradients included), while
+    loss values, logs and the balancer's own parameters keep their true scale."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        return grad * ctx.scale, None
 
 
 def _write_error(path: Path, e: BaseException) -> OSError:
