@@ -42,7 +42,8 @@ class FaceApp(App):
         "  polyhead face predict clip.mp4 --blur\n  polyhead face predict photos/ --save-crops --min-size 30",
         "train": "examples:\n  polyhead face train --data datasets/face.yaml --stage pnet --epochs 10 --batch 256\n"
         "  polyhead face train --data datasets/face.yaml --stage attributes --epochs 8 --batch 64",
-        "val": "example:\n  polyhead face val --data datasets/face.yaml --json runs/face_val.json",
+        "val": "examples:\n  polyhead face val --data datasets/face.yaml --json runs/face_val.json\n"
+        "  polyhead face val --protocol wider --data datasets/face-crowd.yaml --json runs/face_crowd.json",
     }
 
     def __init__(self):
@@ -85,6 +86,8 @@ class FaceApp(App):
             thresholds=tuple(thresholds or d.get("thresholds", (0.6, 0.7, 0.9))),
             nms=tuple(d.get("nms", (0.5, 0.7, 0.4))),
             nms_min=float(d.get("nms_min", 0.7)),
+            nms_levels=float(d.get("nms_levels", 0.7)),
+            max_proposals=int(d.get("max_proposals", 1500)),
         )
         if len(cfg.thresholds) != 3 or not all(0 <= t <= 1 for t in cfg.thresholds):
             raise InputError(None, f"--thresholds needs three probabilities (P, R, O-Net), got {cfg.thresholds}")
@@ -234,6 +237,18 @@ class FaceApp(App):
             parser.add_argument(
                 "--limit", type=positive_int, help="evaluate at most this many items per set (smoke runs)"
             )
+            parser.add_argument(
+                "--protocol",
+                choices=["standard", "wider"],
+                default="standard",
+                help="standard: dlib boxes, landmarks, attributes (datasets/face.yaml); wider: crowd detection "
+                "AP50 / recall at fixed FP per image by face size (datasets/face-crowd.yaml or a VOC folder)",
+            )
+            parser.add_argument(
+                "--stages",
+                action="store_true",
+                help="wider: where faces are lost (recall after each cascade step, P-Net recall per pyramid level)",
+            )
 
     def load_options(self, args: argparse.Namespace) -> dict:
         return {
@@ -247,6 +262,12 @@ class FaceApp(App):
     def run_predict(self, args: argparse.Namespace) -> int:
         self.save_crops = bool(args.save_crops)
         return super().run_predict(args)
+
+    def detections(self, doc: dict):
+        """Face boxes (one class, ``face``) for ``--save-txt`` / ``--save-coco`` and the summary's count."""
+        from polyhead.io.boxes import Detections
+
+        return Detections.from_json(doc.get("faces", []), ["face"])
 
     def run_train(self, args: argparse.Namespace) -> int:
         if args.stage == "attributes":
@@ -278,6 +299,10 @@ class FaceApp(App):
         from polyhead.apps.face.evaluate import run_val
 
         self.load(args.weights, min_size=args.min_size, factor=args.factor, thresholds=args.thresholds)
+        if getattr(args, "protocol", "standard") == "wider":
+            from polyhead.apps.face.crowd import run_crowd_val
+
+            return run_crowd_val(self, args)
         return run_val(self, args)
 
     def run_export(self, args: argparse.Namespace) -> int:

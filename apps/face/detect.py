@@ -188,6 +188,7 @@ class DetectorConfig:
     nms: tuple[float, float, float] = (0.5, 0.7, 0.4)
     nms_min: float = 0.7  # last stage: intersection over the smaller box
     max_side: int = 2000  # larger images are searched at reduced size (results still in original pixels)
+    nms_levels: float = 0.7  # P-Net proposals across pyramid levels (IoU)
     max_proposals: int = 1500  # per image after P-Net
     parallel: bool = True  # split a batch of images across the cores (one torch thread each)
     pixel_budget: int = 65_536  # P-Net input pixels per call (keeps feature maps in cache)
@@ -247,8 +248,18 @@ class FaceDetector:
         return rois[:, 1:].numpy().astype(np.float32)
 
     @torch.inference_mode()
-    def _detect_group(self, images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        """The whole cascade over one group of images, batched."""
+    def detect_traced(self, rgb: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
+        """One image through the cascade, plus what each stage passed on (for recall diagnostics):
+        ``trace["levels"][k]``: P-Net rows (image, x1, y1, x2, y2, 4 offsets, score) of pyramid level k
+        after its NMS, ``trace["scales"]``; rows after the cross-level NMS (``pnet_nms``) and the cap
+        (``pnet_cap``); boxes (image, x1, y1, x2, y2) that R-Net keeps (``rnet``) and O-Net keeps (``onet``).
+        Boxes are in the searched image's pixels (``trace["factor"]`` maps them back)."""
+        trace: dict = {}
+        return self._detect_group([rgb], trace)[0], trace
+
+    @torch.inference_mode()
+    def _detect_group(self, images: list[np.ndarray], trace: dict | None = None) -> list[dict[str, np.ndarray]]:
+        """The whole cascade over one group of images, batched (``trace``: see :meth:`detect_traced`)."""
         cfg = self.config
         factors, scaled = [], []
         for rgb in images:
@@ -258,13 +269,17 @@ class FaceDetector:
             factors.append(f)
             scaled.append(rgb)
         t0 = time.perf_counter()
-        rois = self._stage1(scaled)
+        rois = self._stage1(scaled, trace)
         t0 = self.times.add("pyramid+pnet", t0)
         batch = CropPyramid(stack_padded([normalise(rgb) for rgb in scaled]))
         rois = self._refine(self.rnet, batch, rois, 24, cfg.thresholds[1], cfg.nms[1])[0]
         t0 = self.times.add("rnet", t0)
+        if trace is not None:
+            trace["rnet"], trace["factor"] = rois.clone(), factors[0]
         rois, scores, points = self._refine(self.onet, batch, rois, 48, cfg.thresholds[2], cfg.nms[2], final=True)
         self.times.add("onet", t0)
+        if trace is not None:
+            trace["onet"] = rois.clone()
         out = []
         for i, f in enumerate(factors):
             keep = rois[:, 0] == i
@@ -277,10 +292,12 @@ class FaceDetector:
             )
         return out
 
-    def _stage1(self, images: list[np.ndarray]) -> torch.Tensor:
+    def _stage1(self, images: list[np.ndarray], trace: dict | None = None) -> torch.Tensor:
         """P-Net over every pyramid level of every image; per level, cache-sized padded batches."""
         cfg = self.config
         scales = [pyramid_scales(im.shape[0], im.shape[1], cfg.min_size, cfg.factor) for im in images]
+        if trace is not None:
+            trace["scales"], trace["levels"] = scales[0], {}
         found: list[torch.Tensor] = []
         for level in range(max((len(s) for s in scales), default=0)):
             members = [i for i, s in enumerate(scales) if level < len(s)]
@@ -297,16 +314,23 @@ class FaceDetector:
                 prob = out["cls"].softmax(1)[:, 1]
                 for k, j in enumerate(chunk):
                     i, (hs, ws) = members[j], sizes[j]
-                    found.extend(self._level_candidates(i, scales[i][level], prob[k], out["box"][k], hs, ws))
+                    rows = self._level_candidates(i, scales[i][level], prob[k], out["box"][k], hs, ws)
+                    found.extend(rows)
+                    if trace is not None:
+                        trace["levels"][level] = torch.cat(rows) if rows else torch.zeros((0, 10))
         if not found:
             return torch.zeros((0, 5))
         cand = torch.cat(found)
-        keep = batched_nms(cand[:, 1:5], cand[:, 9], cand[:, 0].long(), 0.7)
+        keep = batched_nms(cand[:, 1:5], cand[:, 9], cand[:, 0].long(), cfg.nms_levels)
         cand = cand[keep]
+        if trace is not None:
+            trace["pnet_nms"] = cand
         kept = []
         for i in range(len(images)):  # cap proposals per image (highest scores first; keep is score-sorted)
             kept.append(torch.nonzero(cand[:, 0] == i).flatten()[: cfg.max_proposals])
         cand = cand[torch.cat(kept)]
+        if trace is not None:
+            trace["pnet_cap"] = cand
         boxes = square(apply_offsets(cand[:, 1:5], cand[:, 5:9]))
         return torch.cat([cand[:, :1], boxes], 1)
 
