@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,8 @@ def read_dataset_yaml(
     """Parse ``path``; return ``(raw dict, dataset root resolved against the YAML's folder, format)``.
 
     Every problem is an InputError naming the file: missing, not YAML, no ``path``, unknown ``format``,
-    a root that does not exist (unless ``root_must_exist`` is False), and, when ``keys`` lists the keys
-    the app reads, any other key (a typo such as ``clases`` names the key it is closest to).
+    a root that does not exist (unless ``root_must_exist`` is False). When ``keys`` lists the keys the
+    app reads, any other key is a warning (a typo such as ``clases`` names the key it is closest to).
     """
     path = Path(path)
     if not path.is_file():
@@ -52,19 +53,31 @@ def read_dataset_yaml(
     return raw, root, layout
 
 
-def check_keys(raw: dict, known: Iterable[str], path: str | Path, where: str = "") -> None:
-    """An InputError for the first key of ``raw`` not in ``known``, naming the closest known key.
+class UnknownKeyWarning(UserWarning):
+    """A dataset YAML key that no reader uses (shown as one line: ``warning: d.yaml: unknown key ...``)."""
 
-    >>> check_keys({"clases": []}, ["classes", "path"], "d.yaml")
-    Traceback (most recent call last):
-    polyhead.errors.InputError: d.yaml: unknown key 'clases' (did you mean 'classes'?)
+
+def check_keys(raw: dict, known: Iterable[str], path: str | Path, where: str = "") -> list[str]:
+    """Warn (:class:`UnknownKeyWarning`) about every key of ``raw`` not in ``known``, naming the closest
+    known key; the keys are ignored. Returns the unknown keys.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     check_keys({"clases": [], "path": "."}, ["classes", "path"], "d.yaml")
+    ['clases']
+    >>> str(caught[0].message)
+    "d.yaml: unknown key 'clases' (did you mean 'classes'?), ignored"
     """
     known = sorted(known)
+    unknown = []
     for key in raw:
         if key not in known:
             near = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
             hint = f"did you mean '{near[0]}'?" if near else f"known keys: {', '.join(known)}"
-            raise InputError(path, f"unknown key {_quote(f'{where}{key}')} ({hint})")
+            warnings.warn(f"{path}: unknown key {_quote(f'{where}{key}')} ({hint}), ignored", UnknownKeyWarning, 2)
+            unknown.append(str(key))
+    return unknown
 
 
 def get_str(raw: dict, key: str, path: str | Path, default: str | None = None) -> str | None:
