@@ -136,6 +136,16 @@ class FloorplanApp(App):
             raise InputError(None, "--scale must be a positive number of pixels per metre")
         return {"trust_pickle": args.trust_pickle, "scale": args.scale, "imgsz": args.imgsz, "mesh": args.mesh}
 
+    def summary_row(self, doc: dict) -> dict:
+        """Rooms, walls, doors, windows, the room area (m^2 with --scale) and each room type's share of it."""
+        totals = doc.get("totals") or {}
+        row: dict = {k: totals.get(k) for k in ("rooms", "walls", "doors", "windows", "area_m2")}
+        area = sum(r.get("area_px", 0) for r in doc.get("rooms", []))
+        for room in doc.get("rooms", []):
+            key = f"{room.get('type')}_share"
+            row[key] = round(row.get(key, 0) + room.get("area_px", 0) / area, 4) if area else 0.0
+        return row
+
     def run_train(self, args: argparse.Namespace) -> int:
         from polyhead.apps.floorplan.training import train
 
