@@ -60,7 +60,10 @@ class MedicalApp(App):
         tasks=None,
         trust_pickle: bool = False,
         keep_largest: bool | None = None,
+        window: tuple[int, int] | None = None,
     ) -> MedicalApp:
+        """Load weights (a path or a shipped name). ``window``: sliding-window tile of patch models (default:
+        the card's ``input.window``, else :func:`default_window`); it must be a multiple of 32 pixels."""
         from polyhead.runtime import load_network
 
         path = self.resolve_weights(weights)
@@ -73,6 +76,11 @@ class MedicalApp(App):
         inp = self.card.get("input", {"mode": "resize", "size": self.card.get("input_size", [256, 320])})
         if not 0 <= overlap < 1:
             raise InputError(None, f"--overlap must be in [0, 1), got {overlap}")
+        if window is not None and (len(window) != 2 or any(int(v) < 32 or int(v) % 32 for v in window)):
+            raise InputError(None, f"--window must be H W, multiples of 32 (at least 32), got {list(window)}")
+        if inp["mode"] == "patch" and window is None:
+            window = tuple(inp.get("window") or default_window(tuple(inp["size"])))
+        calibration = self.card.get("calibration") or {}  # cards before calibration: temperature 1
         self.predictor = Predictor(
             self.model,
             self.card.get("classes", ["background", "foreground"]),
@@ -87,6 +95,9 @@ class MedicalApp(App):
             if keep_largest is None
             else keep_largest,
             norm=card_normalisation(self.card),
+            labels=self.card.get("labels") or {},
+            temperature={h: float(c["temperature"]) for h, c in calibration.items() if isinstance(c, dict)},
+            window=window,
         )
         self.weights_path = path
         return self
@@ -167,6 +178,13 @@ class MedicalApp(App):
             parser.add_argument("--threshold", type=float, default=0.5, help="foreground probability threshold")
             parser.add_argument("--overlap", type=float, default=0.5, help="sliding-window overlap (patch models)")
             parser.add_argument(
+                "--window",
+                type=positive_int,
+                nargs=2,
+                metavar=("H", "W"),
+                help="sliding-window tile (patch models; multiples of 32; default: the card's, else 4x the patch)",
+            )
+            parser.add_argument(
                 "--min-area", type=non_negative_int, default=0, help="drop regions smaller than this (pixels)"
             )
             parser.add_argument(
@@ -175,7 +193,7 @@ class MedicalApp(App):
                 default=None,
                 help="keep only the largest region per class (default: the model card's choice)",
             )
-            parser.add_argument("--tasks", nargs="+", choices=["mask", "diagnosis"], help="run only these heads")
+            parser.add_argument("--tasks", nargs="+", help="run only these heads (mask, diagnosis, melanoma...)")
             parser.add_argument("--axis", type=int, default=2, choices=[0, 1, 2], help="slice axis of volumes")
             parser.add_argument(
                 "--mesh",
@@ -184,7 +202,9 @@ class MedicalApp(App):
             )
         elif mode == "train":
             parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="encoder name (see polyhead.encoders)")
-            parser.add_argument("--tasks", nargs="+", choices=["mask", "diagnosis"], help="train only these heads")
+            parser.add_argument(
+                "--tasks", nargs="+", help="train only these heads (mask and the dataset's image heads)"
+            )
             parser.add_argument(
                 "--patches-per-image",
                 type=int,
@@ -195,6 +215,10 @@ class MedicalApp(App):
             parser.add_argument("--neck-channels", type=positive_int, default=32)
         elif mode == "val":
             parser.add_argument("--no-hd95", action="store_true", help="skip the (slower) Hausdorff distance")
+            parser.add_argument(
+                "--plots",
+                help="folder for the reliability diagrams (default: beside --json, else runs/val/medical)",
+            )
             parser.add_argument(
                 "--keep-largest",
                 action=argparse.BooleanOptionalAction,
@@ -214,7 +238,32 @@ class MedicalApp(App):
             "keep_largest": args.keep_largest,
             "tasks": args.tasks,
             "trust_pickle": args.trust_pickle,
+            "window": tuple(args.window) if args.window else None,
         }
+
+    def summary_row(self, doc: dict) -> dict:
+        """One image's ``summary.csv`` row (the core adds the ``image`` column): per mask class its area in
+        pixels (and mm² when the pixel size is known), share and region count; the diagnosis with its
+        probabilities (``p_<class>``) and every further image head (``melanoma``: ``p_melanoma_<class>``).
+
+        >>> row = MedicalApp().summary_row({"classes": {"lesion": {"area_px": 900, "share": 0.1, "count": 1}},
+        ...     "melanoma": {"label": "melanoma", "probabilities": {"not_melanoma": 0.3, "melanoma": 0.7}}})
+        >>> row["lesion_area_px"], row["melanoma"], row["p_melanoma_melanoma"]
+        (900, 'melanoma', 0.7)
+        """
+        row: dict = {}
+        for name, entry in (doc.get("classes") or {}).items():
+            row[f"{name}_area_px"] = entry.get("area_px")
+            if "area_mm2" in entry:
+                row[f"{name}_area_mm2"] = entry["area_mm2"]
+            row[f"{name}_share"] = entry.get("share")
+            row[f"{name}_regions"] = entry.get("count")
+        heads = [k for k, v in doc.items() if isinstance(v, dict) and "label" in v and "probabilities" in v]
+        for head in sorted(heads, key=lambda h: h != "diagnosis"):  # the diagnosis first
+            row[head] = doc[head]["label"]
+            prefix = "p_" if head == "diagnosis" else f"p_{head}_"
+            row.update({f"{prefix}{k}": v for k, v in (doc[head].get("probabilities") or {}).items()})
+        return row
 
     def run_train(self, args: argparse.Namespace) -> int:
         from polyhead.apps.medical.training import train
@@ -222,17 +271,47 @@ class MedicalApp(App):
         return train(args)
 
     def run_val(self, args: argparse.Namespace) -> int:
-        from polyhead.apps.medical.data import MedicalDataset, load_spec
-        from polyhead.apps.medical.evaluate import evaluate
+        """Metrics on a split (``--split``), per source for a sources YAML; for the image heads also the
+        calibration with the card's temperatures (fitted on this split when the card has none, and said
+        so), ECE before / after and one reliability diagram PNG per head."""
+        from polyhead.apps.medical.calibrate import calibrate_heads, merge_sources
+        from polyhead.apps.medical.training import load_any_spec, make_dataset
         from polyhead.io.writers import write_json
 
         self.load(args.weights, trust_pickle=args.trust_pickle)
-        spec = load_spec(args.data)
-        spec.input_mode, spec.input_size = self.predictor.mode, self.predictor.size
-        spec.classes = self.predictor.classes
-        ds = MedicalDataset(spec, args.split)
-        keep = self.predictor.keep_largest if args.keep_largest is None else args.keep_largest
-        metrics = evaluate(self.model, ds, spec, tta=args.tta, hd95=not args.no_hd95, detail=True, keep_largest=keep)
+        spec = load_any_spec(args.data)
+        specs = [s.spec for s in spec.sources] if hasattr(spec, "sources") else [spec]
+        for sp in [spec, *specs]:
+            sp.input_mode, sp.input_size = self.predictor.mode, self.predictor.size
+            sp.classes = self.predictor.classes
+        if args.keep_largest is not None:
+            spec.keep_largest = args.keep_largest
+        elif not hasattr(spec, "sources"):
+            spec.keep_largest = self.predictor.keep_largest
+        ds = make_dataset(spec, args.split)
+        temps = self.predictor.temperature
+        raw: dict = {}
+        if hasattr(spec, "sources"):
+            from polyhead.apps.medical.sources import evaluate_sources
+
+            metrics = evaluate_sources(
+                self.model, ds, tta=args.tta, hd95=not args.no_hd95, detail=True, temperature=temps, collect=raw
+            )
+            raw = merge_sources(raw)
+        else:
+            from polyhead.apps.medical.evaluate import evaluate
+
+            metrics = evaluate(
+                self.model, ds, spec, tta=args.tta, hd95=not args.no_hd95, detail=True,
+                keep_largest=spec.keep_largest, temperature=temps, collect=raw,
+            )  # fmt: skip
+        logits = {h: (np.stack(z), np.asarray(y)) for h, (z, y) in raw.items() if z}
+        if logits:
+            plots = Path(args.plots or (Path(args.json).parent if args.json else "runs/val/medical"))
+            metrics["calibration"] = calibrate_heads(logits, temps or None, plots, prefix=f"{args.split}_reliability")
+            for rep in metrics["calibration"].values():
+                if rep["fitted_here"]:
+                    rep["note"] = "the card has no temperature for this head: fitted on this split (in-sample)"
         print(json.dumps(metrics, indent=2))
         if args.json:
             write_json(
@@ -290,6 +369,17 @@ class MedicalApp(App):
             return "lesion" in doc.get("classes", {}) and "diagnosis" in doc
 
         return [DemoProbe("/medical_image", inputs, check)]
+
+
+def default_window(patch: tuple[int, int], side: int = 512) -> tuple[int, int]:
+    """Inference tile of a patch model: the models are fully convolutional (encoder, U-Net decoder and mask
+    head have no fixed-size layer), so tiles larger than the training patch work and re-compute far fewer
+    borders; ``side`` (a multiple of 32) or the patch itself when that is larger.
+
+    >>> default_window((128, 128))
+    (512, 512)
+    """
+    return (max(patch[0], side), max(patch[1], side))
 
 
 def _image_like() -> set[str]:

@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 
 import numpy as np
 
 from polyhead.apps.medical.data import MedicalDataset, MedicalSpec
-from polyhead.apps.medical.metrics import ClassificationMetrics, SegmentationMetrics
+from polyhead.apps.medical.metrics import ClassificationMetrics, PixelAUC, SegmentationMetrics
 from polyhead.apps.medical.postprocess import Predictor
 from polyhead.errors import InputError
 from polyhead.heads.segmentation import IGNORE_INDEX
+
+#: per image head, the figures copied flat into the metrics (``diagnosis_accuracy``, ``melanoma_ece``...)
+HEAD_KEYS = ("accuracy", "balanced_accuracy", "macro_auc", "ece", "melanoma_vs_rest_auc")
+
+
+def default_label_map(label: int | None) -> dict[str, int]:
+    """A plain dataset's one image label is the ``diagnosis`` head's class id."""
+    return {} if label is None else {"diagnosis": label}
 
 
 def evaluate(
@@ -26,18 +35,41 @@ def evaluate(
     hd95: bool = True,
     detail: bool = False,
     keep_largest: bool = False,
+    heads: dict[str, list[str]] | None = None,
+    label_map: Callable[[int | None], dict[str, int]] = default_label_map,
+    temperature: dict[str, float] | None = None,
+    collect: dict[str, tuple[list, list]] | None = None,
+    pixel_auc: bool | None = None,
 ) -> dict:
-    """Flat metrics for the Trainer (``dice``, ``iou``, ``hd95``, ``diagnosis_accuracy``, ``score``...); with
-    ``detail`` also ``per_class`` / ``diagnosis`` breakdowns. ``score`` is the mean of the foreground Dice
-    and the diagnosis balanced accuracy (whichever exist): the Trainer keeps the checkpoint with the best score."""
+    """Flat metrics for the Trainer (``dice``, ``iou``, ``hd95``, ``auc``, ``diagnosis_accuracy``, ``score``...);
+    with ``detail`` also ``per_class`` / per-head breakdowns. ``heads`` names the image-level heads and their
+    classes (default: ``diagnosis`` from the spec); ``label_map`` turns a sample's label into
+    ``{head: class id}`` (multi-source sets map one source label onto several heads). ``collect`` receives
+    each head's raw logits and labels (for temperature fitting). ``pixel_auc`` (default: for patch models,
+    i.e. vessels, and with ``detail``) adds the foreground ROC AUC over the valid pixels.
+    ``score`` is the mean of the foreground Dice and each head's balanced accuracy (whichever exist): the
+    Trainer keeps the checkpoint with the best score."""
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
+    if heads is None:
+        heads = {"diagnosis": spec.diagnosis} if spec.diagnosis else {}
     predictor = Predictor(
-        model, spec.classes, spec.diagnosis, spec.input_mode, spec.input_size, tta=tta, keep_largest=keep_largest
+        model,
+        spec.classes,
+        None,
+        spec.input_mode,
+        spec.input_size,
+        tta=tta,
+        keep_largest=keep_largest,
+        labels=heads,
+        temperature=temperature,
     )
     seg = SegmentationMetrics(spec.classes, hd95=hd95)
-    cls = ClassificationMetrics(spec.diagnosis) if spec.diagnosis else None
+    if pixel_auc is None:
+        pixel_auc = spec.input_mode == "patch" or detail
+    auc = PixelAUC() if pixel_auc and len(spec.classes) == 2 else None
+    cls = {h: ClassificationMetrics(names) for h, names in heads.items()}
     skipped = 0
     for i in range(len(dataset.items)):
         try:
@@ -46,13 +78,20 @@ def evaluate(
             print(f"skipped {e}", file=sys.stderr)
             skipped += 1
             continue
-        probs, diag = predictor.probabilities(img)
+        probs, logits = predictor.outputs(img)
         if mask is not None and probs is not None:
             pred = predictor.mask_from_probs(probs)
             target = np.where(fov > 0, mask, IGNORE_INDEX) if fov is not None else mask
             seg.update(pred, target)
-        if cls is not None and label is not None and diag is not None:
-            cls.update(diag, label)
+            if auc is not None:
+                auc.update(probs[1], target)
+        for head, cid in label_map(label).items():
+            if head in cls and head in logits:
+                cls[head].update(predictor.calibrated(head, logits[head]), cid)
+                if collect is not None:
+                    z, y = collect.setdefault(head, ([], []))
+                    z.append(np.asarray(logits[head], np.float64))
+                    y.append(int(cid))
     if was_training and hasattr(model, "train"):
         model.train()
     out: dict = {"skipped": skipped}
@@ -62,16 +101,21 @@ def evaluate(
         for k in keys if hd95 else [k for k in keys if k != "hd95"]:  # mean over foreground classes
             vals = [v[k] for v in per_class.values() if not math.isnan(v[k])]
             out[k] = float(np.mean(vals)) if vals else float("nan")
+        if auc is not None:
+            out["auc"] = auc.aggregate()["auc"]
         if detail:
             out["per_class"] = per_class
-    if cls is not None:
-        diag_metrics = cls.aggregate()
-        if diag_metrics:
-            out["diagnosis_accuracy"] = diag_metrics["accuracy"]
-            out["diagnosis_balanced_accuracy"] = diag_metrics["balanced_accuracy"]
-            out["diagnosis_macro_auc"] = diag_metrics["macro_auc"]
-            if detail:
-                out["diagnosis"] = diag_metrics
-    parts = [out[k] for k in ("dice", "diagnosis_balanced_accuracy") if k in out and not math.isnan(out[k])]
+    parts = [out["dice"]] if "dice" in out and not math.isnan(out["dice"]) else []
+    for head, metric in cls.items():
+        m = metric.aggregate()
+        if not m:
+            continue
+        for k in HEAD_KEYS:
+            if k in m:
+                out[f"{head}_{k}"] = m[k]
+        if detail:
+            out[head] = m
+        if not math.isnan(m["balanced_accuracy"]):
+            parts.append(m["balanced_accuracy"])
     out["score"] = float(np.mean(parts)) if parts else 0.0
     return out

@@ -22,8 +22,10 @@ def medical_config(
     neck_channels: int = 48,
     dice_weight: float = 1.0,
     mask_stride: int = 2,
+    image_heads: dict[str, int] | None = None,
 ) -> dict:
-    """Architecture config (stored in the model card). ``0`` classes drops that head.
+    """Architecture config (stored in the model card). ``0`` classes drops that head; ``image_heads`` adds
+    further image-level heads beside ``diagnosis`` (``{"melanoma": 2}``), built the same way.
 
     ``mask_stride`` 2 adds a stride-2 decoder level for thin structures (vessels, membranes); 4 is
     cheaper and enough for blob-like targets (skin lesions, polyps)."""
@@ -36,8 +38,9 @@ def medical_config(
             "mid_channels": 32,
             "dice_weight": dice_weight,
         }
-    if diagnosis_classes:
-        heads["diagnosis"] = {"type": "classify", "num_outputs": diagnosis_classes, "in_stride": 32, "dropout": 0.3}
+    for name, n in {"diagnosis": diagnosis_classes, **(image_heads or {})}.items():
+        if n:
+            heads[name] = {"type": "classify", "num_outputs": n, "in_stride": 32, "dropout": 0.3}
     if not heads:
         raise ValueError("a medical model needs a mask head, a diagnosis head or both")
     return {
@@ -55,6 +58,11 @@ def build_medical_model(
     diagnosis_classes: int = 0,
     neck_channels: int = 48,
     mask_stride: int = 2,
+    image_heads: dict[str, int] | None = None,
 ) -> MultiTaskModel:
     """Build the medical model; see :func:`medical_config`."""
-    return build_model(medical_config(encoder, mask_classes, diagnosis_classes, neck_channels, mask_stride=mask_stride))
+    return build_model(
+        medical_config(
+            encoder, mask_classes, diagnosis_classes, neck_channels, mask_stride=mask_stride, image_heads=image_heads
+        )
+    )
