@@ -50,6 +50,9 @@ def add_lidar_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", help="camera image, or folder of <scan>.png, for the overlay")
     p.add_argument("--fuse", action="store_true", help="colour points on the camera model's drivable area")
     p.add_argument("--resume", action="store_true", help="skip scans whose outputs already exist")
+    p.add_argument(
+        "--save-kitti", action="store_true", help="KITTI label_2 files of the boxes in <out>/label_2 (camera frame)"
+    )
     _add_common(p)
 
 
@@ -125,6 +128,12 @@ def run_lidar(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise InputError(out, "--out is a file, not a folder")
     items = scan_items(args.source, out)
+    from polyhead.apps.driving.lidar.kitti_export import check_outputs, summary_figures, write_scan_label
+
+    check_outputs(out, getattr(args, "save_kitti", False))  # never replace files polyhead did not write
+    from polyhead.io.summary_csv import SummaryTable
+
+    table = SummaryTable()
     sweep_temp_files(out)  # this program's temp files of writes cut short by a kill, nothing else
     by_key = unique_names(items, out, SCAN_OUTPUTS)
     names = {id(i): by_key[item_key(i)] for i in items}
@@ -152,9 +161,11 @@ def run_lidar(args: argparse.Namespace) -> int:
             if name in claimed:  # never overwrite another input's outputs
                 skipped += 1
                 tqdm.write(f"skipped {path}: output name '{name}' is already used by {claimed[name]}", file=sys.stderr)
+                table.add(str(path), name, "skipped", f"output name '{name}' is already used by {claimed[name]}")
                 continue
             claimed[name] = path
             if id(item) in done:
+                table.add(str(path), name, "ok")
                 resumed += 1
                 if video is not None:
                     video.write(done[id(item)])
@@ -172,7 +183,10 @@ def run_lidar(args: argparse.Namespace) -> int:
                     result.extras["camera_drivable_points"] = int(on_road.sum())
                     result.extras["camera_drivable_non_ground_points"] = int((on_road & ~result.ground).sum())
                 bev = render_bev(result, cfg.range)
+                if getattr(args, "save_kitti", False):  # before the JSON, the scan's completion mark
+                    write_scan_label(out, name, result, calib, image)
                 write_outputs(result, out, cfg.range, image, calib, name=name, source=path, bev=bev)
+                table.add(str(path), name, "ok", "", summary_figures(result))
                 if video is not None:
                     video.write(bev)
                 ok += 1
@@ -181,10 +195,12 @@ def run_lidar(args: argparse.Namespace) -> int:
             except InputError as e:
                 skipped += 1
                 tqdm.write(f"skipped {path}: {e.problem}", file=sys.stderr)
+                table.add(str(path), name, "skipped", e.problem)
             except Exception as e:  # noqa: BLE001 - one bad scan (e.g. open3d's bad_alloc) never costs the rest
                 skipped += 1
                 detail = (str(e).splitlines() or [""])[0][:160]
                 tqdm.write(f"skipped {path}: {type(e).__name__}: {detail}".rstrip(": "), file=sys.stderr)
+                table.add(str(path), name, "skipped", f"{type(e).__name__}: {detail}".rstrip(": "))
     except BaseException:
         if video is not None:
             video.abort()
@@ -194,6 +210,7 @@ def run_lidar(args: argparse.Namespace) -> int:
             video.close()
         else:
             video.abort()
+    table.write(out / "summary.csv")
     extra = f", {resumed} already done" if resumed else ""
     print(f"{ok} scan(s) -> {out} ({skipped} skipped{extra})")
     return 0 if not skipped else (2 if not ok and not resumed else 1)
