@@ -161,7 +161,7 @@ def read_text_lines(path: str | Path, what: str) -> list[str]:
     if not path.is_file():
         raise InputError(path, f"{what} not found")
     try:
-        return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        return [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
     except UnicodeDecodeError:
         raise InputError(path, f"{what} is not UTF-8 text") from None
 
