@@ -219,6 +219,7 @@ def load_format_spec(path: str | Path, fmt: str | None = None) -> FormatSpec:
     bad = [k for k, v in user.items() if v is not None and not isinstance(v, str)]
     if bad:
         raise InputError(path, f"'category_map' maps categories to class names; '{bad[0]}' maps to {user[bad[0]]!r}")
+    ClassMap(names, ALIASES, user, path)  # a mapping onto an unknown class fails here, before any reading
     return FormatSpec(
         root=root,
         layout=fmt,
