@@ -1,8 +1,9 @@
 """Training samples for the cascade, generated from real data (recipe in docs/face.md).
 
 Sources of faces: 5-point landmark crops (``path x1..x5 y1..y5`` lists), WIDER FACE ``*_bbx_gt.txt`` and
-RetinaFace ``label.txt`` box lists, UTKFace chips (a fixed face box, no points) and dlib-style XML box
-lists. Sources of non-faces: face-free photos (road scenes, floor plans, medical images). From these,
+RetinaFace ``label.txt`` box lists, COCO JSON (boxes, 5 keypoints when the category has them), UTKFace
+chips (a fixed face box, no points) and dlib-style XML box lists. Sources of non-faces: face-free photos
+(road scenes, floor plans, medical images). From these,
 ``generate`` cuts windows of the stage's input size: positives (IoU > 0.65 with a face), part faces
 (0.4-0.65), negatives (IoU < 0.3) and composites (faces pasted at random scales onto face-free scenes),
 with box offsets and landmark targets in window fractions. Arrays are cached under ``runs/``.
@@ -42,6 +43,7 @@ YAML_KEYS = (
     "seed",
     "wider",
     "retinaface",
+    "coco",
 )
 
 POS_IOU, PART_IOU, NEG_IOU = 0.65, 0.4, 0.3
@@ -212,6 +214,8 @@ class FaceSources:
     landmarks: list[Path] = field(default_factory=list)
     wider: list[tuple[Path, Path | None]] = field(default_factory=list)
     retinaface: list[Path] = field(default_factory=list)
+    #: (JSON, images folder or None); out of the repr so the sample caches of sets without COCO keep their keys
+    coco: list[tuple[Path, Path | None]] = field(default_factory=list, repr=False)
     box_xml: list[Path] = field(default_factory=list)
     utkface: Path | None = None
     backgrounds: list[str] = field(default_factory=list)
@@ -242,9 +246,14 @@ class FaceSources:
         for w in d.get("wider") or []:
             w = w if isinstance(w, dict) else {"labels": w}
             wider.append(((base / w["labels"]).resolve(), (base / w["images"]).resolve() if w.get("images") else None))
+        coco = []
+        for c in d.get("coco") or []:
+            c = c if isinstance(c, dict) else {"json": c}
+            coco.append(((base / c["json"]).resolve(), (base / c["images"]).resolve() if c.get("images") else None))
         return cls(
             landmarks=paths("landmarks"),
             wider=wider,
+            coco=coco,
             retinaface=paths("retinaface"),
             box_xml=paths("train_boxes"),
             utkface=(base / d["utkface"]).resolve() if d.get("utkface") else None,
@@ -504,11 +513,32 @@ def box_scenes(src: FaceSources) -> list[Scene]:
             img = _read(path)
             if img is not None:
                 out.append(Scene(img, boxes, pts))
+    for labels, root in src.coco:
+        out += coco_scenes(labels, root)
     for xml in src.box_xml:
         for path, boxes in read_dlib_xml(xml):
             img = _read(path)
             if img is not None:
                 out.append(Scene(img, boxes, np.full((len(boxes), 5, 2), np.nan, np.float32)))
+    return out
+
+
+def coco_scenes(path: Path, images: Path | None = None) -> list[Scene]:
+    """Photos of a COCO JSON with their face boxes and, for 5-keypoint categories, landmarks (NaN where
+    absent). With several categories only those named ``face`` count; ``iscrowd`` boxes are left out."""
+    from polyhead.formats.coco import read_coco
+    from polyhead.formats.common import normalise_name
+
+    samples, cats = read_coco(path, images)
+    faces = {n for n in cats.values() if len(cats) == 1 or normalise_name(n) == "face"}
+    out = []
+    for s in samples:
+        img = _read(s.image)
+        keep = np.array([c in faces for c in s.categories], bool)
+        if img is None or s.boxes is None:
+            continue
+        pts = s.keypoints if s.keypoints is not None else np.full((len(s.boxes), 5, 2), np.nan, np.float32)
+        out.append(Scene(img, s.boxes[keep], pts[keep]))
     return out
 
 
@@ -578,6 +608,7 @@ def cached(
 ) -> Samples:
     """:func:`generate` with the arrays cached in ``cache_dir`` (keyed by the sources and settings)."""
     recipe = (stage, split, scale, key, src) if STAGE_MULT[stage] == 1 else (stage, split, scale, key, src, STAGE_MULT)
+    recipe += (tuple(src.coco),) if src.coco else ()
     sig = hashlib.sha1(repr(recipe).encode()).hexdigest()[:10]
     path = Path(cache_dir) / f"{stage}_{split}_{sig}.npz"
     if path.is_file():
