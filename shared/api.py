@@ -66,14 +66,20 @@ class Prediction:
 
     def save(self, out_dir: str | Path, overlay: bool = True) -> list[Path]:
         """``<name>.jpg`` (or the app's overlay type), the result's extra files, then ``<name>.json`` into ``out_dir``
-        (atomically, exactly what batch predict writes); returns the paths."""
+        (atomically, exactly what batch predict writes); returns the paths. As in batch predict, a file
+        that is the input itself is never replaced (one-line error, nothing of the item written)."""
         from polyhead.predict import BatchReport, safe_name, write_image_outputs
 
         report = BatchReport()
         name = safe_name(self.name if self.frame is None else f"{self.name}_{self.frame:06d}")
         out = Path(out_dir)
+        inputs: set[tuple[int, int]] = set()
+        if self.source not in ("array", "PIL image") and Path(self.source).is_file():
+            st = Path(self.source).stat()
+            inputs.add((st.st_dev, st.st_ino))
+        suffix = self.overlay_suffix
         write_image_outputs(
-            report, out, name, self.source, self.image, self.result, overlay, True, overlay_suffix=self.overlay_suffix
+            report, out, name, self.source, self.image, self.result, overlay, True, inputs, overlay_suffix=suffix
         )
         return report.written
 

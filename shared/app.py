@@ -122,19 +122,29 @@ class App:
         ``summary.csv`` is written unless ``run_files=None`` is passed (see :meth:`run_files`).
 
         >>> report = app.predict("photos/", "runs/predict", save_txt=True, shard=(0, 2))   # doctest: +SKIP
+        >>> report = polyhead.load("floorplan").predict("plans/", "runs/fp", scale=50, mesh=True)  # doctest: +SKIP
         """
+        import functools
+        import inspect
+
         from polyhead.predict import predict_source
 
+        # per-call options of predict_image (floorplan's scale=, mesh=; driving's conf=) hold for this
+        # run, as the CLI's flags do: Python predict() and the CLI write the same files
+        own = set(inspect.signature(predict_source).parameters)
+        params = list(inspect.signature(self.predict_image).parameters.values())[1:]
+        names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in own]
+        per_call = {k: options.pop(k) for k in names if k in options}
+        predict = functools.partial(self.predict_image, **per_call) if per_call else self.predict_image
         n = batch or self.predict_batch
-        many = self.predict_images if n > 1 else None
+        many = self.predict_images if n > 1 and not per_call else None
         options.setdefault("overlay_suffix", self.overlay_suffix)
         options.setdefault("extra_suffixes", self.artifact_suffixes)
         writers = {k: options.pop(k) for k in ("save_txt", "save_conf", "save_coco") if k in options}
         if "run_files" not in options:
             options["run_files"] = self.run_files(out_dir, shard=options.get("shard"), **writers)
-        return predict_source(
-            source, out_dir, self.predict_image, stages=self.video_stages(), predict_many=many, batch=n, **options
-        )
+        stages = self.video_stages() if not per_call else None
+        return predict_source(source, out_dir, predict, stages=stages, predict_many=many, batch=n, **options)
 
     def run_files(
         self,
