@@ -15,7 +15,7 @@ import numpy as np
 
 from polyhead.app import App, Command, DemoProbe, DemoTab, lazy
 from polyhead.apps.medical.data import to_rgb
-from polyhead.apps.medical.postprocess import MedicalResult, Predictor
+from polyhead.apps.medical.postprocess import MedicalResult, Predictor, default_window
 from polyhead.cli import non_negative_int, positive_int
 from polyhead.encoders import DEFAULT_ENCODER
 from polyhead.errors import InputError
@@ -369,17 +369,6 @@ class MedicalApp(App):
             return "lesion" in doc.get("classes", {}) and "diagnosis" in doc
 
         return [DemoProbe("/medical_image", inputs, check)]
-
-
-def default_window(patch: tuple[int, int], side: int = 512) -> tuple[int, int]:
-    """Inference tile of a patch model: the models are fully convolutional (encoder, U-Net decoder and mask
-    head have no fixed-size layer), so tiles larger than the training patch work and re-compute far fewer
-    borders; ``side`` (a multiple of 32) or the patch itself when that is larger.
-
-    >>> default_window((128, 128))
-    (512, 512)
-    """
-    return (max(patch[0], side), max(patch[1], side))
 
 
 def _image_like() -> set[str]:

