@@ -34,7 +34,8 @@ class FloorplanApp(App):
     description = "floor-plan rasters -> walls, doors/windows, typed rooms; vectors (JSON/SVG) and a 3D mesh"
     examples = {
         "predict": "examples:\n  polyhead floorplan predict plan.jpg --out runs/predict\n"
-        "  polyhead floorplan predict plans/ --scale 50 --3d",
+        "  polyhead floorplan predict plans/ --scale 50 --3d\n"
+        "  polyhead floorplan predict plans/ --no-ocr          # room types from the network alone",
         "train": "example:\n  polyhead floorplan train --data datasets/floorplan.yaml --imgsz 320 320 --epochs 16",
         "val": "example:\n  polyhead floorplan val --data datasets/floorplan.yaml --json runs/floorplan_val.json",
         "export": "example:\n  polyhead floorplan export --out weights/floorplan.onnx",
@@ -46,15 +47,17 @@ class FloorplanApp(App):
         self.imgsz = INPUT_SIZE
         self.scale: float | None = None  # pixels per metre
         self.mesh = False  # batch predict also writes the 3-D model (.glb + .ply)
+        self.ocr = True  # read the printed room names and dimensions (when the OCR extra is installed)
 
     overlay_suffix = ".png"  # plans are line art: PNG keeps the thin walls sharp
-    artifact_suffixes = (".svg", ".glb", ".ply")
+    artifact_suffixes = (".svg", ".geojson", ".glb", ".ply")
 
     # ------------------------------------------------------------ model
     def load(
-        self, weights=None, imgsz=None, trust_pickle: bool = False, scale=None, mesh: bool = False
+        self, weights=None, imgsz=None, trust_pickle: bool = False, scale=None, mesh: bool = False, ocr: bool = True
     ) -> FloorplanApp:
-        """Load weights (default: ``weights/floorplan.safetensors``); ``.onnx`` runs on ONNX Runtime."""
+        """Load weights (default: ``weights/floorplan.safetensors``); ``.onnx`` runs on ONNX Runtime.
+        ``ocr=False`` switches text reading off (room types from the network alone, no scale estimate)."""
         import polyhead.apps.floorplan.model  # noqa: F401  (registers the head type before the card is built)
         from polyhead.runtime import load_network
 
@@ -64,6 +67,7 @@ class FloorplanApp(App):
         if scale is not None:
             self.scale = float(scale)
         self.mesh = bool(mesh)
+        self.ocr = bool(ocr)
         return self
 
     def ensure_loaded(self) -> None:
@@ -88,19 +92,33 @@ class FloorplanApp(App):
         return b, r
 
     def predict_image(
-        self, rgb: np.ndarray, *, scale: float | None | EllipsisType = ..., mesh: bool | EllipsisType = ...
+        self,
+        rgb: np.ndarray,
+        *,
+        scale: float | None | EllipsisType = ...,
+        mesh: bool | EllipsisType = ...,
+        ocr: bool | EllipsisType = ...,
     ):
         """One RGB plan -> :class:`FloorplanResult` in original pixels (blank page -> empty result).
 
         Plans whose long side exceeds ``MAX_SIDE`` are downscaled first (one warning line); coordinates
         in the result stay in the original image's pixels. ``scale`` (pixels per metre, None: unknown)
         holds for this call only; left out, the loaded setting applies. ``mesh`` makes the result's
-        extra files (``artifacts()``) include the 3-D model; the SVG is always among them.
+        extra files (``artifacts()``) include the 3-D model; the SVG and GeoJSON are always among them.
+        ``ocr`` (default on) reads the printed text: room names reweight each room's type, dimension
+        strings give the scale when ``scale`` is not given (see ``docs/floorplan.md``); without the OCR
+        extra one line says text reading is off and the rest of the prediction is unchanged.
+
+        >>> doc = FloorplanApp().load().predict_image(read_image("plan.jpg")).to_json()   # doctest: +SKIP
+        >>> room = doc["rooms"][0]                                                          # doctest: +SKIP
+        >>> doc["scale"]["source"], room["network_type"], room["text"], room["type"]       # doctest: +SKIP
+        ('dimensions', 'bedroom', ['KITCHEN', '3.2m x 2.6m'], 'living_kitchen_dining')
         """
-        from polyhead.apps.floorplan.postprocess import FloorplanResult, vectorise
+        from polyhead.apps.floorplan.postprocess import FloorplanResult, apply_text, text_off, vectorise
 
         scale = self.scale if scale is ... else (float(scale) if scale else None)
         mesh = self.mesh if mesh is ... else bool(mesh)
+        ocr = self.ocr if ocr is ... else bool(ocr)
 
         rgb = np.ascontiguousarray(rgb[..., :3]) if rgb.ndim == 3 else np.stack([rgb] * 3, -1)
         h, w = rgb.shape[:2]
@@ -113,17 +131,31 @@ class FloorplanApp(App):
             work = cv2.resize(rgb, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_AREA)
             warnings.warn(f"{w}x{h} plan downscaled to {work.shape[1]}x{work.shape[0]} for vectorisation", stacklevel=2)
         if _is_blank(work):
-            return FloorplanResult.empty((h, w), scale)
+            return text_off(FloorplanResult.empty((h, w), scale), "blank page")
         b, r = self.predict_masks(work)
         result = vectorise(b, r, scale=scale, unit=1 / factor, original_size=(h, w))
         result.mesh = mesh
-        return result
+        if not ocr:
+            return text_off(result, "not asked for (ocr=False / --no-ocr)")
+        from polyhead import ocr as ocr_engine
+
+        if not ocr_engine.available():
+            _say_once(ocr_engine.ocr_missing_message())
+            return text_off(result, ocr_engine.ocr_missing_message())
+        lines = [_scaled(ln, 1 / factor) for ln in ocr_engine.read_text(work)]
+        return apply_text(result, lines, user_scale=scale is not None)
 
     # ------------------------------------------------------------ CLI
     def add_arguments(self, mode: str, parser: argparse.ArgumentParser) -> None:
         if mode == "predict":
             parser.add_argument("--scale", type=float, help="pixels per metre: adds m² areas and sizes the 3D model")
             parser.add_argument("--3d", dest="mesh", action="store_true", help="also write a 3D mesh (.glb + .ply)")
+            parser.add_argument(
+                "--no-ocr",
+                dest="ocr",
+                action="store_false",
+                help="do not read the printed text (room names, dimensions): network types, no scale estimate",
+            )
             parser.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"), help="network input size")
         elif mode == "train":
             parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="encoder name (see polyhead.encoders)")
@@ -134,7 +166,13 @@ class FloorplanApp(App):
     def load_options(self, args: argparse.Namespace) -> dict:
         if args.scale is not None and not args.scale > 0:
             raise InputError(None, "--scale must be a positive number of pixels per metre")
-        return {"trust_pickle": args.trust_pickle, "scale": args.scale, "imgsz": args.imgsz, "mesh": args.mesh}
+        return {
+            "trust_pickle": args.trust_pickle,
+            "scale": args.scale,
+            "imgsz": args.imgsz,
+            "mesh": args.mesh,
+            "ocr": args.ocr,
+        }
 
     def summary_row(self, doc: dict) -> dict:
         """Rooms, walls, doors, windows, the room area (m^2 with --scale) and each room type's share of it."""
@@ -207,6 +245,25 @@ class FloorplanApp(App):
             return isinstance(doc, dict) and {"rooms", "walls", "openings"} <= set(doc)
 
         return [DemoProbe("/floorplan_image", inputs, check)]
+
+
+_said: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    """One line on stderr per process (a folder of plans says "text reading off" once, not per plan)."""
+    if message not in _said:
+        _said.add(message)
+        print(message, file=sys.stderr)
+
+
+def _scaled(line, k: float):
+    """An OCR line of the downscaled working image in original pixels."""
+    if k == 1:
+        return line
+    from polyhead.ocr import TextLine
+
+    return TextLine(line.text, tuple(v * k for v in line.box), line.score)
 
 
 def _is_blank(rgb: np.ndarray) -> bool:

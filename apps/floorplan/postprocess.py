@@ -17,18 +17,25 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from polyhead.apps.floorplan.geometry import (
+    WALL_HEIGHT,
+    neighbours,
+    plan_mesh,
+    room_polygon,
+    rooms_geojson,
+    write_mesh_file,
+)
 from polyhead.apps.floorplan.model import ROOM_CLASSES, ROOM_RGB
 
 WALL_RGB, DOOR_RGB, WINDOW_RGB = (40, 40, 40), (255, 60, 128), (40, 140, 255)
-#: 3D defaults in metres
-WALL_HEIGHT, DOOR_HEIGHT, SILL_HEIGHT, WINDOW_TOP = 2.6, 2.1, 0.9, 2.1
-#: wall thickness assumed when no scale is given (to size the 3D model only; areas stay in px)
+#: wall thickness assumed when no scale is known (to size the 3D model only; areas stay in px)
 ASSUMED_WALL_M = 0.2
 
 
 @dataclass
 class FloorplanResult:
-    """Vectorised plan in original image pixels (and metres when ``scale`` px/m is known)."""
+    """Vectorised plan in original image pixels (and metres when ``scale`` px/m is known: given by the
+    user, or estimated from the dimension strings printed in the rooms, see :func:`apply_text`)."""
 
     size: tuple[int, int]  # (h, w) of the original image
     scale: float | None = None
@@ -38,16 +45,20 @@ class FloorplanResult:
     wall_outlines: list[list[list[float]]] = field(default_factory=list)
     boundary: np.ndarray | None = None  # masks at the working resolution (not in JSON)
     room_mask: np.ndarray | None = None
+    room_ids: np.ndarray | None = None  # room id + 1 per pixel at the working resolution (0: no room)
     wall_thickness_px: float = 0.0
     mesh: bool = False  # batch predict also writes the 3-D model
+    scale_info: dict = field(default_factory=dict)  # JSON "scale": where the scale came from, its support
+    text: dict = field(default_factory=lambda: {"status": "off"})  # JSON "text": OCR lines, gross area
+    shares: list[dict] = field(default_factory=list)  # per room: the network's vote share per type
 
     def artifacts(self) -> dict:
-        """The files batch predict writes beside the overlay and JSON: ``.svg`` always, ``.glb`` + ``.ply``
-        (writers that build the mesh once) when the mesh was asked for and the plan has walls or rooms."""
-        out: dict = {".svg": self.to_svg().encode()}
-        if self.mesh and (self.rooms or self.walls):
-            from polyhead.io import write_mesh
+        """The files batch predict writes beside the overlay and JSON: ``.svg`` and ``.geojson`` always,
+        ``.glb`` + ``.ply`` (one mesh built for both) when the mesh was asked for and the plan has walls or rooms."""
+        import json
 
+        out: dict = {".svg": self.to_svg().encode(), ".geojson": json.dumps(self.to_geojson()).encode()}
+        if self.mesh and (self.rooms or self.walls):
             built: list = []
 
             def mesh():
@@ -56,12 +67,27 @@ class FloorplanResult:
                 return built[0]
 
             out[".glb"] = lambda path: write_glb(path, mesh())
-            out[".ply"] = lambda path: write_mesh(path, mesh())
+            out[".ply"] = lambda path: write_mesh_file(path, mesh())
         return out
 
     @classmethod
     def empty(cls, size: tuple[int, int], scale: float | None = None) -> FloorplanResult:
-        return cls(tuple(size), scale)
+        result = cls(tuple(size))
+        result.apply_scale(scale, "user" if scale else None)
+        return result
+
+    def apply_scale(self, scale: float | None, source: str | None, **info) -> None:
+        """Use ``scale`` px/m (None: unknown) for every metric figure; ``source`` is ``"user"`` or
+        ``"dimensions"``; ``info`` (support, spread, ...) goes into the JSON's ``scale``."""
+        self.scale = float(scale) if scale else None
+        self.scale_info = {"px_per_m": self.scale, "source": source if self.scale else None, **info}
+        s = self.scale
+        for r in self.rooms:
+            r["area_m2"] = round(r["area_px"] / s**2, 2) if s else None
+        for w in self.walls:
+            w["length_m"] = round(w["length_px"] / s, 2) if s else None
+        for o in self.openings:
+            o["width_m"] = round(o["width_px"] / s, 2) if s else None
 
     # ------------------------------------------------------------ serialisation
     def to_json(self) -> dict:
@@ -73,6 +99,8 @@ class FloorplanResult:
             "walls": self.walls,
             "openings": self.openings,
             "wall_outlines": self.wall_outlines,
+            "scale": self.scale_info or {"px_per_m": self.scale, "source": "user" if self.scale else None},
+            "text": self.text,
             "totals": {
                 "rooms": len(self.rooms),
                 "walls": len(self.walls),
@@ -83,6 +111,10 @@ class FloorplanResult:
             },
         }
         return doc
+
+    def to_geojson(self) -> dict:
+        """The rooms as a GeoJSON FeatureCollection (image pixels; properties type, area_m2, text, ...)."""
+        return rooms_geojson(self.rooms, self.scale, self.size)
 
     def to_svg(self) -> str:
         """The vectors as a standalone SVG in image pixels (rooms filled by type, walls, openings, labels)."""
@@ -142,184 +174,38 @@ class FloorplanResult:
 
     # ------------------------------------------------------------ 3D
     def to_mesh(self, wall_height_m: float = WALL_HEIGHT):
-        """Triangle mesh (open3d): walls extruded to ``wall_height_m``; over doors only a lintel (from 2.1 m),
-        over windows a sill (to 0.9 m) and a lintel; a floor polygon per room coloured by type.
+        """The plan in 3-D as a ``trimesh.Trimesh`` (:func:`geometry.plan_mesh`): walls extruded to
+        ``wall_height_m``; over doors only a lintel (from 2.1 m), over windows a sill (to 0.9 m) and a
+        lintel; each room's floor (with its holes) coloured by type.
 
         Units are metres when ``scale`` is known, else the scale is estimated from the wall thickness
         (walls assumed 0.2 m). Axes: x right, y up, z towards the viewer (image rows).
         """
-        from polyhead.open3d_loader import open3d
-
-        o3d = open3d()
-
         ppm = self.scale or max(1e-6, self.wall_thickness_px / ASSUMED_WALL_M if self.wall_thickness_px else 50.0)
-        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         grey = np.clip(np.array(WALL_RGB) / 255 + 0.45, 0, 1)
-        for wseg in self.walls:
-            parts.append(_box(wseg["centreline"], wseg["thickness_px"], 0.0, wall_height_m, ppm, grey))
-        for o in self.openings:
-            t = o["thickness_px"] * 1.05
-            top = DOOR_HEIGHT if o["kind"] == "door" else WINDOW_TOP
-            parts.append(_box(o["segment"], t, top, wall_height_m, ppm, grey))
-            if o["kind"] == "window":
-                parts.append(_box(o["segment"], t, 0.0, SILL_HEIGHT, ppm, grey))
-        for r in self.rooms:
-            parts.append(_floor(r["polygon"], ppm, np.array(ROOM_RGB[ROOM_CLASSES.index(r["type"])]) / 255))
-        verts, tris, cols, offset = [], [], [], 0
-        for v, t, c in parts:
-            verts.append(v)
-            tris.append(t + offset)
-            cols.append(np.repeat(c[None], len(v), 0))
-            offset += len(v)
-        mesh = o3d.geometry.TriangleMesh()
-        if parts:
-            mesh.vertices = o3d.utility.Vector3dVector(np.concatenate(verts))
-            mesh.triangles = o3d.utility.Vector3iVector(np.concatenate(tris).astype(np.int32))
-            mesh.vertex_colors = o3d.utility.Vector3dVector(np.concatenate(cols))
-            mesh.compute_vertex_normals()
-        return mesh
+        floors = [
+            (room_polygon(r["polygon"], r.get("holes", ())), np.array(ROOM_RGB[ROOM_CLASSES.index(r["type"])]) / 255)
+            for r in self.rooms
+        ]
+        return plan_mesh(self.walls, self.openings, floors, ppm, grey, wall_height_m)
 
 
 def _pts(poly) -> str:
     return " ".join(f"{x:.1f},{y:.1f}" for x, y in poly)
 
 
-def _box(segment, thickness_px: float, z0: float, z1: float, ppm: float, rgb) -> tuple:
-    """An oriented box around a 2-point centre-line, from height z0 to z1 (metres): (vertices, triangles, rgb)."""
-    (x1, y1), (x2, y2) = np.asarray(segment, np.float64) / ppm
-    d = np.array([x2 - x1, y2 - y1])
-    length = float(np.hypot(*d))
-    t = max(thickness_px / ppm, 1e-3)
-    if length < 1e-6:  # a dot: a square pillar
-        d, length = np.array([t, 0.0]), t
-        x1 -= t / 2
-    n = np.array([-d[1], d[0]]) / length * t / 2
-    p = np.array([x1, y1])
-    base = [p + n, p - n, p - n + d, p + n + d]
-    v = np.array([[q[0], z, q[1]] for z in (z0, z1) for q in base])
-    tris = [[0, 2, 1], [0, 3, 2], [4, 5, 6], [4, 6, 7]]
-    for i in range(4):
-        j = (i + 1) % 4
-        tris += [[i, j, 4 + j], [i, 4 + j, 4 + i]]
-    return v, np.array(tris)[:, ::-1], np.asarray(rgb, np.float64)  # outward-facing
-
-
-def triangulate(poly: np.ndarray) -> list[tuple[int, int, int]]:
-    """Ear clipping of a simple polygon (either orientation) -> vertex-index triangles.
-
-    >>> len(triangulate(np.array([[0, 0], [2, 0], [2, 2], [1, 1], [0, 2]], float)))
-    3
-    """
-    pts = np.asarray(poly, np.float64)
-    idx = list(range(len(pts)))
-    if len(idx) < 3:
-        return []
-    area = 0.5 * np.sum(pts[:, 0] * np.roll(pts[:, 1], -1) - np.roll(pts[:, 0], -1) * pts[:, 1])
-    if area < 0:
-        idx.reverse()
-    tris: list[tuple[int, int, int]] = []
-
-    def cross(o, a, b) -> float:
-        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
-
-    guard = 0
-    while len(idx) > 3 and guard < 10 * len(pts) ** 2:
-        guard += 1
-        for k in range(len(idx)):
-            i, j, l = idx[k - 1], idx[k], idx[(k + 1) % len(idx)]
-            a, b, c = pts[i], pts[j], pts[l]
-            if cross(a, b, c) <= 1e-12:
-                continue
-            inside = False
-            for m in idx:
-                if m in (i, j, l):
-                    continue
-                p = pts[m]
-                if cross(a, b, p) >= 0 and cross(b, c, p) >= 0 and cross(c, a, p) >= 0:
-                    inside = True
-                    break
-            if not inside:
-                tris.append((i, j, l))
-                idx.pop(k)
-                break
-        else:  # degenerate polygon: fan out the rest
-            break
-    for k in range(1, len(idx) - 1):
-        tris.append((idx[0], idx[k], idx[k + 1]))
-    return tris
-
-
-def _floor(polygon, ppm: float, rgb) -> tuple:
-    pts = np.asarray(polygon, np.float64) / ppm
-    tris = np.array(triangulate(pts), np.int64).reshape(-1, 3)[:, ::-1]  # facing up (+y)
-    v = np.c_[pts[:, 0], np.full(len(pts), 0.01), pts[:, 1]]
-    return v, tris, np.clip(np.asarray(rgb, np.float64), 0, 1)
-
-
 def write_glb(path: str | Path, mesh) -> Path:
-    """A binary glTF 2.0 (positions, normals, vertex colours, uint32 indices) written atomically.
-
-    Written here because open3d's own ``.glb`` output gave index accessors pointing past the vertex
-    buffer (unreadable by assimp); this one loads in three.js (``gr.Model3D``) and assimp.
-    """
-    import json
-    import struct
-
-    from polyhead.io.writers import atomic_path
-
-    v = np.asarray(mesh.vertices, np.float32)
-    f = np.asarray(mesh.triangles, np.uint32).reshape(-1)
-    if not mesh.has_vertex_normals():
-        mesh.compute_vertex_normals()
-    n = np.asarray(mesh.vertex_normals, np.float32)
-    c = np.asarray(mesh.vertex_colors, np.float32) if mesh.has_vertex_colors() else np.full_like(v, 0.7)
-    blobs = [f.tobytes(), v.tobytes(), n.tobytes(), c.tobytes()]
-    views, offset = [], 0
-    for i, b in enumerate(blobs):
-        views.append({"buffer": 0, "byteOffset": offset, "byteLength": len(b), "target": 34963 if i == 0 else 34962})
-        offset += (len(b) + 3) // 4 * 4
-    binary = b"".join(b + b"\0" * ((4 - len(b) % 4) % 4) for b in blobs)
-    vmin, vmax = (v.min(0).tolist(), v.max(0).tolist()) if len(v) else ([0, 0, 0], [0, 0, 0])
-    doc = {
-        "asset": {"version": "2.0", "generator": "polyhead floorplan"},
-        "scene": 0,
-        "scenes": [{"nodes": [0]}],
-        "nodes": [{"mesh": 0}],
-        "meshes": [{"primitives": [{"attributes": {"POSITION": 1, "NORMAL": 2, "COLOR_0": 3}, "indices": 0}]}],
-        "materials": [],
-        "buffers": [{"byteLength": len(binary)}],
-        "bufferViews": views,
-        "accessors": [
-            {"bufferView": 0, "componentType": 5125, "count": int(len(f)), "type": "SCALAR"},
-            {"bufferView": 1, "componentType": 5126, "count": int(len(v)), "type": "VEC3", "min": vmin, "max": vmax},
-            {"bufferView": 2, "componentType": 5126, "count": int(len(n)), "type": "VEC3"},
-            {"bufferView": 3, "componentType": 5126, "count": int(len(c)), "type": "VEC3"},
-        ],
-    }
-    doc["meshes"][0]["primitives"][0]["material"] = 0
-    doc["materials"] = [
-        {"pbrMetallicRoughness": {"baseColorFactor": [1, 1, 1, 1], "metallicFactor": 0.0}, "doubleSided": True}
-    ]
-    js = json.dumps(doc, separators=(",", ":")).encode()
-    js += b" " * ((4 - len(js) % 4) % 4)
-    total = 12 + 8 + len(js) + 8 + len(binary)
-    data = struct.pack("<III", 0x46546C67, 2, total) + struct.pack("<II", len(js), 0x4E4F534A) + js
-    data += struct.pack("<II", len(binary), 0x004E4942) + binary
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(data)
-    return Path(path)
+    """A binary glTF 2.0 of a trimesh mesh (positions, normals, vertex colours), written atomically;
+    trimesh's exporter replaces the hand-written one this module had."""
+    if Path(path).suffix.lower() != ".glb":
+        raise ValueError(f"{path}: a .glb path is needed")
+    return write_mesh_file(path, mesh)
 
 
 def write_mesh_files(result: FloorplanResult, stem: str | Path, formats=("glb", "ply")) -> list[Path]:
-    """``<stem>.glb`` (own writer) and ``.ply`` / ``.obj`` (through ``polyhead.io.write_mesh``)."""
-    from polyhead.io import write_mesh
-
+    """``<stem>.glb`` / ``.ply`` / ``.obj`` of ``result``'s mesh (built once), each written atomically."""
     mesh = result.to_mesh()
-    out = []
-    for fmt in formats:
-        path = Path(f"{stem}.{fmt}")
-        out.append(write_glb(path, mesh) if fmt == "glb" else write_mesh(path, mesh))
-    return out
+    return [write_mesh_file(Path(f"{stem}.{fmt}"), mesh) for fmt in formats]
 
 
 # ---------------------------------------------------------------- vectorisation
@@ -409,7 +295,8 @@ def vectorise(
     room = np.asarray(room, np.uint8)
     h, w = boundary.shape
     size = tuple(original_size or (h, w))
-    result = FloorplanResult(size, scale, boundary=boundary, room_mask=room)
+    result = FloorplanResult(size, boundary=boundary, room_mask=room)
+    result.apply_scale(scale, "user" if scale else None)
     solid = boundary > 0
     if not solid.any() and not (room > 0).any():
         return result
@@ -432,6 +319,7 @@ def vectorise(
     on_border = np.zeros(n, bool)
     on_border[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
     clean_room = np.zeros_like(room)
+    room_ids = np.zeros(room.shape, np.int32)
     outside = np.zeros(n, bool)
     for i in range(1, n):
         x, y, bw, bh, area = stats[i]
@@ -456,28 +344,54 @@ def vectorise(
             room_area = int(piece.sum())
             if room_area < min_area:
                 continue
-            contours, _ = cv2.findContours(piece.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-            c = max(contours, key=cv2.contourArea)
+            contours, hier = cv2.findContours(piece.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+            outer = [i for i in range(len(contours)) if hier[0][i][3] < 0]
+            k_out = max(outer, key=lambda i: cv2.contourArea(contours[i]))
+            c = contours[k_out]
             eps = max(1.0, 0.01 * cv2.arcLength(c, True))
             poly = cv2.approxPolyDP(c, eps, True).reshape(-1, 2).astype(np.float64) + [x, y]
             if len(poly) < 3:
                 continue
+            holes = []  # walls, columns or voids enclosed by the room
+            for i in range(len(contours)):
+                if hier[0][i][3] == k_out and cv2.contourArea(contours[i]) >= max(9.0, thick * thick):
+                    ring = cv2.approxPolyDP(contours[i], max(1.0, eps / 2), True).reshape(-1, 2) + [x, y]
+                    if len(ring) >= 3:
+                        holes.append([px(p) for p in ring])
+            shape = room_polygon([px(p) for p in poly], holes)
+            if shape.is_empty:
+                continue
+            rid = len(result.rooms)
             clean_room[y : y + bh, x : x + bw][piece] = t
+            room_ids[y : y + bh, x : x + bw][piece] = rid + 1
             ys, xs = np.nonzero(piece)
             area_px = float(room_area) * u * u
             sub_votes = room[y : y + bh, x : x + bw][piece]
+            counts = np.bincount(sub_votes, minlength=n_types)[1:]
+            total = max(1, int(counts.sum()))
+            result.shares.append({ROOM_CLASSES[j + 1]: float(c_) / total for j, c_ in enumerate(counts) if c_})
             result.rooms.append(
                 {
-                    "id": len(result.rooms),
+                    "id": rid,
                     "type": ROOM_CLASSES[t],
-                    "polygon": [px(p) for p in poly],
+                    "network_type": ROOM_CLASSES[t],
+                    "type_source": "network",
+                    "text": [],
+                    "polygon": [[round(a, 1), round(b, 1)] for a, b in shape.exterior.coords[:-1]],
+                    "holes": [[[round(a, 1), round(b, 1)] for a, b in h.coords[:-1]] for h in shape.interiors],
                     "centroid": px((xs.mean() + x + 0.5, ys.mean() + y + 0.5)),
+                    "size_px": [round((xs.max() - xs.min() + 1) * u, 1), round((ys.max() - ys.min() + 1) * u, 1)],
                     "area_px": round(area_px, 1),
-                    "area_m2": round(area_px / scale**2, 2) if scale else None,
+                    "area_m2": None,
                     "confidence": round(float((sub_votes == t).mean()), 3),
+                    "neighbours": [],
                 }
             )
     result.room_mask = clean_room
+    result.room_ids = room_ids
+    shapes = [room_polygon(r["polygon"], r["holes"]) for r in result.rooms]
+    for r, near in zip(result.rooms, neighbours(shapes, thick * u), strict=True):
+        r["neighbours"] = near
     # walls: centre-lines of the wall class (openings are separate); outlines of walls + openings
     k = int(max(5, round(2.5 * max(thick, 1.0))))
     min_len = max(2.0, 1.2 * thick)
@@ -487,7 +401,7 @@ def vectorise(
                 "centreline": [px(p) for p in s["centreline"]],
                 "thickness_px": round(s["thickness_px"] * u, 1),
                 "length_px": round(s["length_px"] * u, 1),
-                "length_m": round(s["length_px"] * u / scale, 2) if scale else None,
+                "length_m": None,
             }
         )
     contours, _ = cv2.findContours(solid.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
@@ -510,10 +424,11 @@ def vectorise(
                 "kind": kind,
                 "segment": [px(p) for p in s["segment"]],
                 "width_px": round(s["width_px"] * u, 1),
-                "width_m": round(s["width_px"] * u / scale, 2) if scale else None,
+                "width_m": None,
                 "thickness_px": round(min(s["thickness_px"], 1.5 * max(thick, 1.0)) * u, 1),  # it sits in a wall
             }
         )
+    result.apply_scale(scale, "user" if scale else None)
     return result
 
 
@@ -531,3 +446,119 @@ def _touches_border(labels: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- batch predict
+
+
+# ---------------------------------------------------------------- printed text
+#: dimension units in order of preference when a room prints several (metric is printed exactly)
+_UNIT_RANK = {"m": 0, "none": 1, "ft": 2}
+#: a lone length ("3.5m") counts for a room when one of its sides agrees with the pairs' scale this well
+LONE_AGREEMENT = 0.1
+
+
+def apply_text(result: FloorplanResult, lines, engine: str = "rapidocr", user_scale: bool = False) -> FloorplanResult:
+    """Fuse the text read on the plan (``polyhead.ocr.TextLine`` objects, original pixels) into
+    ``result``: each line belongs to the room whose polygon holds its centre; a room's words reweight
+    its type (:func:`text.fuse_type`), its dimension string gives its size in metres, the rooms' sizes
+    give the scale (:func:`text.estimate_scale`) unless the user gave one (``user_scale``: kept, the
+    estimate reported beside it), and a printed gross area is reported as a cross-check.
+
+    >>> from polyhead.ocr import TextLine
+    >>> walls = np.pad(np.zeros((96, 96), np.uint8), 2, constant_values=1)  # one room, 96 px inside
+    >>> r = vectorise(walls, np.pad(np.full((96, 96), 4, np.uint8), 2))  # the network says bedroom
+    >>> r = apply_text(r, [TextLine("KITCHEN", (30, 40, 70, 50), 0.9), TextLine("4.80 x 4.80", (30, 52, 70, 60), 0.9)])
+    >>> r.rooms[0]["type"], r.rooms[0]["type_source"], r.scale_info["source"], r.scale
+    ('living_kitchen_dining', 'text', 'dimensions', 20.0)
+    """
+    from polyhead.apps.floorplan.geometry import contains
+    from polyhead.apps.floorplan.text import (
+        FOOT,
+        estimate_scale,
+        fuse_type,
+        match_word,
+        parse_dimensions,
+        parse_gross_area,
+        room_scale,
+        words_of,
+    )
+
+    shapes = [room_polygon(r["polygon"], r.get("holes", ())) for r in result.rooms]
+    mine: list[list] = [[] for _ in result.rooms]
+    doc_lines = []
+    for ln in lines:
+        cx, cy = ln.centre
+        rid = next((i for i, sh in enumerate(shapes) if contains(sh, cx, cy)), None)
+        doc_lines.append({**ln.to_json(), "room": rid})
+        if rid is not None:
+            mine[rid].append(ln)
+    every = [d for ln in lines for d in parse_dimensions(ln.text, singles=False)]
+    feet_plan = any(d.unit == "ft" for d in every) and not any(d.unit == "m" for d in every)
+    pairs: dict[int, float] = {}
+    lone: dict[int, float] = {}
+    for rid, r in enumerate(result.rooms):
+        own = mine[rid]
+        r["text"] = [ln.text for ln in own]
+        scores: dict[str, float] = {}
+        for ln in own:
+            for w in words_of(ln.text):
+                typ, sim, _ = match_word(w)
+                if typ is not None:
+                    scores[typ] = max(scores.get(typ, 0.0), round(ln.score * sim, 3))
+        r["text_type"] = max(sorted(scores), key=scores.get) if scores else None
+        final, source = fuse_type(result.shares[rid] if rid < len(result.shares) else {r["type"]: 1.0}, scores)
+        if final != r["type"] and final in ROOM_CLASSES:
+            r["type"] = final
+            if result.room_mask is not None and result.room_ids is not None:
+                result.room_mask[result.room_ids == rid + 1] = ROOM_CLASSES.index(final)
+        r["type_source"] = source
+        dims = [d for ln in own for d in parse_dimensions(ln.text)]
+        if own and not any(len(d.metres) == 2 for d in dims):  # a string split over lines
+            dims += parse_dimensions(" ".join(ln.text for ln in own), singles=False)
+        two = sorted((d for d in dims if len(d.metres) == 2), key=lambda d: _UNIT_RANK[d.unit])
+        one = [d for d in dims if len(d.metres) == 1]
+        r["dimensions"] = None
+        if two:
+            d = two[0]
+            metres = tuple(round(v * FOOT, 3) for v in d.metres) if d.unit == "none" and feet_plan else d.metres
+            r["dimensions"] = {
+                "text": d.text,
+                "m": list(metres),
+                "unit": "ft" if feet_plan and d.unit == "none" else d.unit,
+            }
+            ppm = room_scale(tuple(r["size_px"]), metres)
+            if ppm is not None:
+                pairs[rid] = ppm
+        elif one:
+            r["dimensions"] = {"text": one[0].text, "m": list(one[0].metres), "unit": one[0].unit}
+            lone[rid] = one[0].metres[0]
+    samples = dict(pairs)
+    first = estimate_scale(pairs)
+    if first is not None:  # a lone length is the side of its room that agrees with the pairs' scale
+        for rid, length in lone.items():
+            ppm = min((s / length for s in result.rooms[rid]["size_px"]), key=lambda v: abs(v / first["px_per_m"] - 1))
+            if abs(ppm / first["px_per_m"] - 1) <= LONE_AGREEMENT:
+                samples[rid] = ppm
+    est = estimate_scale(samples)
+    grosses = [g for g in (parse_gross_area(ln.text) for ln in lines) if g]
+    gross = max(grosses, key=lambda g: g["m2"]) if grosses else None
+    result.text = {"status": "on", "engine": engine, "lines": doc_lines, "gross_area": gross}
+    info = {k: est[k] for k in ("rooms", "candidates", "spread", "support", "rejected")} if est else {"rooms": 0}
+    if user_scale:
+        result.scale_info["estimate"] = {"px_per_m": est["px_per_m"], **info} if est else None
+    elif est:
+        result.apply_scale(est["px_per_m"], "dimensions", **info)
+    else:
+        result.scale_info.update(info)
+    if gross and result.scale:
+        rooms_m2 = sum(r["area_px"] for r in result.rooms) / result.scale**2
+        result.scale_info["gross_area_check"] = {
+            "printed_m2": gross["m2"],
+            "rooms_m2": round(rooms_m2, 2),
+            "ratio": round(rooms_m2 / gross["m2"], 3),
+        }
+    return result
+
+
+def text_off(result: FloorplanResult, reason: str) -> FloorplanResult:
+    """Mark text reading as off in the JSON (OCR not installed, or not asked for), with the reason."""
+    result.text = {"status": "off", "reason": reason}
+    return result

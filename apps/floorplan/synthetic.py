@@ -247,3 +247,111 @@ def write_r3d_dataset(root: str | Path, n: int = 12, size: tuple[int, int] = (25
     yaml_path = root / "floorplan.yaml"
     yaml_path.write_text(f"format: r3d\npath: plans\nval_count: {max(1, n // 5)}\nseed: 0\n")
     return yaml_path
+
+
+#: printed room names per R3D room id, as listings write them (for :func:`labelled_plan`)
+PRINTED_NAMES = {
+    1: ["Closet", "Wardrobe", "Storage", "Store", "Walk-in Closet"],
+    2: ["Bathroom", "Bath", "WC", "Shower Room", "En-suite"],
+    3: ["Kitchen", "Living Room", "Lounge", "Dining Room", "Reception", "Kitchen/Dining"],
+    4: ["Bedroom", "Bedroom 2", "Master Bedroom", "Bed 3"],
+    5: ["Hall", "Entrance Hall", "Landing", "Corridor", "Entry"],
+    6: ["Balcony", "Terrace", "Roof Terrace"],
+}
+#: the font the labelled plans print with: DejaVu Sans, shipped inside the matplotlib wheel
+FONT_NAME = "DejaVuSans.ttf"
+
+
+@dataclass
+class LabelledPlan:
+    """A generated plan with printed room names and dimension strings, and the truth behind them."""
+
+    plan: Plan
+    px_per_m: float
+    labels: list[dict] = field(default_factory=list)  # room index, name, dims text, dims in m, box
+    gross_text: str = ""
+
+    @property
+    def image(self) -> np.ndarray:
+        return self.plan.image
+
+
+def format_length(metres: float, unit: str) -> str:
+    """``4.953, "ft"`` -> ``16'3``; ``"m"`` -> ``4.95``.
+
+    >>> format_length(4.953, "ft"), format_length(3.4712, "m")
+    ("16'3", '3.47')
+    """
+    if unit == "m":
+        return f"{metres:.2f}"
+    inches = round(metres / 0.0254)
+    return f"{inches // 12}'{inches % 12}"
+
+
+def labelled_plan(
+    rng: np.random.Generator, size: tuple[int, int] = (640, 640), font_px: int | None = None
+) -> LabelledPlan:
+    """A plan from :func:`synthetic_plan` printed the way estate-agent plans are: a room name and its
+    inner size ("4.96 x 3.47m", "16'3 x 11'5", "(4.9m x 3.5m)") centred in each room that fits them,
+    the gross area in the margin; ``px_per_m`` is the truth the dimension strings were printed from.
+
+    >>> lp = labelled_plan(np.random.default_rng(0), (480, 480))
+    >>> lp.px_per_m > 0 and all(lab["name"] for lab in lp.labels)
+    True
+    """
+    import matplotlib
+    from PIL import Image, ImageDraw, ImageFont
+
+    plan = synthetic_plan(rng, size, clutter=False, text=False)
+    h, w = size
+    ppm = float(min(h, w) / rng.uniform(9.0, 16.0))  # the plan spans 9-16 m
+    font_path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / FONT_NAME
+    fpx = font_px or max(10, int(round(min(h, w) / 48)))
+    font = ImageFont.truetype(str(font_path), fpx)
+    img = Image.fromarray(plan.image)
+    draw = ImageDraw.Draw(img)
+    out = LabelledPlan(plan, ppm)
+    style = rng.choice(["m", "m_units", "ft", "ft_m"])
+    for i, r in enumerate(plan.rooms):
+        x0, y0, x1, y1 = r.cell
+        ys, xs = np.nonzero(plan.room[y0:y1, x0:x1] == r.type_id)
+        if not len(xs):
+            continue
+        wm, hm = (xs.max() - xs.min() + 1) / ppm, (ys.max() - ys.min() + 1) / ppm
+        name = str(rng.choice(PRINTED_NAMES[r.type_id]))
+        name = name.upper() if rng.random() < 0.5 else name
+        a, b = format_length(wm, "m"), format_length(hm, "m")
+        if style == "m":
+            dims = [f"{a} x {b}"]
+        elif style == "m_units":
+            dims = [f"{a}m x {b}m"]
+        elif style == "ft":
+            dims = [f"{format_length(wm, 'ft')} x {format_length(hm, 'ft')}"]
+        else:
+            dims = [f"{format_length(wm, 'ft')} x {format_length(hm, 'ft')}", f"({wm:.1f}m x {hm:.1f}m)"]
+        lines = [name, *dims]
+        boxes = [draw.textbbox((0, 0), t, font=font) for t in lines]
+        tw = max(bx[2] - bx[0] for bx in boxes)
+        lh = fpx + 3
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        if tw > (x1 - x0) - 6 * fpx / 10 or lh * len(lines) > (y1 - y0) * 0.8:
+            continue
+        top = cy - lh * len(lines) / 2
+        for k, t in enumerate(lines):
+            bw = boxes[k][2] - boxes[k][0]
+            draw.text((cx - bw / 2, top + k * lh), t, fill=(20, 20, 20), font=font)
+        out.labels.append(
+            {
+                "room": i,
+                "type": r.type,
+                "name": name,
+                "dims": dims,
+                "size_m": (round(wm, 3), round(hm, 3)),
+                "box": [cx - tw / 2, top, cx + tw / 2, top + lh * len(lines)],
+            }
+        )
+    area = sum(r.area_px for r in plan.rooms) / ppm**2
+    out.gross_text = f"Gross internal area {area:.1f} m2 / {area * 10.7639:.0f} sq ft"
+    draw.text((4, 2), out.gross_text, fill=(20, 20, 20), font=font)
+    out.plan.image = np.asarray(img).copy()
+    return out

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from polyhead.apps.floorplan.postprocess import triangulate, vectorise, write_mesh_files
+from polyhead.apps.floorplan.postprocess import vectorise, write_mesh_files
 from polyhead.apps.floorplan.synthetic import synthetic_plan
 
 
@@ -73,8 +73,13 @@ def test_mesh_written_and_readable(tmp_path):
     assert struct.unpack("<4sII", head)[0] == b"glTF" and struct.unpack("<4sII", head)[2] == paths[0].stat().st_size
 
 
-def test_triangulate_concave():
-    l_shape = np.array([[0, 0], [4, 0], [4, 1], [1, 1], [1, 3], [0, 3]], float)
-    tris = triangulate(l_shape)
-    area = sum(0.5 * abs(np.cross(l_shape[b] - l_shape[a], l_shape[c] - l_shape[a])) for a, b, c in tris)
-    assert len(tris) == 4 and abs(area - 6.0) < 1e-9
+def test_floor_of_a_concave_room_with_a_hole_covers_its_area():
+    import trimesh
+
+    from polyhead.apps.floorplan.geometry import _floor, room_polygon
+
+    l_shape = room_polygon([[0, 0], [40, 0], [40, 10], [10, 10], [10, 30], [0, 30]], [[[2, 2], [6, 2], [6, 6], [2, 6]]])
+    floor = _floor(l_shape, 10.0, (0.5, 0.5, 0.5))
+    assert isinstance(floor, trimesh.Trimesh)
+    assert abs(floor.area - (600 - 16) / 100) < 1e-9  # m^2: the hole is left out
+    assert (floor.face_normals[:, 1] > 0.99).all()  # facing up
