@@ -66,6 +66,17 @@ class Sample:
     source: Path | None = None
     problem: InputError | None = None
 
+    def __getstate__(self) -> dict:  # InputError does not pickle by itself (DataLoader workers under spawn)
+        state = dict(self.__dict__)
+        if self.problem is not None:
+            state["problem"] = (self.problem.path, self.problem.problem)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        if state.get("problem") is not None:
+            state["problem"] = InputError(*state["problem"])
+        self.__dict__.update(state)
+
     def pixel_boxes(self, size: tuple[int, int]) -> tuple[np.ndarray | None, np.ndarray]:
         """``(boxes, ignore)`` in pixels of an image of ``size`` (h, w)."""
         if not self.normalised:

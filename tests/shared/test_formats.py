@@ -337,3 +337,13 @@ def test_mask_file_of_another_size_and_unreadable(tmp_path: Path):
     with pytest.raises(InputError) as e:
         read_mask_file(MaskFile(tmp_path / "m.png"), (4, 4))
     _one_line(e, "m.png", "not a readable image")
+
+
+def test_samples_pickle_with_their_problem(yolo_set: Path):
+    import pickle
+
+    (yolo_set.parent / "labels" / "train" / "a.txt").write_text("9 0.5 0.5 0.2 0.2\n")
+    samples = ultralytics_yaml.split_samples(ultralytics_yaml.read_data_yaml(yolo_set), "train")
+    back = pickle.loads(pickle.dumps(samples))  # DataLoader workers started with spawn (macOS) pickle them
+    assert isinstance(back[0].problem, InputError) and str(back[0].problem) == str(samples[0].problem)
+    np.testing.assert_array_equal(back[1].boxes, samples[1].boxes)
