@@ -112,6 +112,14 @@ class FormatItem:
     classes: np.ndarray
     lane_width: float = float(LINE_WIDTH_AT_1280)
 
+    @property
+    def tasks(self) -> frozenset[str]:
+        """The tasks this image has labels for (``det``, ``drivable``, ``lane``), e.g. to group mosaic tiles."""
+        s = self.sample
+        labelled = {"det": s.boxes is not None, "drivable": s.drivable is not None}
+        labelled["lane"] = s.lane is not None or s.lanes is not None
+        return frozenset(t for t, on in labelled.items() if on)
+
     def load_labels(self, img: np.ndarray) -> tuple[np.ndarray, Array | None, Array | None, Array | None]:
         """``(image, boxes (n, 5) cls x1 y1 x2 y2 | None, drivable | None, lane | None)`` for the loaded
         image; ignore regions are painted grey. Raises the sample's InputError when its labels are bad."""

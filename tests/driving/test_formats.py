@@ -174,6 +174,7 @@ def test_official_bdd100k_layout(tmp_path: Path):
     assert ll is None and drivable[40:].all() and not drivable[:40].any()
     _, b2, d2, ll2 = ds.load_raw(1)
     assert b2 is None and d2 is None and ll2[:, 20].all() and ll2.sum() == H  # f2: not in the JSON, lane only
+    assert [sorted(it.tasks) for it in ds.items] == [["det", "drivable"], ["lane"]]  # what each image labels
     batch = collate_multitask([ds[0], ds[1]], KINDS)
     assert batch["present"]["det"].tolist() == [True, False] and batch["present"]["lane"].tolist() == [False, True]
 
