@@ -128,7 +128,7 @@ def load_sources_spec(path: str | Path) -> SourcesSpec:
     for name, entry in srcs.items():
         if not isinstance(entry, dict) or "data" not in entry:
             raise InputError(path, f"source '{name}' needs 'data: <dataset yaml>'")
-        check_keys(entry, SOURCE_KEYS, path, where=f"sources.{name}")
+        check_keys(entry, SOURCE_KEYS, path, where=f"sources.{name}.")
         data = Path(str(entry["data"]))
         spec = load_spec(data if data.is_absolute() else path.parent / data)
         if spec.classes != classes:
