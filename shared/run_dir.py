@@ -55,9 +55,10 @@ def holds_results(folder: str | Path) -> bool:
 
 def next_run_dir(path: str | Path, exist_ok: bool = False) -> Path:
     """``path`` itself with ``exist_ok`` or when it holds no earlier results; else the first of
-    ``<path>2``, ``<path>3``, ... that holds none (nothing is created here)."""
+    ``<path>2``, ``<path>3``, ... that holds none and is no file (nothing is created here). A ``path``
+    that is a file is returned as it is, for the caller's one-line error."""
     path = Path(path)
-    if exist_ok or not holds_results(path):
+    if exist_ok or not path.is_dir() or not holds_results(path):  # a file: predict says "--out is a file"
         return path
     for n in itertools.count(2):
         candidate = path.with_name(f"{path.name}{n}")

@@ -1,5 +1,6 @@
 """The CLI end to end on generated data: predict on a folder and a video, errors, export."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -36,7 +37,10 @@ def test_predict_folder_skips_bad_items_and_finishes(road_images, tiny_weights, 
     assert code == 1  # some items skipped
     assert "skipped" in err and "broken.jpg: zero-byte file" in err and "garbage.png" in err
     written = sorted(p.name for p in out.iterdir())
-    assert written == sorted([f"road{i}.{ext}" for i in range(3) for ext in ("jpg", "json")])
+    assert written == sorted([f"road{i}.{ext}" for i in range(3) for ext in ("jpg", "json")] + ["summary.csv"])
+    rows = {r["name"]: r for r in csv.DictReader(open(out / "summary.csv", newline=""))}
+    assert rows["broken"]["status"] == "skipped" and rows["broken"]["problem"] == "zero-byte file"
+    assert rows["garbage"]["status"] == "skipped" and [rows[f"road{i}"]["status"] for i in range(3)] == ["ok"] * 3
     doc = json.loads((out / "road0.json").read_text())
     assert doc["image_size"] == {"height": 180, "width": 320}
     assert {"objects", "drivable_share", "lanes"} <= set(doc)
@@ -158,7 +162,8 @@ def test_resume_only_does_missing_outputs_and_out_dir_inside_input_is_not_read(r
     assert main([*args, "--resume"]) == 0
     assert "2 already done" in capsys.readouterr().out
     assert (out / "road1.json").is_file() and (out / "road0.json").stat().st_mtime_ns == stamp
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"road{i}.{e}" for i in range(3) for e in ("jpg", "json"))
+    outputs = sorted(f"road{i}.{e}" for i in range(3) for e in ("jpg", "json"))
+    assert sorted(p.name for p in out.iterdir()) == sorted([*outputs, "summary.csv"])
 
 
 @pytest.mark.slow
@@ -202,7 +207,8 @@ def test_killed_batch_predict_resumes_without_half_written_files(tiny_weights, t
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert f"{len(done_before)} already done" in rerun.stdout or len(done_before) == 24
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(f"f{i:02d}.{e}" for i in range(24) for e in ("jpg", "json"))  # whole, nothing half-written
+    whole = [f"f{i:02d}.{e}" for i in range(24) for e in ("jpg", "json")]
+    assert names == sorted([*whole, "summary.csv"])  # whole, nothing half-written
     assert all((out / n).stat().st_mtime_ns == t for n, t in stamps.items())  # finished items were not redone
     for p in out.glob("*.json"):
         json.loads(p.read_text())
