@@ -159,13 +159,80 @@ def measure(engines: list[str], r3d: Path, rendered: int = 12) -> dict:
     return report
 
 
+def measure_fusion(r3d: Path, names: list[str] | None = None, weights=None) -> dict:
+    """On R3D plans (default: the shipped card's 20 validation plans): room-type pixel accuracy of the
+    vectorised rooms over the ground-truth room pixels, network alone against network + text; and the
+    scale read from the plan: plans where one was found, and the rooms with a printed size whose size
+    at the estimated scale agrees with their pixel extents within 10% on both sides."""
+    import cv2
+
+    from polyhead.apps.floorplan.app import FloorplanApp
+    from polyhead.apps.floorplan.data import r3d_rooms
+    from polyhead.apps.floorplan.model import ROOM_CLASSES
+    from polyhead.apps.floorplan.postprocess import apply_text, vectorise
+    from polyhead.io import read_image
+    from polyhead.ocr import read_text
+
+    app = FloorplanApp().load(weights)
+    names = names or app.card["data"]["val_names"]
+    n = len(ROOM_CLASSES)
+    hits = {"network": np.zeros(n, np.int64), "network+text": np.zeros(n, np.int64)}
+    total = np.zeros(n, np.int64)
+    plans_scaled, rooms_sized, rooms_agree, changed, ratios = 0, 0, 0, 0, []
+    for name in names:
+        rgb = read_image(r3d / f"{name}.jpg")
+        gt = r3d_rooms(cv2.imread(str(r3d / f"{name}_rooms.png")))
+        b, r = app.predict_masks(rgb)
+        net = vectorise(b, r)
+        fused = apply_text(vectorise(b, r), read_text(rgb))
+        sel = gt > 0
+        total += np.bincount(gt[sel], minlength=n)
+        for key, res in (("network", net), ("network+text", fused)):
+            ok = sel & (res.room_mask == gt)
+            hits[key] += np.bincount(gt[ok], minlength=n)
+        changed += sum(room["type_source"] == "text" for room in fused.rooms)
+        if fused.scale_info.get("source") == "dimensions":
+            plans_scaled += 1
+            if fused.text.get("gross_area") and fused.scale_info.get("gross_area_check"):
+                ratios.append(fused.scale_info["gross_area_check"]["ratio"])
+        for room in fused.rooms:
+            dims = room.get("dimensions")
+            if not dims or len(dims["m"]) != 2 or not fused.scale:
+                continue
+            rooms_sized += 1
+            want = sorted(v * fused.scale for v in dims["m"])
+            have = sorted(dims.get("wall_to_wall_px") or room["size_px"])
+            rooms_agree += all(abs(h / w - 1) <= 0.1 for h, w in zip(have, want, strict=True))
+    doc: dict = {"plans": len(names), "pixels": int(total[1:].sum())}
+    for key, h in hits.items():
+        per = {ROOM_CLASSES[c]: round(float(h[c] / total[c]), 4) for c in range(1, n) if total[c]}
+        doc[key] = {
+            "room_pixel_accuracy": round(float(h[1:].sum() / max(1, total[1:].sum())), 4),
+            "mean_class_accuracy": round(float(np.mean(list(per.values()))), 4),
+            "per_class": per,
+        }
+    doc["rooms_retyped_by_text"] = int(changed)
+    doc["scale"] = {
+        "plans_with_scale": plans_scaled,
+        "rooms_with_printed_size": rooms_sized,
+        "rooms_within_10pct": rooms_agree,
+        "share_within_10pct": round(rooms_agree / max(1, rooms_sized), 4),
+        "gross_area_ratio_rooms_to_printed": ratios,
+    }
+    print(json.dumps(doc), flush=True)
+    return doc
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--engines", nargs="+", default=["rapidocr", "tesseract"])
     p.add_argument("--r3d", type=Path, default=Path(__file__).resolve().parents[3] / "shared/data/floorplan/r3d/train")
     p.add_argument("--json", type=Path)
+    p.add_argument("--fusion", action="store_true", help="also: network alone vs + text, scale, on the val plans")
     args = p.parse_args(argv)
     report = measure(args.engines, args.r3d)
+    if args.fusion:
+        report["fusion"] = measure_fusion(args.r3d)
     if args.json:
         from polyhead.io.writers import write_json
 

@@ -51,6 +51,7 @@ class FloorplanResult:
     scale_info: dict = field(default_factory=dict)  # JSON "scale": where the scale came from, its support
     text: dict = field(default_factory=lambda: {"status": "off"})  # JSON "text": OCR lines, gross area
     shares: list[dict] = field(default_factory=list)  # per room: the network's vote share per type
+    unit: float = 1.0  # original pixels per pixel of the working masks
 
     def artifacts(self) -> dict:
         """The files batch predict writes beside the overlay and JSON: ``.svg`` and ``.geojson`` always,
@@ -303,6 +304,7 @@ def vectorise(
     u = float(unit)
     thick = wall_thickness(solid)
     result.wall_thickness_px = thick * u
+    result.unit = u
 
     def px(pt) -> list[float]:
         return [round(float(pt[0]) * u, 1), round(float(pt[1]) * u, 1)]
@@ -510,31 +512,38 @@ def apply_text(result: FloorplanResult, lines, engine: str = "rapidocr", user_sc
             if result.room_mask is not None and result.room_ids is not None:
                 result.room_mask[result.room_ids == rid + 1] = ROOM_CLASSES.index(final)
         r["type_source"] = source
-        dims = [d for ln in own for d in parse_dimensions(ln.text)]
-        if own and not any(len(d.metres) == 2 for d in dims):  # a string split over lines
-            dims += parse_dimensions(" ".join(ln.text for ln in own), singles=False)
-        two = sorted((d for d in dims if len(d.metres) == 2), key=lambda d: _UNIT_RANK[d.unit])
-        one = [d for d in dims if len(d.metres) == 1]
+        dims = [(d, ln.centre) for ln in own for d in parse_dimensions(ln.text)]
+        if own and not any(len(d.metres) == 2 for d, _ in dims):  # a string split over lines
+            middle = tuple(np.mean([ln.centre for ln in own], axis=0))
+            dims += [(d, middle) for d in parse_dimensions(" ".join(ln.text for ln in own), singles=False)]
+        two = sorted((x for x in dims if len(x[0].metres) == 2), key=lambda x: _UNIT_RANK[x[0].unit])
+        one = [x for x in dims if len(x[0].metres) == 1]
         r["dimensions"] = None
         if two:
-            d = two[0]
+            d, at = two[0]
             metres = tuple(round(v * FOOT, 3) for v in d.metres) if d.unit == "none" and feet_plan else d.metres
             r["dimensions"] = {
                 "text": d.text,
                 "m": list(metres),
                 "unit": "ft" if feet_plan and d.unit == "none" else d.unit,
             }
-            ppm = room_scale(tuple(r["size_px"]), metres)
+            span = wall_to_wall(result, *at)
+            r["dimensions"]["wall_to_wall_px"] = span
+            ppm = room_scale(tuple(span), metres) if span else None
+            if ppm is None:  # the walls around the string are not the room's: the room's own extents
+                ppm = room_scale(tuple(r["size_px"]), metres)
             if ppm is not None:
                 pairs[rid] = ppm
         elif one:
-            r["dimensions"] = {"text": one[0].text, "m": list(one[0].metres), "unit": one[0].unit}
-            lone[rid] = one[0].metres[0]
+            d, at = one[0]
+            span = wall_to_wall(result, *at)
+            r["dimensions"] = {"text": d.text, "m": list(d.metres), "unit": d.unit, "wall_to_wall_px": span}
+            lone[rid] = (d.metres[0], span or r["size_px"])
     samples = dict(pairs)
     first = estimate_scale(pairs)
     if first is not None:  # a lone length is the side of its room that agrees with the pairs' scale
-        for rid, length in lone.items():
-            ppm = min((s / length for s in result.rooms[rid]["size_px"]), key=lambda v: abs(v / first["px_per_m"] - 1))
+        for rid, (length, sides) in lone.items():
+            ppm = min((s / length for s in sides), key=lambda v: abs(v / first["px_per_m"] - 1))
             if abs(ppm / first["px_per_m"] - 1) <= LONE_AGREEMENT:
                 samples[rid] = ppm
     est = estimate_scale(samples)
@@ -556,6 +565,40 @@ def apply_text(result: FloorplanResult, lines, engine: str = "rapidocr", user_sc
             "ratio": round(rooms_m2 / gross["m2"], 3),
         }
     return result
+
+
+def wall_to_wall(result: FloorplanResult, x: float, y: float, rays: int = 5) -> list[float] | None:
+    """The free span around ``(x, y)`` (original pixels) between the walls/openings of the boundary
+    mask, ``[width, height]`` in original pixels: the median over ``rays`` parallel rays each way
+    (text, furniture and a stray wall pixel move one ray, not the median). None off the plan or when
+    a ray runs out of the image (no wall on that side)."""
+    if result.boundary is None:
+        return None
+    solid = result.boundary > 0
+    h, w = solid.shape
+    u = result.unit or 1.0
+    cx, cy = int(round(x / u)), int(round(y / u))
+    if not (0 <= cx < w and 0 <= cy < h):
+        return None
+    step = max(2, int(round(result.wall_thickness_px / u)))
+    spans = []
+    for horizontal in (True, False):
+        runs = []
+        for k in range(-(rays // 2), rays // 2 + 1):
+            if horizontal:
+                line, at = solid[min(h - 1, max(0, cy + k * step))], cx
+            else:
+                line, at = solid[:, min(w - 1, max(0, cx + k * step))], cy
+            if line[at]:
+                continue
+            lo = np.nonzero(line[:at])[0]
+            hi = np.nonzero(line[at:])[0]
+            if len(lo) and len(hi):
+                runs.append(float(at + hi[0] - lo[-1] - 1))
+        if len(runs) <= rays // 2:
+            return None
+        spans.append(round(float(np.median(runs)) * u, 1))
+    return spans
 
 
 def text_off(result: FloorplanResult, reason: str) -> FloorplanResult:

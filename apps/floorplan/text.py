@@ -158,10 +158,11 @@ _LEN = (
 )
 _PAIR = re.compile(_LEN.format(p="a") + r"\s*(?:max\.?\s*)?x\s*" + _LEN.format(p="b"), re.IGNORECASE)
 _SINGLE = re.compile(
-    r"(?<![\d.'x])(?P<sft>\d{1,3})\s*'\s*(?P<sin>\d{1,2})?\s*\"?(?!\s*x)|"
+    r"(?<![\d.'x])(?P<sft>\d{1,3})\s*'\s*(?P<sin>\d{1,2}(?!\d))?\s*\"?(?!\s*x)|"
     r"(?<![\d.x])(?P<snum>\d{1,3}(?:\.\d{1,2})?)\s*(?P<sunit>m)(?![a-z²2])",
     re.IGNORECASE,
 )
+_XPR = re.compile(r"[\d'\".]+\s*(?:mm|cm|m)?\s*(?:max\.?\s*)?x\s*[\d'\".]+\s*(?:mm|cm|m)?", re.IGNORECASE)
 #: a room side outside this range (metres) is a misread, not a room
 SIDE_RANGE = (0.5, 30.0)
 
@@ -207,7 +208,6 @@ def parse_dimensions(text: str, singles: bool = True) -> list[Dimension]:
     """
     t = normalise(text)
     out: list[Dimension] = []
-    spans = []
     for m in _PAIR.finditer(t):
         a, b = _length(m, "a"), _length(m, "b")
         if a is None or b is None:
@@ -221,13 +221,11 @@ def parse_dimensions(text: str, singles: bool = True) -> list[Dimension]:
             continue
         if ua == "ft" and _length(m, "b")[1] == "none":  # 14' x 17 (the second foot mark lost)
             vb *= FOOT
-        spans.append(m.span())
         if all(SIDE_RANGE[0] <= v <= SIDE_RANGE[1] for v in (va, vb)):
             out.append(Dimension(m.group(0).strip(), (round(va, 3), round(vb, 3)), ua))
     if singles:
-        for m in _SINGLE.finditer(t):
-            if any(s <= m.start() < e for s, e in spans):
-                continue
+        rest = _XPR.sub(" ", t)  # the sides of a pair (read or refused) are not lone lengths
+        for m in _SINGLE.finditer(rest):
             if m.group("sft") is not None:
                 inch = float(m.group("sin") or 0)
                 v, unit = float(m.group("sft")) * FOOT + inch * INCH, "ft"
@@ -338,8 +336,8 @@ def fuse_type(net_share: dict[str, float], text_scores: dict[str, float]) -> tup
     (summing to 1) and ``text_scores[t]`` the best OCR score x match similarity of a word of type
     ``t`` inside the room. A word read with confidence >= 0.5 scores >= 1 and so overrides any vote;
     a doubtful word only tips a close vote; words of several types are separated by the vote.
-    Source: ``"network"`` (no room word), ``"text"`` (the words changed the type) or
-    ``"network+text"`` (they agreed).
+    Source: ``"network"`` (no room word, or the vote outweighed a doubtful one), ``"text"`` (the words
+    changed the type) or ``"network+text"`` (a word agreed with the vote).
 
     >>> fuse_type({"bedroom": 0.7, "hall": 0.3}, {"hall": 0.9}), fuse_type({"bedroom": 1.0}, {})
     (('hall', 'text'), ('bedroom', 'network'))
@@ -349,5 +347,7 @@ def fuse_type(net_share: dict[str, float], text_scores: dict[str, float]) -> tup
         return net or "background", "network"
     types = set(net_share) | set(text_scores)
     score = {t: net_share.get(t, 0.0) + TEXT_WEIGHT * text_scores.get(t, 0.0) for t in types}
-    final = max(sorted(score), key=score.get)
-    return final, "network+text" if final == net else "text"
+    final = max(sorted(score), key=lambda t: (score[t], t in text_scores))  # a tie goes to the word
+    if final != net:
+        return final, "text"
+    return final, "network+text" if final in text_scores else "network"
