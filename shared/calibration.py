@@ -22,6 +22,8 @@ import numpy as np
 
 #: bins of the expected calibration error and the reliability diagram (equal width on [0, 1])
 ECE_BINS = 15
+#: the temperatures :func:`fit_temperature` may return
+T_RANGE = (0.01, 100.0)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -42,7 +44,8 @@ def nll(logits: np.ndarray, labels: np.ndarray) -> float:
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray, max_iter: int = 100) -> float:
     """The temperature ``T > 0`` minimising the NLL of ``logits / T`` (LBFGS on ``log T``, so T stays
-    positive). 1.0 when there is nothing to fit (no samples, or a single class present)."""
+    positive), clamped to :data:`T_RANGE`. 1.0 when there is nothing to fit (no samples, or a single class
+    present) or the fit fails."""
     import torch
 
     z = torch.as_tensor(np.asarray(logits, np.float64))
@@ -62,7 +65,8 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, max_iter: int = 100)
 
     opt.step(closure)
     t = float(log_t.exp().item())
-    return t if np.isfinite(t) and 1e-2 <= t <= 1e2 else 1.0
+    # an uninformative head's optimum runs off to T -> infinity (uniform probabilities): clamp, not reset
+    return float(np.clip(t, T_RANGE[0], T_RANGE[1])) if np.isfinite(t) else 1.0
 
 
 def _bins(confidence: np.ndarray, n_bins: int) -> np.ndarray:

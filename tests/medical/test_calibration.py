@@ -48,6 +48,12 @@ def test_underconfident_logits_get_a_temperature_below_one():
     assert fit_temperature(z, y) < 1.0
 
 
+def test_an_uninformative_head_gets_the_largest_temperature_not_one():
+    rng = np.random.default_rng(5)
+    z, y = rng.normal(0, 0.5, (300, 3)), rng.integers(0, 3, 300)  # logits unrelated to the labels
+    assert fit_temperature(z, y) > 10
+
+
 def test_nothing_to_fit_gives_temperature_one_and_bad_shapes_are_refused():
     assert fit_temperature(np.zeros((0, 3)), np.zeros(0, int)) == 1.0
     assert fit_temperature(np.random.default_rng(0).normal(size=(5, 2)), np.zeros(5, int)) == 1.0  # one class
