@@ -57,6 +57,12 @@ class MultiTaskModel(nn.Module):
         norm = self.config.get("normalisation") or normalisation(self.config.get("encoder", "resnet18"))
         return tuple(norm["mean"]), tuple(norm["std"])
 
+    def example_input(self, side: int = 64) -> torch.Tensor:
+        """A seeded random batch of one ``side`` x ``side`` image with this model's input channels (for
+        checks such as :func:`polyhead.bn_fold.fold_batchnorm`'s)."""
+        g = torch.Generator().manual_seed(0)
+        return torch.randn(1, int(self.config.get("in_chans", 3)), side, side, generator=g)
+
     def shared_parameters(self) -> list[nn.Parameter]:
         return [p for p in list(self.encoder.parameters()) + list(self.neck.parameters()) if p.requires_grad]
 

@@ -140,6 +140,7 @@ class DrivingApp(App):
             parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="encoder name (see polyhead.encoders)")
         elif mode == "val":
             parser.add_argument("--batch", type=positive_int, default=4)
+            parser.add_argument("--plots", help="folder for PR / F1 curves and the confusion matrix (PNGs)")
 
     def load_options(self, args: argparse.Namespace) -> dict:
         return {
@@ -163,7 +164,7 @@ class DrivingApp(App):
         self.load(args.weights, trust_pickle=args.trust_pickle)
         spec = load_spec(args.data)
         ds = DrivingDataset(spec, args.split, imgsz=self.imgsz, norm=self.norm)
-        metrics = evaluate(self.model, ds, batch_size=args.batch)
+        metrics = evaluate(self.model, ds, batch_size=args.batch, plot_dir=getattr(args, "plots", None))
         print(json.dumps(metrics, indent=2))
         if args.json:
             write_json(

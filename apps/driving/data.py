@@ -18,6 +18,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from polyhead.apps.driving.augment import (
+    IGNORE,
+    build_augment,
+    lane_negatives,
+    mosaic,
+    repeat_factors,
+    repeated_indices,
+)
 from polyhead.apps.driving.model import CLASSES, INPUT_SIZE
 from polyhead.dataset_yaml import get_mapping, get_names, get_str, read_dataset_yaml
 from polyhead.errors import InputError
@@ -172,28 +180,6 @@ def read_mask(path: Path, image_size: tuple[int, int]) -> np.ndarray:
     return (m > 0).astype(np.uint8)
 
 
-def build_augment():
-    """One albumentations pipeline that moves image, both masks and boxes together."""
-    import albumentations as A
-
-    return A.Compose(
-        [
-            A.HorizontalFlip(p=0.5),
-            A.Affine(
-                scale=(0.8, 1.2),
-                translate_percent=(-0.08, 0.08),
-                rotate=(-3, 3),
-                p=0.6,
-                border_mode=cv2.BORDER_CONSTANT,
-            ),
-            A.RandomBrightnessContrast(0.25, 0.25, p=0.7),
-            A.HueSaturationValue(8, 25, 20, p=0.5),
-            A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.GaussNoise(std_range=(0.02, 0.06))], p=0.3),
-        ],
-        bbox_params=A.BboxParams(format="pascal_voc", label_fields=["cls"], min_visibility=0.3, min_area=16),
-    )
-
-
 class DrivingDataset(Dataset):
     """Samples ``{"image": (3, H, W), "targets": {"det": (n, 5) cls cx cy w h | None, "drivable": (H, W) | None,
     "lane": (H, W) | None}, "name"}`` letterboxed to ``imgsz``. A sample whose files are bad is ``None``
@@ -206,14 +192,34 @@ class DrivingDataset(Dataset):
         imgsz: tuple[int, int] = INPUT_SIZE,
         augment: bool = False,
         norm: Norm = (IMAGENET_MEAN, IMAGENET_STD),
+        mosaic: float = 0.5,
+        balance: bool = True,
+        derive_lane_negatives: bool = True,
+        seed: int = 0,
     ):
+        """With ``augment`` (training): the photometric + geometric pipeline, a 2x2 mosaic with probability
+        ``mosaic`` (among frames with the same labelled tasks), repeat-factor sampling of frames with rare
+        classes when ``balance``, and lane negatives off the drivable area on frames without lane labels
+        when ``derive_lane_negatives``. Without ``augment`` (validation) the samples are as labelled."""
         self.spec, self.split, self.imgsz, self.norm = spec, split, tuple(imgsz), norm
         self.items = list_items(spec, split)
         self.augment = build_augment() if augment else None
+        self.mosaic_p = float(mosaic) if augment else 0.0
+        self.derive_lane_negatives = bool(derive_lane_negatives and augment)
+        self.rng = np.random.default_rng(seed)
         self.bad: dict[str, str] = {}
+        self.groups: dict[tuple[bool, ...], list[int]] = {}
+        for k, it in enumerate(self.items):
+            self.groups.setdefault(_labelled_tasks(it), []).append(k)
+        factors = repeat_factors([_box_classes(it, spec) for it in self.items]) if augment and balance else None
+        self.index = (
+            repeated_indices(factors, np.random.default_rng(seed))
+            if factors is not None
+            else np.arange(len(self.items))
+        )
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.index)
 
     def load_raw(self, i: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
         """Image and labels in original pixels (raises InputError on bad files)."""
@@ -227,14 +233,20 @@ class DrivingDataset(Dataset):
         ll = read_mask(it.lane, size) if it.lane else None
         return img, boxes, da, ll
 
-    def __getitem__(self, i: int) -> dict | None:
+    def _raw_or_none(self, i: int):
         try:
-            img, boxes, da, ll = self.load_raw(i)
+            return self.load_raw(i)
         except InputError as e:
             if str(self.items[i].image) not in self.bad:
                 self.bad[str(self.items[i].image)] = e.problem
                 print(f"skipping sample {e}", file=sys.stderr)
             return None
+
+    def _augmented(self, raw) -> dict:
+        """One frame with its labels after the albumentations pipeline (and derived lane negatives)."""
+        img, boxes, da, ll = raw
+        if ll is None and da is not None and self.derive_lane_negatives:
+            ll = lane_negatives(da)
         h, w = img.shape[:2]
         if self.augment is not None:
             zeros = np.zeros((h, w), np.uint8)
@@ -251,6 +263,24 @@ class DrivingDataset(Dataset):
                 boxes = np.concatenate(
                     [np.array(r["cls"], np.float32).reshape(-1, 1), np.array(r["bboxes"], np.float32).reshape(-1, 4)], 1
                 )
+        return {"image": img, "boxes": boxes, "drivable": da, "lane": ll}
+
+    def __getitem__(self, i: int) -> dict | None:
+        k = int(self.index[i])
+        raw = self._raw_or_none(k)
+        if raw is None:
+            return None
+        frame = self._augmented(raw)
+        group = self.groups[_labelled_tasks(self.items[k])]
+        if self.mosaic_p and len(group) >= 4 and self.rng.random() < self.mosaic_p:
+            others = [self._raw_or_none(int(j)) for j in self.rng.choice(group, 3)]
+            if all(o is not None for o in others):
+                frame = mosaic([frame] + [self._augmented(o) for o in others], self.imgsz, self.rng)
+        return self._to_sample(frame, self.items[k].image.stem)
+
+    def _to_sample(self, frame: dict, name: str) -> dict:
+        img, boxes, da, ll = frame["image"], frame["boxes"], frame["drivable"], frame["lane"]
+        h, w = img.shape[:2]
         lb = Letterbox.fit((h, w), self.imgsz)
         targets: dict = {"det": None, "drivable": None, "lane": None}
         if boxes is not None:
@@ -267,12 +297,39 @@ class DrivingDataset(Dataset):
             )
             targets["det"] = torch.from_numpy(np.concatenate([boxes[:, :1], cxcywh], 1).astype(np.float32))
         if da is not None:
-            targets["drivable"] = torch.from_numpy(lb.apply(da, cv2.INTER_NEAREST, 0)).long()
+            targets["drivable"] = torch.from_numpy(lb.apply(da, cv2.INTER_NEAREST, IGNORE)).long()
         if ll is not None:
-            targets["lane"] = torch.from_numpy(lb.apply(ll, cv2.INTER_NEAREST, 0)).long()
+            targets["lane"] = torch.from_numpy(lb.apply(ll, cv2.INTER_NEAREST, IGNORE)).long()
         return {
             "image": to_tensor(lb.apply(img), *self.norm),
             "targets": targets,
-            "name": self.items[i].image.stem,
+            "name": name,
             "inner": lb.inner,
         }
+
+
+def _labelled_tasks(item) -> tuple[bool, bool, bool]:
+    """Which of det / drivable / lane a sample has labels for (mosaic tiles share this)."""
+    tasks = getattr(item, "tasks", None)
+    if tasks is not None:
+        return tuple(t in tasks for t in ("det", "drivable", "lane"))
+    return tuple(getattr(item, t, None) is not None for t in ("det", "drivable", "lane"))
+
+
+def _box_classes(item, spec: DatasetSpec) -> set[int]:
+    """The class ids in a sample's box file, read cheaply for repeat-factor sampling (unreadable: none)."""
+    classes = getattr(item, "classes", None)
+    if classes is not None:
+        return {int(c) for c in classes if c >= 0}
+    path = getattr(item, "det", None)
+    if path is None:
+        return set()
+    try:
+        if path.suffix == ".json":
+            data = json.loads(path.read_text())
+            frames = data["frames"] if isinstance(data, dict) else data
+            ids = (spec.class_id(str(o.get("category", ""))) for o in (frames[0].get("objects", []) if frames else []))
+            return {c for c in ids if c is not None}
+        return {int(float(line.split()[0])) for line in path.read_text().splitlines() if line.strip()}
+    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError, json.JSONDecodeError):
+        return set()

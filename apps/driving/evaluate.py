@@ -8,6 +8,7 @@ import torch
 from polyhead.apps.driving.data import DrivingDataset
 from polyhead.apps.driving.metrics import DrivingMetrics
 from polyhead.heads.detection import nms
+from polyhead.heads.segmentation import upsample_logits
 
 
 @torch.inference_mode()
@@ -18,10 +19,12 @@ def evaluate(
     conf: float = 0.001,
     iou: float = 0.6,
     max_images: int | None = None,
+    plot_dir: str | None = None,
 ) -> dict[str, float]:
-    """Run ``model`` over ``dataset`` (no augmentation) and aggregate :class:`DrivingMetrics`."""
+    """Run ``model`` over ``dataset`` (no augmentation) and aggregate :class:`DrivingMetrics`; with
+    ``plot_dir``, PR curves and the confusion matrix are drawn there."""
     model.eval()
-    metrics = DrivingMetrics(len(dataset.spec.names))
+    metrics = DrivingMetrics(len(dataset.spec.names), dataset.spec.names, plot_dir)
     n = len(dataset) if max_images is None else min(len(dataset), max_images)
     samples = (dataset[i] for i in range(n))
     batch: list[dict] = []
@@ -62,5 +65,8 @@ def _score(model, batch: list[dict], metrics: DrivingMetrics, conf: float, iou: 
             metrics.det.update(dets[k].cpu().numpy(), gt)
         for task, conf_m in (("drivable", metrics.drivable), ("lane", metrics.lane)):
             if t[task] is not None and task in out:
-                pred = out[task][k].argmax(0).numpy()[y0:y1, x0:x1]
+                pred = upsample_logits(out[task][k], (H, W)).argmax(0).numpy()[y0:y1, x0:x1]
                 conf_m.update(pred, t[task].numpy()[y0:y1, x0:x1])
+        if t["lane"] is None and t["drivable"] is not None and "lane" in out:
+            lane = upsample_logits(out["lane"][k], (H, W)).argmax(0).numpy()[y0:y1, x0:x1]
+            metrics.lane_placement.update(lane, t["drivable"].numpy()[y0:y1, x0:x1])

@@ -21,14 +21,21 @@ def driving_config(encoder: str = DEFAULT_ENCODER, num_classes: int = len(CLASSE
     """Architecture config: the default is the ImageNet EfficientNet-Lite0 encoder with a 48-channel neck.
 
     Drivable area reads the stride-8 level (large regions); lane lines read stride 4 (thin lines)
-    and weight the rare lane class up.
+    and weight the rare lane class up. At inference both return logits at their stride and
+    post-processing upsamples them (see :func:`polyhead.heads.segmentation.foreground`).
     """
     return {
         "encoder": encoder,
         "neck_channels": neck_channels,
         "heads": {
             "det": {"type": "detect", "num_classes": num_classes},
-            "drivable": {"type": "segment", "num_classes": 2, "in_stride": 8, "mid_channels": 32},
+            "drivable": {
+                "type": "segment",
+                "num_classes": 2,
+                "in_stride": 8,
+                "mid_channels": 32,
+                "eval_full_resolution": False,
+            },
             "lane": {
                 "type": "segment",
                 "num_classes": 2,
@@ -36,6 +43,7 @@ def driving_config(encoder: str = DEFAULT_ENCODER, num_classes: int = len(CLASSE
                 "mid_channels": 16,
                 "class_weights": [1.0, 4.0],
                 "dice_weight": 1.0,
+                "eval_full_resolution": False,
             },
         },
     }

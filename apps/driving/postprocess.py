@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from polyhead.heads.detection import nms
+from polyhead.heads.segmentation import foreground
 from polyhead.preprocess import Letterbox
 from polyhead.viz import draw_boxes, draw_legend, draw_polylines, overlay_mask
 
@@ -83,7 +84,8 @@ class DrivingResult:
 def postprocess(
     outputs: dict[str, torch.Tensor], boxes: list[Letterbox], names: list[str], conf: float = 0.25, iou: float = 0.45
 ) -> list[DrivingResult]:
-    """Batch outputs (input-space tensors) -> one result per image in original pixels."""
+    """Batch outputs (boxes in input pixels, mask logits at any stride) -> one result per image in
+    original pixels."""
     n = len(boxes)
     dets = nms(outputs["det"], conf, iou) if "det" in outputs else [None] * n
     results = []
@@ -93,9 +95,9 @@ def postprocess(
             d = dets[i].cpu().numpy()
             r.boxes, r.scores, r.classes = lb.to_original_boxes(d[:, :4]), d[:, 4], d[:, 5].astype(int)
         if "drivable" in outputs:
-            r.drivable = lb.to_original_map(_foreground(outputs["drivable"][i])).astype(bool)
+            r.drivable = lb.to_original_map(_mask(outputs["drivable"][i], lb)).astype(bool)
         if "lane" in outputs:
-            m = _foreground(outputs["lane"][i])
+            m = _mask(outputs["lane"][i], lb)
             x0, y0, x1, y1 = lb.inner
             r.lanes = [
                 Lane(lb.to_original_points(p), _coeffs_to_original(c, lb))
@@ -106,14 +108,9 @@ def postprocess(
     return results
 
 
-def _foreground(logits: torch.Tensor) -> np.ndarray:
-    """(C, H, W) logits -> uint8 mask of the foreground (class 1 for binary heads, else argmax != 0).
-
-    For two classes a comparison replaces argmax: same answer, ~20x faster on the CPU.
-    """
-    if logits.shape[0] == 2:
-        return (logits[1] > logits[0]).to(torch.uint8).cpu().numpy()
-    return (logits.argmax(0) != 0).to(torch.uint8).cpu().numpy()
+def _mask(logits: torch.Tensor, lb: Letterbox) -> np.ndarray:
+    """(C, h, w) logits at the head's stride -> uint8 foreground mask at the network input size."""
+    return foreground(logits, lb.size).to(torch.uint8).cpu().numpy()
 
 
 def _coeffs_to_original(c: np.ndarray, lb: Letterbox) -> list[float]:

@@ -26,6 +26,10 @@ class _LossContext:
 class DetectionHead(Head):
     """Boxes on neck levels 8, 16, 32.
 
+    ``reg_max``: distribution-focal bins per box side (ultralytics' default 16). Each side reaches at most
+    ``reg_max`` strides from its anchor; 8 bins halve the box branch's width (and its cost) and still
+    reach 256 px at stride 32.
+
     Training output: ultralytics' raw dict (``boxes``, ``scores``, ``feats``). Inference output:
     ``(B, 4 + nc, anchors)`` with centre-xywh boxes in input pixels and class probabilities, the
     layout :func:`nms` expects. Targets are rows ``(batch_idx, cls, cx, cy, w, h)`` normalised to 0..1.
@@ -41,11 +45,12 @@ class DetectionHead(Head):
         box_gain: float = 7.5,
         cls_gain: float = 0.5,
         dfl_gain: float = 1.5,
+        reg_max: int = 16,
     ):
         super().__init__()
         self.strides = tuple(strides)
         self.num_classes = num_classes
-        self.detect = Detect(nc=num_classes, ch=tuple(in_channels for _ in self.strides))
+        self.detect = Detect(nc=num_classes, reg_max=reg_max, ch=tuple(in_channels for _ in self.strides))
         self.detect.stride = torch.tensor(self.strides, dtype=torch.float32)
         self.detect.export = True  # eval returns only the decoded tensor (also what ONNX needs)
         self.detect.bias_init()
