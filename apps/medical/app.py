@@ -98,6 +98,7 @@ class MedicalApp(App):
             labels=self.card.get("labels") or {},
             temperature={h: float(c["temperature"]) for h, c in calibration.items() if isinstance(c, dict)},
             window=window,
+            fov_diameter=self.card.get("fov_diameter"),
         )
         self.weights_path = path
         return self

@@ -158,6 +158,7 @@ class Predictor:
         labels: dict[str, list[str]] | None = None,
         temperature: dict[str, float] | None = None,
         window: tuple[int, int] | None = None,
+        fov_diameter: float | None = None,
     ):
         self.model = model
         #: input normalisation: given (from the card, for ONNX models), else the torch model's own
@@ -172,6 +173,9 @@ class Predictor:
         self.heads.update({k: list(v) for k, v in (labels or {}).items()})
         self.temperature = {k: float(v) for k, v in (temperature or {}).items()}
         self.window = tuple(window) if window else self.size
+        #: fundus models trained at a common field-of-view width: inputs are rescaled to it (FOV from the red
+        #: channel) and the mask comes back in the input's pixels
+        self.fov_diameter = fov_diameter
 
     @property
     def tasks(self) -> list[str]:
@@ -208,12 +212,20 @@ class Predictor:
         """(K, H, W) mask probabilities in original pixels (or None) and ``{head: logits}`` of the image heads."""
         h, w = rgb.shape[:2]
         if self.mode == "patch":
+            factor = self._fov_factor(rgb)
+            if factor != 1.0:
+                mask_p, logits = self._outputs_scaled(rgb, factor)
+                return mask_p, logits
             x = to_tensor(np.ascontiguousarray(rgb), *self.norm)
             mask_p = None
             if "mask" in self.tasks:
-                win = self.window
+                # a window no larger than the image (rounded up to 32), never below the training patch
+                win = tuple(
+                    max(p, min(wi, -(-n // 32) * 32)) for p, wi, n in zip(self.size, self.window, (h, w), strict=True)
+                )
                 batch = max(1, self.batch_size * self.size[0] * self.size[1] // (win[0] * win[1]))
-                mask_p = sliding_window(x, lambda t: self._run(t)["mask"], win, self.window_overlap, batch).numpy()
+                ov = min(self.overlap * p / q for p, q in zip(self.size, win, strict=True))
+                mask_p = sliding_window(x, lambda t: self._run(t)["mask"], win, ov, batch).numpy()
             logits = {}
             if any(t != "mask" for t in self.tasks):  # image labels read the whole image at the patch size
                 small = cv2.resize(rgb, self.size[::-1], interpolation=cv2.INTER_AREA)
@@ -228,6 +240,28 @@ class Predictor:
             probs = out["mask"][0].numpy()
             mask_p = np.stack([cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) for p in probs])
         return mask_p, {k: v[0].numpy() for k, v in out.items() if k != "mask"}
+
+    def _fov_factor(self, rgb: np.ndarray) -> float:
+        if not self.fov_diameter:
+            return 1.0
+        from polyhead.apps.medical.fov import fov_from_red, fov_scale
+
+        fov = fov_from_red(rgb)
+        return fov_scale(fov, self.fov_diameter) if fov.any() else 1.0
+
+    def _outputs_scaled(self, rgb: np.ndarray, factor: float) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
+        from polyhead.apps.medical.fov import rescale
+
+        h, w = rgb.shape[:2]
+        small, _, _ = rescale(rgb, None, None, factor)
+        keep, self.fov_diameter = self.fov_diameter, None
+        try:
+            mask_p, logits = self.outputs(small)
+        finally:
+            self.fov_diameter = keep
+        if mask_p is not None:
+            mask_p = np.stack([cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) for p in mask_p])
+        return mask_p, logits
 
     def probabilities(self, rgb: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         """(K, H, W) class probabilities in original pixels (or None) and diagnosis probabilities (or None)."""

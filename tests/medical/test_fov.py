@@ -62,3 +62,24 @@ def test_red_channel_threshold_finds_a_dark_bordered_fov():
     found = fov_from_red(img)
     assert (found != disc).mean() < 0.002
     assert fov_diameter(found) == pytest.approx(601, abs=2.0)
+
+
+def test_a_fundus_card_rescales_inputs_to_its_fov_and_answers_in_input_pixels(tiny_patch_medical, tmp_path):
+    import json
+    import shutil
+
+    from polyhead.apps.medical.app import MedicalApp
+
+    w = tmp_path / "fundus.safetensors"
+    shutil.copy(tiny_patch_medical, w)
+    card = json.loads(tiny_patch_medical.with_suffix(".json").read_text())
+    w.with_suffix(".json").write_text(json.dumps({**card, "fov_diameter": 100}))
+    disc = _disc((300, 340), (170, 150), 140)
+    img = np.dstack([disc * 170, disc * 80, disc * 30]).astype(np.uint8)
+    app = MedicalApp().load(str(w))
+    assert app.predictor._fov_factor(img) == pytest.approx(100 / 281, rel=0.02)
+    calls = []
+    app.model.register_forward_pre_hook(lambda _m, args: calls.append(tuple(args[0].shape[-2:])))
+    result = app.predict_image(img)
+    assert result.mask.shape == (300, 340)
+    assert max(max(c) for c in calls) <= 128  # the rescaled image (~107x121) fits one window
