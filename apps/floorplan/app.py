@@ -64,8 +64,7 @@ class FloorplanApp(App):
         path = self.resolve_weights(weights)
         self.model, self.card = load_network(path, "torch", trust_pickle=trust_pickle)
         self.imgsz = check_input_size(tuple(imgsz or self.card.get("input_size", INPUT_SIZE)))
-        if scale is not None:
-            self.scale = float(scale)
+        self.scale = float(scale) if scale is not None else None  # a reload never keeps an earlier --scale
         self.mesh = bool(mesh)
         self.ocr = bool(ocr)
         return self
