@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from polyhead.app import App, Command, DemoProbe, DemoTab, lazy
 from polyhead.apps.medical.data import to_rgb
@@ -20,7 +21,7 @@ from polyhead.cli import non_negative_int, positive_int
 from polyhead.encoders import DEFAULT_ENCODER
 from polyhead.errors import InputError
 from polyhead.preprocess import card_normalisation
-from polyhead.weights import WEIGHTS_DIR
+from polyhead.weights import WEIGHTS_DIR, load_card
 
 SHIPPED = {"ph2": "medical-ph2", "drive": "medical-drive"}
 
@@ -61,25 +62,30 @@ class MedicalApp(App):
         trust_pickle: bool = False,
         keep_largest: bool | None = None,
         window: tuple[int, int] | None = None,
+        runtime: str = "torch",
     ) -> MedicalApp:
         """Load weights (a path or a shipped name). ``window``: sliding-window tile of patch models (default:
-        the card's ``input.window``, else :func:`default_window`); it must be a multiple of 32 pixels."""
+        the card's ``input.window``, else :func:`default_window`); it must be a multiple of 32 pixels.
+        ``runtime="onnx"`` runs safetensors weights in ONNX Runtime, exported once at the window size (patch
+        models) or the input size (whole-image models)."""
         from polyhead.runtime import load_network
 
         path = self.resolve_weights(weights)
-        self.model, self.card = load_network(path, "torch", trust_pickle=trust_pickle)
+        if not 0 <= overlap < 1:
+            raise InputError(None, f"--overlap must be in [0, 1), got {overlap}")
+        if window is not None and (len(window) != 2 or any(int(v) < 32 or int(v) % 32 for v in window)):
+            raise InputError(None, f"--window must be H W, multiples of 32 (at least 32), got {list(window)}")
+        self.card = load_card(path)
+        inp = self.card.get("input", {"mode": "resize", "size": self.card.get("input_size", [256, 320])})
+        if inp["mode"] == "patch" and window is None:
+            window = tuple(inp.get("window") or default_window(tuple(inp["size"])))
+        size = tuple(window) if inp["mode"] == "patch" else tuple(inp["size"])
+        self.model, self.card = load_network(path, runtime, input_size=size, trust_pickle=trust_pickle)
         if tasks:
             unknown = set(tasks) - set(self.model.tasks)
             if unknown:
                 raise InputError(path, f"model has no task {sorted(unknown)}; it has {self.model.tasks}")
             self.model.active_tasks = list(tasks)
-        inp = self.card.get("input", {"mode": "resize", "size": self.card.get("input_size", [256, 320])})
-        if not 0 <= overlap < 1:
-            raise InputError(None, f"--overlap must be in [0, 1), got {overlap}")
-        if window is not None and (len(window) != 2 or any(int(v) < 32 or int(v) % 32 for v in window)):
-            raise InputError(None, f"--window must be H W, multiples of 32 (at least 32), got {list(window)}")
-        if inp["mode"] == "patch" and window is None:
-            window = tuple(inp.get("window") or default_window(tuple(inp["size"])))
         calibration = self.card.get("calibration") or {}  # cards before calibration: temperature 1
         self.predictor = Predictor(
             self.model,
@@ -99,6 +105,7 @@ class MedicalApp(App):
             temperature={h: float(c["temperature"]) for h, c in calibration.items() if isinstance(c, dict)},
             window=window,
             fov_diameter=self.card.get("fov_diameter"),
+            fixed_window=not isinstance(self.model, torch.nn.Module),  # ONNX: exported at the window size
         )
         self.weights_path = path
         return self
@@ -197,6 +204,12 @@ class MedicalApp(App):
             parser.add_argument("--tasks", nargs="+", help="run only these heads (mask, diagnosis, melanoma...)")
             parser.add_argument("--axis", type=int, default=2, choices=[0, 1, 2], help="slice axis of volumes")
             parser.add_argument(
+                "--runtime",
+                choices=["auto", "torch", "onnx"],
+                default="torch",
+                help="torch eager, or ONNX Runtime (exported once at the window / input size and cached)",
+            )
+            parser.add_argument(
                 "--mesh",
                 choices=["ply", "stl", "obj", "glb"],
                 help="also write a surface mesh of each predicted volume",
@@ -240,6 +253,7 @@ class MedicalApp(App):
             "tasks": args.tasks,
             "trust_pickle": args.trust_pickle,
             "window": tuple(args.window) if args.window else None,
+            "runtime": getattr(args, "runtime", "torch"),
         }
 
     def summary_row(self, doc: dict) -> dict:

@@ -28,6 +28,7 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=int, nargs=2, metavar=("H", "W"), help="inference tile (default: predict's)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (the target is for 2 cores)")
     p.add_argument("--skip-patch-tiles", action="store_true", help="time only the large window (faster)")
+    p.add_argument("--runtime", choices=["torch", "onnx"], default="torch", help="for the sliding-window model")
 
 
 def _peak_rss_mb() -> float:
@@ -67,10 +68,15 @@ def run_bench(args: argparse.Namespace) -> int:
 
     big, _, _ = fundus_image(rng, args.large)
     rss0 = _peak_rss_mb()
-    patch_app = MedicalApp().load(args.patch_weights, window=tuple(args.window) if args.window else None)
+    window = tuple(args.window) if args.window else None
+    patch_app = MedicalApp().load(args.patch_weights, window=window, runtime=args.runtime)
     ph, pw = patch_app.predictor.size
     wh, ww = patch_app.predictor.window
-    tiles = {"window": (wh, ww)} if args.skip_patch_tiles else {"patch": (ph, pw), "window": (wh, ww)}
+    tiles = (
+        {"window": (wh, ww)}
+        if args.skip_patch_tiles or args.runtime == "onnx"
+        else {"patch": (ph, pw), "window": (wh, ww)}
+    )
     for name, tile in tiles.items():
         patch_app.predictor.window = tile
         for tta in (False, True):
@@ -95,6 +101,7 @@ def run_bench(args: argparse.Namespace) -> int:
             "target_met": figures[key] < 30.0,
             "peak_rss_mb": round(max(rss0, _peak_rss_mb()), 1),
             "threads": torch.get_num_threads(),
+            "runtime": args.runtime,
         }
     )
     print(json.dumps(figures, indent=2))

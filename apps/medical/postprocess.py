@@ -159,6 +159,7 @@ class Predictor:
         temperature: dict[str, float] | None = None,
         window: tuple[int, int] | None = None,
         fov_diameter: float | None = None,
+        fixed_window: bool = False,
     ):
         self.model = model
         #: input normalisation: given (from the card, for ONNX models), else the torch model's own
@@ -176,6 +177,7 @@ class Predictor:
         #: fundus models trained at a common field-of-view width: inputs are rescaled to it (FOV from the red
         #: channel) and the mask comes back in the input's pixels
         self.fov_diameter = fov_diameter
+        self.fixed_window = fixed_window  # a fixed-size network (ONNX): small images are padded, not windowed smaller
 
     @property
     def tasks(self) -> list[str]:
@@ -220,9 +222,11 @@ class Predictor:
             mask_p = None
             if "mask" in self.tasks:
                 # a window no larger than the image (rounded up to 32), never below the training patch
-                win = tuple(
-                    max(p, min(wi, -(-n // 32) * 32)) for p, wi, n in zip(self.size, self.window, (h, w), strict=True)
-                )
+                win = self.window
+                if not self.fixed_window:
+                    win = tuple(
+                        max(p, min(q, -(-n // 32) * 32)) for p, q, n in zip(self.size, win, (h, w), strict=True)
+                    )
                 batch = max(1, self.batch_size * self.size[0] * self.size[1] // (win[0] * win[1]))
                 ov = min(self.overlap * p / q for p, q in zip(self.size, win, strict=True))
                 mask_p = sliding_window(x, lambda t: self._run(t)["mask"], win, ov, batch).numpy()
