@@ -67,6 +67,7 @@ class RunFiles:
         self.relative: dict[str, str] = {}
         self._frames: dict[str, list[dict]] = {}
         self._marked = False
+        self._box_app: bool | None = None  # None until a result was seen
 
     # ------------------------------------------------------------ paths
     @property
@@ -109,8 +110,8 @@ class RunFiles:
 
     def image(self, item: SourceItem, name: str, doc: dict | None) -> None:
         """An input done now or by an earlier run (``doc``: its result JSON; None when there is none)."""
-        figures = self.summary_row(doc) if doc else {}
-        self.table.add(item.label, name, "ok", "", figures)
+        figures, problem = self._figures(doc) if doc else ({}, "")
+        self.table.add(item.label, name, "ok", problem, figures)
         if doc:
             self._boxes(item, name, doc, None)
 
@@ -131,7 +132,7 @@ class RunFiles:
         """One video frame's result (called in order, from the video's drawing thread)."""
         from polyhead.predict import item_key
 
-        self._frames.setdefault(item_key(item), []).append(self.summary_row(doc))
+        self._frames.setdefault(item_key(item), []).append(self._figures(doc)[0])
         self._boxes(item, name, doc, index)
 
     def video(self, item: SourceItem, name: str, frames: int, problem: str = "") -> None:
@@ -150,17 +151,29 @@ class RunFiles:
     def finish(self) -> list[Path]:
         """Write ``summary.csv`` (and the COCO tables); returns the files written."""
         written = []
+        if (self.save_txt or self.save_coco) and self._box_app is False:
+            import sys
+
+            print("note: --save-txt / --save-coco: this app gives no 2-D boxes; no labels written", file=sys.stderr)
         if self.save_coco:
             coco = self.coco or CocoResults([])
             written += coco.write(*self.coco_paths)
         written.append(self.table.write(self.summary_path))
         return written
 
+    def _figures(self, doc: dict) -> tuple[dict, str]:
+        """The app's figures of ``doc``; a figure that cannot be computed never costs the item."""
+        try:
+            return dict(self.summary_row(doc)), ""
+        except Exception as e:  # noqa: BLE001 - the item's outputs are written; only its row lacks figures
+            return {}, f"no figures ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:120]})"
+
     # ------------------------------------------------------------ boxes
     def _boxes(self, item: SourceItem, name: str, doc: dict, frame: int | None) -> None:
         if not (self.save_txt or self.save_coco):
             return
         dets = self.detections(doc)
+        self._box_app = bool(self._box_app) or dets is not None
         if dets is None:
             return
         size = doc.get("image_size") or {}

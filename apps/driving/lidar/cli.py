@@ -111,6 +111,17 @@ def _done_bev(out: Path, name: str, item: ScanItem, shape: tuple[int, int]) -> n
     return bev if bev.shape[:2] == shape else None  # another --range: redo
 
 
+def _resumed_figures(path: Path) -> dict:
+    """The summary figures of a scan an earlier run finished, from its JSON (none when unreadable)."""
+    from polyhead.apps.driving.lidar.kitti_export import summary_figures
+
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return summary_figures(doc) if isinstance(doc, dict) else {}
+
+
 def run_lidar(args: argparse.Namespace) -> int:
     """Process every scan: per scan ``.ply``, ``_bev.png`` (+ ``_overlay.png`` with a camera) and
     ``.json`` (last); ``bev.mp4`` for a sequence. Inputs are never outputs: scans inside ``--out``
@@ -165,7 +176,7 @@ def run_lidar(args: argparse.Namespace) -> int:
                 continue
             claimed[name] = path
             if id(item) in done:
-                table.add(str(path), name, "ok")
+                table.add(str(path), name, "ok", "", _resumed_figures(out / f"{name}.json"))
                 resumed += 1
                 if video is not None:
                     video.write(done[id(item)])
@@ -186,7 +197,7 @@ def run_lidar(args: argparse.Namespace) -> int:
                 if getattr(args, "save_kitti", False):  # before the JSON, the scan's completion mark
                     write_scan_label(out, name, result, calib, image)
                 write_outputs(result, out, cfg.range, image, calib, name=name, source=path, bev=bev)
-                table.add(str(path), name, "ok", "", summary_figures(result))
+                table.add(str(path), name, "ok", "", summary_figures(result.to_json()))
                 if video is not None:
                     video.write(bev)
                 ok += 1

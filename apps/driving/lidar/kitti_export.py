@@ -118,10 +118,13 @@ def write_scan_label(out, name: str, result, calib=None, image: np.ndarray | Non
     return write_kitti_label(labels / f"{name}.txt", kitti_objects(result.boxes, calib, shape))
 
 
-def summary_figures(result) -> dict:
-    """A scan's ``summary.csv`` figures: boxes per label and the point counts."""
+def summary_figures(doc: dict) -> dict:
+    """A scan's ``summary.csv`` figures from its JSON (so a resumed scan gives the same row): boxes per
+    label and the point counts."""
     labels = ("car", "pedestrian", "cyclist", "truck", "obstacle")
-    row: dict = {label: sum(b.label == label for b in result.boxes) for label in labels}
-    row["points"] = int(len(result.points))
-    row["ground_points"] = int(np.asarray(result.ground).sum())
+    boxes = doc.get("boxes") or []
+    row: dict = {label: sum(b.get("label") == label for b in boxes) for label in labels}
+    points = doc.get("points") or {}
+    row["points"] = points.get("processed")
+    row["ground_points"] = points.get("ground")
     return row
