@@ -235,3 +235,20 @@ def test_train_and_val_on_a_sources_yaml_write_calibration(tmp_path, lesion_yaml
     result = MedicalApp().load(str(out / "best.safetensors")).predict_image(np.zeros((64, 64, 3), np.uint8))
     row = MedicalApp().summary_row(result.to_json())
     assert {"diagnosis", "melanoma", "p_melanoma_melanoma", "lesion_area_px"} <= set(row)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "datasets").glob("medical-*.yaml")))
+def test_every_medical_yaml_uses_only_known_keys(name):
+    import warnings
+
+    from polyhead.apps.medical.training import load_any_spec
+    from polyhead.dataset_yaml import UnknownKeyWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnknownKeyWarning)
+        try:
+            load_any_spec(REPO / "datasets" / name)
+        except InputError as e:  # the data may be absent on a clone; a key problem may not
+            if "does not exist" not in str(e) and "not found" not in str(e):
+                raise
+            pytest.skip(f"data absent: {e}")
