@@ -143,7 +143,8 @@ class App:
         writers = {k: options.pop(k) for k in ("save_txt", "save_conf", "save_coco") if k in options}
         if "run_files" not in options:
             options["run_files"] = self.run_files(out_dir, shard=options.get("shard"), **writers)
-        stages = self.video_stages() if not per_call else None
+        stage_keys = set(inspect.signature(self.video_stages).parameters)
+        stages = self.video_stages(**per_call) if set(per_call) <= stage_keys else None
         return predict_source(source, out_dir, predict, stages=stages, predict_many=many, batch=n, **options)
 
     def run_files(

@@ -195,6 +195,8 @@ def predict_source(
         on_frame = None
         if run_files is not None:
             on_frame = partial(run_files.frame, item, name)
+        if stages and hasattr(stages[1], "new_video"):
+            stages[1].new_video()  # fresh track ids for every video
         try:
             if save_json:
                 sweep_temp_files(out / name)

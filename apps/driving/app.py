@@ -26,6 +26,7 @@ class DrivingApp(App):
     name = "driving"
     title = "Driving"
     description = "traffic objects + drivable area + lane lines (camera); LiDAR ground, obstacles and boxes"
+    artifact_suffixes = ("_drivable.png", "_lane.png")  # the masks of an image, beside its overlay and JSON
     examples = {
         "predict": "examples:\n  polyhead driving predict dashcam.mp4 --out runs/predict\n"
         "  polyhead driving predict 'frames/*.jpg' --conf 0.3 --tasks det lane",
@@ -108,8 +109,10 @@ class DrivingApp(App):
         return conf, iou
 
     def video_stages(self, *, conf: float | None = None, iou: float | None = None):
-        """Model in one thread, NMS + masks + lane fitting in the drawing thread; ``conf`` / ``iou`` hold
-        for this video only (default: the loaded settings)."""
+        """Model in one thread, NMS + masks + lane fitting + BYTETrack ids in the drawing thread; ``conf`` /
+        ``iou`` hold for this run only (default: the loaded settings)."""
+        from polyhead.tracking import BoxTracker, TrackedFinish
+
         self.ensure_loaded()
         conf, iou = self._thresholds(conf, iou)
 
@@ -122,7 +125,10 @@ class DrivingApp(App):
             outputs, lb = raw
             return postprocess(outputs, [lb], self.names, conf, iou)[0]
 
-        return infer, finish
+        def assign(result: DrivingResult, tracker: BoxTracker) -> None:
+            result.track_ids = tracker.update(result.boxes, result.scores, result.classes)
+
+        return infer, TrackedFinish(finish, assign, lambda: BoxTracker(conf=conf))
 
     # ------------------------------------------------------------ CLI
     def add_arguments(self, mode: str, parser: argparse.ArgumentParser) -> None:

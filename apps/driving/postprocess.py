@@ -39,6 +39,7 @@ class DrivingResult:
     drivable: np.ndarray | None = None  # bool (h, w)
     lane_mask: np.ndarray | None = None  # bool (h, w)
     lanes: list[Lane] = field(default_factory=list)
+    track_ids: np.ndarray | None = None  # per box, video only (-1: not yet a track)
 
     @property
     def drivable_share(self) -> float | None:
@@ -55,10 +56,23 @@ class DrivingResult:
             }
             for b, s, c in zip(self.boxes, self.scores, self.classes, strict=True)
         ]
+        if self.track_ids is not None:
+            for obj, t in zip(out["objects"], self.track_ids, strict=True):
+                obj["track_id"] = int(t) if t >= 0 else None
         if self.drivable is not None:
             out["drivable_share"] = round(self.drivable_share, 4)
         if self.lane_mask is not None:
             out["lanes"] = [lane.to_json() for lane in self.lanes]
+        return out
+
+    def artifacts(self) -> dict:
+        """The files batch predict writes beside the overlay and JSON for an image: the drivable-area and
+        lane masks as 8-bit PNGs (255 = the class, 0 = not), in original pixels."""
+        out: dict = {}
+        if self.drivable is not None:
+            out["_drivable.png"] = self.drivable.astype(np.uint8) * 255
+        if self.lane_mask is not None:
+            out["_lane.png"] = self.lane_mask.astype(np.uint8) * 255
         return out
 
     def plot(self, image: np.ndarray) -> np.ndarray:
@@ -77,6 +91,8 @@ class DrivingResult:
             legend.append(("lane", LANE_COLOR))
         if len(self.boxes):
             labels = [f"{self.names[int(c)]} {s:.2f}" for s, c in zip(self.scores, self.classes, strict=True)]
+            if self.track_ids is not None:
+                labels = [f"#{t} {lab}" if t >= 0 else lab for t, lab in zip(self.track_ids, labels, strict=True)]
             out = draw_boxes(out, self.boxes, labels, self.classes.tolist())
         return draw_legend(out, legend) if legend else out
 
