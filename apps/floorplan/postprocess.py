@@ -11,6 +11,7 @@ True
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -521,11 +522,14 @@ def apply_text(result: FloorplanResult, lines, engine: str = "rapidocr", user_sc
         r["dimensions"] = None
         if two:
             d, at = two[0]
-            metres = tuple(round(v * FOOT, 3) for v in d.metres) if d.unit == "none" and feet_plan else d.metres
+            # no unit printed on a plan that prints feet: whole numbers are feet ("14 x 17"), decimals
+            # metres (the "(4.1 x 3.3)" beside "13'6 x 10'10")
+            as_feet = d.unit == "none" and feet_plan and not re.search(r"\d\.\d", d.text)
+            metres = tuple(round(v * FOOT, 3) for v in d.metres) if as_feet else d.metres
             r["dimensions"] = {
                 "text": d.text,
                 "m": list(metres),
-                "unit": "ft" if feet_plan and d.unit == "none" else d.unit,
+                "unit": "ft" if as_feet else d.unit,
             }
             span = wall_to_wall(result, *at)
             r["dimensions"]["wall_to_wall_px"] = span
