@@ -206,6 +206,12 @@ class DrivingApp(App):
                 lazy("polyhead.apps.driving.convert", "add_convert_arguments"),
                 lazy("polyhead.apps.driving.convert", "run_convert"),
             ),
+            "audit": Command(
+                "held-out checks before shipping: TuSimple lanes, lane placement on CamVid, BDD100K boxes",
+                lazy("polyhead.apps.driving.audit", "add_audit_arguments"),
+                lazy("polyhead.apps.driving.audit", "run_audit"),
+                "example:\n  polyhead driving audit --weights runs/train/driving/best.safetensors --out runs/audit",
+            ),
             "lidar": Command(
                 "LiDAR scans: ground, obstacles, 3D boxes, BEV, camera overlay",
                 lazy("polyhead.apps.driving.lidar.cli", "add_lidar_arguments"),
