@@ -1,5 +1,7 @@
-"""``polyhead bench floorplan``: plans/s of the network at 512x512, end-to-end plans/s, and the times of
-vectorisation and of 3D extrusion (mesh build + .glb write), medians over interleaved rounds.
+"""``polyhead bench floorplan``: plans/s of the network at 512x512, end-to-end plans/s with and without
+reading the printed text (OCR, when the extra is installed), and the times of OCR, vectorisation and 3D
+extrusion (mesh build + .glb write), medians over interleaved rounds, on a generated plan that prints
+room names and dimensions.
 
 >>> main(["bench", "floorplan", "--rounds", "3"])   # doctest: +SKIP
 """
@@ -34,7 +36,8 @@ def run_bench(args: argparse.Namespace) -> int:
     from polyhead.apps.floorplan.app import FloorplanApp
     from polyhead.apps.floorplan.model import build_floorplan_model
     from polyhead.apps.floorplan.postprocess import vectorise, write_glb
-    from polyhead.apps.floorplan.synthetic import synthetic_plan
+    from polyhead.apps.floorplan.synthetic import labelled_plan
+    from polyhead.ocr import available, read_text
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     app = FloorplanApp()
@@ -44,15 +47,27 @@ def run_bench(args: argparse.Namespace) -> int:
         source = str(weights)
     else:
         app.model, app.imgsz, source = build_floorplan_model().eval(), (args.imgsz, args.imgsz), "random init"
-    plan = synthetic_plan(np.random.default_rng(0), (args.imgsz, args.imgsz))
+    plan = labelled_plan(np.random.default_rng(0), (args.imgsz, args.imgsz)).plan
+    ocr = available()
     x = torch.randn(1, 3, args.imgsz, args.imgsz)
     tmp = Path(tempfile.mkdtemp(prefix="polyhead_bench_"))
-    times: dict[str, list[float]] = {"model": [], "end_to_end": [], "vectorise": [], "mesh_3d": []}
+    times: dict[str, list[float]] = {
+        "model": [],
+        "end_to_end": [],
+        "end_to_end_no_ocr": [],
+        "vectorise": [],
+        "mesh_3d": [],
+    }
+    if ocr:
+        times["ocr"] = []
     with torch.inference_mode():
-        app.model(x), app.predict_image(plan.image)  # warm-up
+        app.model(x), app.predict_image(plan.image)  # warm-up (loads the OCR models too)
         for _ in range(args.rounds):
             times["model"].append(_timed(lambda: app.model(x))[0])
-            times["end_to_end"].append(_timed(lambda: app.predict_image(plan.image))[0])
+            times["end_to_end"].append(_timed(lambda: app.predict_image(plan.image, ocr=ocr))[0])
+            times["end_to_end_no_ocr"].append(_timed(lambda: app.predict_image(plan.image, ocr=False))[0])
+            if ocr:
+                times["ocr"].append(_timed(lambda: read_text(plan.image))[0])
             dt, result = _timed(lambda: vectorise(plan.boundary, plan.room, scale=50.0))
             times["vectorise"].append(dt)
             times["mesh_3d"].append(_timed(lambda r=result: write_glb(tmp / "plan.glb", r.to_mesh()))[0])
@@ -63,7 +78,10 @@ def run_bench(args: argparse.Namespace) -> int:
         "threads": torch.get_num_threads(),
         "rounds": args.rounds,
         "model_plans_per_s": round(1 / med["model"], 2),
+        "ocr": "rapidocr" if ocr else "off (pip install 'polyhead[ocr]')",
         "end_to_end_plans_per_s": round(1 / med["end_to_end"], 2),
+        "end_to_end_no_ocr_plans_per_s": round(1 / med["end_to_end_no_ocr"], 2),
+        "ocr_ms": round(1000 * med["ocr"], 1) if ocr else None,
         "vectorise_ms": round(1000 * med["vectorise"], 1),
         "mesh_3d_ms": round(1000 * med["mesh_3d"], 1),
         "plan": {"rooms": len(result.rooms), "walls": len(result.walls), "openings": len(result.openings)},

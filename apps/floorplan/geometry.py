@@ -106,27 +106,39 @@ def rooms_geojson(rooms: Sequence[dict], scale_px_per_m: float | None, size: tup
 
 
 # ---------------------------------------------------------------- 3D
-def _wall_box(segment, thickness_px: float, z0: float, z1: float, ppm: float, rgb):
-    """A trimesh box around a 2-point centre-line from height ``z0`` to ``z1`` (metres)."""
+def _unit_box() -> tuple[np.ndarray, np.ndarray]:
+    """trimesh's unit cube (centred, outward faces) as arrays: every wall is this box, scaled and placed."""
     import trimesh
 
-    (x1, y1), (x2, y2) = np.asarray(segment, np.float64) / ppm
-    length = float(np.hypot(x2 - x1, y2 - y1))
-    t = max(thickness_px / ppm, 1e-3)
-    length = max(length, t)  # a dot: a square pillar
-    angle = float(np.arctan2(y2 - y1, x2 - x1))
-    box = trimesh.creation.box(extents=(length, max(z1 - z0, 1e-3), t))
-    rot = trimesh.transformations.rotation_matrix(-angle, (0, 1, 0))  # image y is the model's z
-    rot[:3, 3] = ((x1 + x2) / 2, (z0 + z1) / 2, (y1 + y2) / 2)
-    box.apply_transform(rot)
-    box.visual.vertex_colors = np.tile(np.r_[np.asarray(rgb) * 255, 255].astype(np.uint8), (len(box.vertices), 1))
-    return box
+    box = trimesh.creation.box(extents=(1.0, 1.0, 1.0))
+    return np.asarray(box.vertices, np.float64), np.asarray(box.faces, np.int64)
 
 
-def _floor(poly: Polygon, ppm: float, rgb):
+def _wall_boxes(boxes: Sequence[tuple], ppm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes ``(segment, thickness_px, z0, z1)`` around 2-point centre-lines -> (vertices, faces), metres."""
+    if not boxes:
+        return np.zeros((0, 3)), np.zeros((0, 3), np.int64)
+    uv, uf = _unit_box()
+    seg = np.array([b[0] for b in boxes], np.float64).reshape(-1, 2, 2) / ppm  # (n, 2 points, xy)
+    t = np.maximum(np.array([b[1] for b in boxes], np.float64) / ppm, 1e-3)
+    z0, z1 = np.array([b[2] for b in boxes], np.float64), np.array([b[3] for b in boxes], np.float64)
+    d = seg[:, 1] - seg[:, 0]
+    length = np.maximum(np.hypot(d[:, 0], d[:, 1]), t)  # a dot: a square pillar
+    ang = np.arctan2(d[:, 1], d[:, 0])
+    centre = seg.mean(1)
+    local = uv[None] * np.stack([length, np.maximum(z1 - z0, 1e-3), t], 1)[:, None]  # (n, 8, 3)
+    c, s_ = np.cos(ang)[:, None], np.sin(ang)[:, None]
+    # x along the wall, y up, z across; image y is the model's z
+    x = centre[:, 0:1] + c * local[..., 0] - s_ * local[..., 2]
+    z = centre[:, 1:2] + s_ * local[..., 0] + c * local[..., 2]
+    y = ((z0 + z1) / 2)[:, None] + local[..., 1]
+    v = np.stack([x, y, z], -1).reshape(-1, 3)
+    f = (uf[None] + 8 * np.arange(len(boxes))[:, None, None]).reshape(-1, 3)
+    return v, f  # a rotation about the vertical axis: trimesh's outward winding is kept
+
+
+def _floor(poly: Polygon, ppm: float) -> tuple[np.ndarray, np.ndarray] | None:
     """A room's floor: the polygon (with holes) triangulated by shapely's constrained Delaunay, facing up."""
-    import trimesh
-
     if poly.is_empty or poly.area <= 0:
         return None
     tris = [t for t in shapely.constrained_delaunay_triangles(poly).geoms if t.area > 0]
@@ -135,13 +147,10 @@ def _floor(poly: Polygon, ppm: float, rgb):
     corners = np.array([np.asarray(t.exterior.coords)[:3] for t in tris], np.float64) / ppm  # (n, 3, 2)
     v = np.c_[corners[..., 0].reshape(-1), np.full(corners.shape[0] * 3, FLOOR_Z), corners[..., 1].reshape(-1)]
     f = np.arange(len(v)).reshape(-1, 3)
-    # facing up (+y): with image y as +z, a counter-clockwise triangle in the image plane faces down
     d1, d2 = v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]
     down = np.cross(d1, d2)[:, 1] < 0
     f[down] = f[down][:, ::-1]
-    mesh = trimesh.Trimesh(v, f, process=True)
-    mesh.visual.vertex_colors = np.tile(np.r_[np.asarray(rgb) * 255, 255].astype(np.uint8), (len(mesh.vertices), 1))
-    return mesh
+    return v, f
 
 
 def plan_mesh(
@@ -154,20 +163,30 @@ def plan_mesh(
 ):
     """The plan in 3-D as one ``trimesh.Trimesh`` in metres (x right, y up, z = image rows): walls
     extruded to ``wall_height_m``; over doors a lintel from 2.1 m, over windows a sill to 0.9 m and a
-    lintel; floors (polygon, RGB 0-1) per room. Empty mesh when there is nothing."""
+    lintel; floors (polygon, RGB 0-1) per room, vertex-coloured. Empty mesh when there is nothing."""
     import trimesh
 
-    parts = [_wall_box(w["centreline"], w["thickness_px"], 0.0, wall_height_m, ppm, wall_rgb) for w in walls]
+    boxes = [(w["centreline"], w["thickness_px"], 0.0, wall_height_m) for w in walls]
     for o in openings:
         t = o["thickness_px"] * 1.05
-        top = DOOR_HEIGHT if o["kind"] == "door" else WINDOW_TOP
-        parts.append(_wall_box(o["segment"], t, top, wall_height_m, ppm, wall_rgb))
+        boxes.append((o["segment"], t, DOOR_HEIGHT if o["kind"] == "door" else WINDOW_TOP, wall_height_m))
         if o["kind"] == "window":
-            parts.append(_wall_box(o["segment"], t, 0.0, SILL_HEIGHT, ppm, wall_rgb))
-    parts += [m for m in (_floor(p, ppm, rgb) for p, rgb in floors) if m is not None]
-    if not parts:
+            boxes.append((o["segment"], t, 0.0, SILL_HEIGHT))
+    wv, wf = _wall_boxes(boxes, ppm)
+    verts, faces, cols = [wv], [wf], [np.tile(np.asarray(wall_rgb, np.float64), (len(wv), 1))]
+    offset = len(wv)
+    for poly, rgb in floors:
+        part = _floor(poly, ppm)
+        if part is None:
+            continue
+        verts.append(part[0])
+        faces.append(part[1] + offset)
+        cols.append(np.tile(np.asarray(rgb, np.float64), (len(part[0]), 1)))
+        offset += len(part[0])
+    if offset == 0:
         return trimesh.Trimesh()
-    return trimesh.util.concatenate(parts)
+    colours = np.c_[np.clip(np.concatenate(cols), 0, 1) * 255, np.full(offset, 255)].astype(np.uint8)
+    return trimesh.Trimesh(np.concatenate(verts), np.concatenate(faces), vertex_colors=colours, process=False)
 
 
 def mesh_bytes(mesh, file_type: str) -> bytes:

@@ -121,6 +121,16 @@ def test_glb_and_ply_load_in_trimesh(tmp_path):
     assert head[:4] == b"glTF" and int.from_bytes(head[8:12], "little") == glb.stat().st_size
 
 
+def test_wall_boxes_are_closed_face_outward_and_have_their_size():
+    from polyhead.apps.floorplan.geometry import _wall_boxes
+
+    v, f = _wall_boxes([([[0, 0], [100, 30]], 10, 0.0, 2.6), ([[5, 5], [5, 5]], 8, 2.1, 2.6)], ppm=50)
+    wall = trimesh.Trimesh(v[:8], f[:12])
+    assert wall.is_watertight and wall.volume == pytest.approx(np.hypot(2, 0.6) * 0.2 * 2.6)  # > 0: outward
+    pillar = trimesh.Trimesh(v[8:], f[12:] - 8)
+    assert pillar.volume == pytest.approx(0.16 * 0.16 * 0.5) and pillar.bounds[0][1] == pytest.approx(2.1)
+
+
 def test_glb_writer_is_atomic_and_checks_the_suffix(tmp_path, monkeypatch):
     _, result = _plan(2, (200, 200))
     with pytest.raises(ValueError, match=".glb"):
