@@ -138,14 +138,21 @@ class App:
         predict = functools.partial(self.predict_image, **per_call) if per_call else self.predict_image
         n = batch or self.predict_batch
         many = self.predict_images if n > 1 and not per_call else None
+        options = self.batch_options(out_dir, options)
+        stage_keys = set(inspect.signature(self.video_stages).parameters)
+        stages = self.video_stages(**per_call) if set(per_call) <= stage_keys else None
+        return predict_source(source, out_dir, predict, stages=stages, predict_many=many, batch=n, **options)
+
+    def batch_options(self, out_dir: str | Path, options: dict) -> dict:
+        """``options`` for :func:`polyhead.predict.predict_source` completed with this app's file naming
+        and its run-level writers (``summary.csv``; ``save_txt`` / ``save_conf`` / ``save_coco`` for boxes)."""
+        options = dict(options)
         options.setdefault("overlay_suffix", self.overlay_suffix)
         options.setdefault("extra_suffixes", self.artifact_suffixes)
         writers = {k: options.pop(k) for k in ("save_txt", "save_conf", "save_coco") if k in options}
         if "run_files" not in options:
             options["run_files"] = self.run_files(out_dir, shard=options.get("shard"), **writers)
-        stage_keys = set(inspect.signature(self.video_stages).parameters)
-        stages = self.video_stages(**per_call) if set(per_call) <= stage_keys else None
-        return predict_source(source, out_dir, predict, stages=stages, predict_many=many, batch=n, **options)
+        return options
 
     def run_files(
         self,

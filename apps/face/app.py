@@ -203,7 +203,7 @@ class FaceApp(App):
             predict_many=many,
             batch=batch or self.predict_batch,
             per_video=lambda name: self.tracked_predictor(crops_root / name if crops_root is not None else None),
-            **options,
+            **self.batch_options(out_dir, options),
         )
 
     # ------------------------------------------------------------ CLI
