@@ -28,3 +28,24 @@ def test_shipped_weights_reach_floor():
         assert metrics[key] >= floor, (key, metrics[key])
     result = app.predict_image(__import__("polyhead.io", fromlist=["read_image"]).read_image(val[0].image))
     assert len(result.rooms) >= 2 and len(result.walls) >= 4
+
+
+def test_real_plan_text_types_rooms_and_gives_the_scale():
+    """R3D 31878750 prints "Bedroom 22'10 x 9'8 / 6.95 x 2.95m", "Reception Room ... 9.00 x 4.20m",
+    "Bedroom ... 6.30 x 3.40m" and "1,115 sq ft / 103.6 sq m"; its walls put about 31 px in a metre."""
+    from polyhead import ocr
+
+    if not ocr.available():
+        pytest.skip("the OCR extra is not installed (pip install 'polyhead[ocr]')")
+    root = shared_data("floorplan", "r3d", "train")
+    from polyhead.apps.floorplan.app import FloorplanApp
+    from polyhead.io import read_image
+
+    doc = FloorplanApp().load().predict_image(read_image(root / "31878750.jpg")).to_json()
+    assert doc["text"]["status"] == "on" and doc["text"]["gross_area"]["m2"] == 103.6
+    scale = doc["scale"]
+    assert scale["source"] == "dimensions" and scale["rooms"] >= 2 and scale["spread"] < 0.1
+    assert 28 <= scale["px_per_m"] <= 34
+    bedrooms = [r for r in doc["rooms"] if any("bedroom" in t.lower() for t in r["text"])]
+    assert len(bedrooms) == 2 and all(r["type"] == "bedroom" for r in bedrooms)
+    assert all(r["area_m2"] == pytest.approx(r["area_px"] / scale["px_per_m"] ** 2, abs=0.01) for r in doc["rooms"])
