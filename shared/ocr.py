@@ -40,7 +40,7 @@ class TextLine:
         return ((self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2)
 
     def to_json(self) -> dict:
-        return {"text": self.text, "box": [round(v, 1) for v in self.box], "score": round(self.score, 3)}
+        return {"text": self.text, "box_xyxy": [round(v, 1) for v in self.box], "score": round(self.score, 3)}
 
 
 def available(engine: str = "rapidocr") -> bool:
