@@ -137,7 +137,10 @@ class App:
         per_call = {k: options.pop(k) for k in names if k in options}
         predict = functools.partial(self.predict_image, **per_call) if per_call else self.predict_image
         n = batch or self.predict_batch
-        many = self.predict_images if n > 1 and not per_call else None
+        many_takes = set(inspect.signature(self.predict_images).parameters)
+        many = None
+        if n > 1 and set(per_call) <= many_takes:  # driving's predict_images(images, conf=...) batches still
+            many = functools.partial(self.predict_images, **per_call) if per_call else self.predict_images
         options = self.batch_options(out_dir, options)
         stage_keys = set(inspect.signature(self.video_stages).parameters)
         stages = self.video_stages(**per_call) if set(per_call) <= stage_keys else None
