@@ -141,7 +141,10 @@ class FloorplanApp(App):
         if not ocr_engine.available():
             _say_once(ocr_engine.ocr_missing_message())
             return text_off(result, ocr_engine.ocr_missing_message())
-        lines = [_scaled(ln, 1 / factor) for ln in ocr_engine.read_text(work)]
+        try:
+            lines = [_scaled(ln, 1 / factor) for ln in ocr_engine.read_text(work)]
+        except Exception as e:  # noqa: BLE001 - the OCR engine failing costs the text, not the plan
+            return text_off(result, f"OCR failed: {type(e).__name__}: {str(e).strip()[:200]}")
         return apply_text(result, lines, user_scale=scale is not None)
 
     # ------------------------------------------------------------ CLI

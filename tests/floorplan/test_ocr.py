@@ -101,3 +101,29 @@ def test_read_text_without_the_engine_says_how_to_install(monkeypatch):
 @needs_ocr
 def test_a_blank_page_reads_nothing():
     assert ocr.read_text(np.full((120, 160, 3), 255, np.uint8)) == []
+
+
+def test_an_ocr_failure_costs_the_text_not_the_plan(tiny_fp_weights, monkeypatch):
+    from polyhead.apps.floorplan.app import FloorplanApp
+
+    def broken(rgb, engine="rapidocr", min_score=0.5):
+        raise MemoryError("out of memory in the recogniser")
+
+    monkeypatch.setattr(ocr, "available", lambda engine="rapidocr": True)
+    monkeypatch.setattr(ocr, "read_text", broken)
+    lp = labelled_plan(np.random.default_rng(0), (200, 200))
+    doc = FloorplanApp().load(tiny_fp_weights).predict_image(lp.image).to_json()
+    assert doc["text"] == {"status": "off", "reason": "OCR failed: MemoryError: out of memory in the recogniser"}
+    assert {"rooms", "walls", "openings", "totals"} <= set(doc)
+
+
+@needs_ocr
+def test_the_models_come_inside_the_wheel():
+    """Every model file the engine loads is in the installed package, with the hash the card names."""
+    import hashlib
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    models = Path(find_spec("rapidocr").origin).parent / "models"
+    for name, sha in ocr.RAPIDOCR_MODELS["files"].items():
+        assert hashlib.sha256((models / name).read_bytes()).hexdigest() == sha, name
