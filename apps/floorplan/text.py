@@ -32,7 +32,7 @@ KEYWORDS: dict[str, str] = {
         "living_kitchen_dining",
     ),
     **dict.fromkeys(
-        "bathroom bath baths wc toilet shower ensuite lavatory washroom restroom cloakroom powder utility "
+        "bathroom bath baths wc toilet shower ensuite lavatory washroom washing restroom cloakroom powder utility "
         "laundry".split(),
         "bathroom",
     ),

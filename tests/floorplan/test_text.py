@@ -92,6 +92,9 @@ def test_both_strings_of_a_room_are_read():
         ("Storage", "closet"),
         ("Balcony", "balcony"),
         ("ROOF TERRACE", "balcony"),
+        ("Washing Room", "bathroom"),  # R2V's label names map as the R3D conversion does
+        ("Restroom", "bathroom"),
+        ("living_kitchen_dining", "living_kitchen_dining"),  # the app's own label names
         ("Tenace", None),  # too far from "terrace" to be sure
         ("Second Floor", None),
         ("Approx. Gross Internal Area", None),
