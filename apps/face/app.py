@@ -51,6 +51,7 @@ class FaceApp(App):
         self.card: dict = {}
         self.detector = None
         self.attr = None
+        self.age_spread_scale = 1.0
         self.blur = False
         self.save_crops = False
 
@@ -97,6 +98,7 @@ class FaceApp(App):
             )
         self.detector = FaceDetector(self.parts, cfg)
         self.attr = self.parts.get("attr")
+        self.age_spread_scale = age_spread_scale(self.card, path)
         if self.attr is not None:
             if tasks is not None:
                 wanted = [t for t in tasks if t != "none"]
@@ -144,6 +146,7 @@ class FaceApp(App):
                         d["points"][k],
                         float(attrs["age"][j]) if "age" in attrs else None,
                         float(attrs["p_female"][j]) if "p_female" in attrs else None,
+                        age_spread=float(attrs["age_std"][j] * self.age_spread_scale) if "age_std" in attrs else None,
                     )
                 )
                 per_image_crops[i].append(crops[j])
@@ -334,7 +337,12 @@ class FaceApp(App):
                 "copy trained face weights into place with a full model card (figures, commands, data terms)",
                 _lazy("polyhead.apps.face.ship", "add_ship_arguments"),
                 _lazy("polyhead.apps.face.ship", "run_ship"),
-            )
+            ),
+            "calibrate": Command(
+                "fit the age spread factor on the attribute val split and write it into the weights' card",
+                _lazy("polyhead.apps.face.ship", "add_calibrate_arguments"),
+                _lazy("polyhead.apps.face.ship", "run_calibrate"),
+            ),
         }
 
     def benchmarks(self) -> dict[str, Command]:
@@ -376,6 +384,20 @@ class FaceApp(App):
             return isinstance(doc, dict) and doc.get("count", 0) >= 1 and "faces" in doc
 
         return [DemoProbe("/face_image", inputs, check)]
+
+
+def age_spread_scale(card: dict, path=None) -> float:
+    """The card's ``age_spread_scale`` (fitted by ``polyhead face calibrate``); 1.0 for cards without it.
+
+    >>> age_spread_scale({}), age_spread_scale({"age_spread_scale": 1.4})
+    (1.0, 1.4)
+    """
+    v = card.get("age_spread_scale", 1.0)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v <= 0:
+        raise InputError(
+            Path(path).with_suffix(".json") if path else None, f"age_spread_scale must be a positive number, got {v!r}"
+        )
+    return float(v)
 
 
 def _lazy(module: str, attr: str):

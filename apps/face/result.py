@@ -25,6 +25,7 @@ class Face:
     age: float | None = None
     p_female: float | None = None
     track_id: int | None = None
+    age_spread: float | None = None  # years: calibrated standard deviation of the age distribution
 
     @property
     def gender(self) -> str | None:
@@ -38,6 +39,8 @@ class Face:
         }
         if self.age is not None:
             d["age"] = round(float(self.age), 1)
+        if self.age_spread is not None:
+            d["age_spread"] = round(float(self.age_spread), 1)
         if self.p_female is not None:
             d["gender"] = self.gender
             d["p_female"] = round(float(self.p_female), 3)
