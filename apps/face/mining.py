@@ -33,6 +33,7 @@ from polyhead.apps.face.samples import (
     face_scenes,
     in_holdout,
     label_windows,
+    voc_scenes,
 )
 
 MAX_NEG_PER_SCENE = 24
@@ -70,6 +71,7 @@ def _scenes(src: FaceSources, split: str, rng: np.random.Generator, n_composites
             yield composite(bg, picks, rng, hw, min_side=20)
     if split == "train":
         yield from box_scenes(src)
+    yield from voc_scenes(src, split)  # crowd photos (hold-out lists excluded): masked, small, turned faces
     for i in rng.permutation(len(lmk_faces))[:n_crops]:
         yield lmk_faces[i]
 
@@ -128,6 +130,7 @@ def mined_cached(
     n_comp = int((1500 if split == "train" else 200) * scale)
     n_crops = int((3000 if split == "train" else 300) * scale)
     recipe = (stage, split, repr(src), sig_w, n_comp, n_crops, MAX_NEG_PER_SCENE, MAX_FACE_PER_SCENE)
+    recipe += (tuple(src.coco), src.voc_signature()) if (src.coco or src.voc) else ()
     path = Path(cache_dir) / f"{stage}_mined_{split}_{hashlib.sha1(repr(recipe).encode()).hexdigest()[:10]}.npz"
     if path.is_file():
         return Samples.load(path)

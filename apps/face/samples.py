@@ -2,7 +2,8 @@
 
 Sources of faces: 5-point landmark crops (``path x1..x5 y1..y5`` lists), WIDER FACE ``*_bbx_gt.txt`` and
 RetinaFace ``label.txt`` box lists, COCO JSON (boxes, 5 keypoints when the category has them), UTKFace
-chips (a fixed face box, no points) and dlib-style XML box lists. Sources of non-faces: face-free photos
+chips (a fixed face box, no points), dlib-style XML box lists and Pascal VOC folders (``voc:``, every box
+a face, minus the images of ``exclude`` split lists such as the crowd hold-out). Sources of non-faces: face-free photos
 (road scenes, floor plans, medical images). From these,
 ``generate`` cuts windows of the stage's input size: positives (IoU > 0.65 with a face), part faces
 (0.4-0.65), negatives (IoU < 0.3) and composites (faces pasted at random scales onto face-free scenes),
@@ -44,6 +45,7 @@ YAML_KEYS = (
     "wider",
     "retinaface",
     "coco",
+    "voc",
 )
 
 POS_IOU, PART_IOU, NEG_IOU = 0.65, 0.4, 0.3
@@ -53,6 +55,10 @@ BOX_PER_EYE_MOUTH = 2.45
 UTK_BOX = (15.0, 17.0, 185.0, 187.0)  # face box of a 200x200 UTKFace chip (the chip is aligned on the face)
 FLIP_ORDER = [1, 0, 2, 4, 3]  # landmark order after a horizontal flip
 STAGE_MULT = {"pnet": 1.0, "rnet": 1.0, "onet": 0.35}  # share of composites / background windows per stage
+#: windows per VOC photo (crowds: many small faces): (face and part-face windows per face, negatives per photo);
+#: only faces at least VOC_MIN_FACE px tall get face windows (smaller ones still label the windows around them)
+VOC_WINDOWS = {"pnet": (6, 40), "rnet": (6, 40), "onet": (3, 24)}
+VOC_MIN_FACE = 12.0
 
 
 # ---------------------------------------------------------------------------------------------- readers
@@ -216,6 +222,8 @@ class FaceSources:
     retinaface: list[Path] = field(default_factory=list)
     #: (JSON, images folder or None); out of the repr so the sample caches of sets without COCO keep their keys
     coco: list[tuple[Path, Path | None]] = field(default_factory=list, repr=False)
+    #: Pascal VOC folders (images/ + annotations/) with the split lists whose images are never used
+    voc: list[tuple[Path, tuple[Path, ...]]] = field(default_factory=list, repr=False)
     box_xml: list[Path] = field(default_factory=list)
     utkface: Path | None = None
     backgrounds: list[str] = field(default_factory=list)
@@ -250,10 +258,19 @@ class FaceSources:
         for c in d.get("coco") or []:
             c = c if isinstance(c, dict) else {"json": c}
             coco.append(((base / c["json"]).resolve(), (base / c["images"]).resolve() if c.get("images") else None))
+        voc = []
+        for v in d.get("voc") or []:
+            v = v if isinstance(v, dict) else {"folder": v}
+            if not isinstance(v, dict) or "folder" not in v or set(v) - {"folder", "exclude"}:
+                raise InputError(path, f"a 'voc' entry is a folder or {{folder: ..., exclude: [split lists]}}, got {v}")
+            ex = v.get("exclude") or []
+            ex = [ex] if isinstance(ex, str) else ex
+            voc.append(((base / v["folder"]).resolve(), tuple((base / e).resolve() for e in ex)))
         return cls(
             landmarks=paths("landmarks"),
             wider=wider,
             coco=coco,
+            voc=voc,
             retinaface=paths("retinaface"),
             box_xml=paths("train_boxes"),
             utkface=(base / d["utkface"]).resolve() if d.get("utkface") else None,
@@ -279,6 +296,42 @@ class FaceSources:
             return []
         want = split != "train"
         return [it for it in read_utkface(self.utkface) if in_holdout(it[0].name, self.holdout, self.seed + 1) == want]
+
+    def voc_items(self, split: str) -> list[tuple[Path, np.ndarray]]:
+        """``[(image, boxes)]`` of the VOC folders for ``train`` or ``val`` (a seeded ``holdout`` share of
+        the images, used for the window-level val that picks the best epoch); the images named in an entry's
+        ``exclude`` lists are in neither. A list naming images the folder lacks is an error (a stale or
+        mistyped list would otherwise exclude nothing)."""
+        from polyhead.apps.face.crowd import read_split, read_voc_folder
+
+        want = split != "train"
+        out = []
+        for folder, excludes in self.voc:
+            items = read_voc_folder(folder)
+            names = {p.name for p, _ in items}
+            held: set[str] = set()
+            for ex in excludes:
+                listed = read_split(ex)
+                lost = sorted(listed - names)
+                if lost:
+                    raise InputError(ex, f"{len(lost)} listed image(s) are not in {folder} (first: {lost[0]})")
+                held |= listed
+            out += [
+                (p, b)
+                for p, b in items
+                if p.name not in held and in_holdout(p.name, self.holdout, self.seed + 2) == want
+            ]
+        return out
+
+    def voc_signature(self) -> tuple:
+        """What the VOC part of the windows depends on (folders, the excluded names), for cache keys."""
+        from polyhead.apps.face.crowd import read_split
+
+        sig = []
+        for folder, excludes in self.voc:
+            names = sorted(n for ex in excludes for n in read_split(ex))
+            sig.append((str(folder), hashlib.sha1("\n".join(names).encode()).hexdigest()[:12]))
+        return (tuple(sig), VOC_WINDOWS, VOC_MIN_FACE)
 
     def background_files(self) -> list[Path]:
         files = []
@@ -463,16 +516,25 @@ class Samples:
 
 
 def windows_from_scene(
-    scene: Scene, size: int, rng: np.random.Generator, n_face: int, n_neg: int, n_part: int | None = None
+    scene: Scene,
+    size: int,
+    rng: np.random.Generator,
+    n_face: int,
+    n_neg: int,
+    n_part: int | None = None,
+    min_face: float = 0.0,
 ) -> Samples:
-    """Face, part-face and non-face windows of one scene."""
+    """Face, part-face and non-face windows of one scene; only faces at least ``min_face`` px tall get
+    face windows, but every face labels the windows (so none becomes a negative)."""
     h, w = scene.image.shape[:2]
     parts = []
-    if len(scene.boxes):
-        wins = np.concatenate([face_windows(scene, rng, n_face * 3, 0.12), face_windows(scene, rng, n_face * 2, 0.3)])
+    big = (scene.boxes[:, 3] - scene.boxes[:, 1]) >= min_face if len(scene.boxes) else np.zeros(0, bool)
+    if big.any():
+        around = Scene(scene.image, scene.boxes[big], scene.points[big])
+        wins = np.concatenate([face_windows(around, rng, n_face * 3, 0.12), face_windows(around, rng, n_face * 2, 0.3)])
         label, box, lmk = label_windows(wins, scene)
-        pos = np.nonzero(label == 1)[0][: n_face * len(scene.boxes)]
-        part = np.nonzero(label == -1)[0][: (n_part if n_part is not None else n_face) * len(scene.boxes)]
+        pos = np.nonzero(label == 1)[0][: n_face * int(big.sum())]
+        part = np.nonzero(label == -1)[0][: (n_part if n_part is not None else n_face) * int(big.sum())]
         keep = np.concatenate([pos, part])
         parts.append(Samples(cut(scene.image, wins[keep], size), label[keep], box[keep], lmk[keep]))
     if n_neg:
@@ -521,6 +583,15 @@ def box_scenes(src: FaceSources) -> list[Scene]:
             if img is not None:
                 out.append(Scene(img, boxes, np.full((len(boxes), 5, 2), np.nan, np.float32)))
     return out
+
+
+def voc_scenes(src: FaceSources, split: str):
+    """The VOC photos of a split (hold-out lists excluded, see :meth:`FaceSources.voc_items`) as scenes
+    without points, read one at a time."""
+    for path, boxes in src.voc_items(split):
+        img = _read(path)
+        if img is not None:
+            yield Scene(img, boxes, np.full((len(boxes), 5, 2), np.nan, np.float32))
 
 
 def coco_scenes(path: Path, images: Path | None = None) -> list[Scene]:
@@ -578,6 +649,9 @@ def _generate(stage: str, src: FaceSources, split: str, seed: int, scale: float,
     if split == "train":
         for sc in box_scenes(src):
             parts.append(windows_from_scene(sc, size, rng, 8, 40))
+    n_voc, neg_voc = VOC_WINDOWS[stage]
+    for sc in tqdm(voc_scenes(src, split), desc=f"{stage} {split} VOC photos", disable=not progress, leave=False):
+        parts.append(windows_from_scene(sc, size, rng, n_voc, neg_voc, min_face=VOC_MIN_FACE))
     bg_images = [_fit(im, 640) for im in (_read(p) for p in bgs) if im is not None]
     mult = STAGE_MULT[stage]  # O-Net windows are ~10x dearer to train on: fewer composites and backgrounds
     n_comp = int((3000 if split == "train" else 400) * scale * mult)
@@ -609,6 +683,7 @@ def cached(
     """:func:`generate` with the arrays cached in ``cache_dir`` (keyed by the sources and settings)."""
     recipe = (stage, split, scale, key, src) if STAGE_MULT[stage] == 1 else (stage, split, scale, key, src, STAGE_MULT)
     recipe += (tuple(src.coco),) if src.coco else ()
+    recipe += (src.voc_signature(),) if src.voc else ()
     sig = hashlib.sha1(repr(recipe).encode()).hexdigest()[:10]
     path = Path(cache_dir) / f"{stage}_{split}_{sig}.npz"
     if path.is_file():
