@@ -14,6 +14,7 @@ from polyhead.io import VideoReader
 from polyhead.io.writers import TEMP_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
+DRIVING_FILES = (".jpg", ".json", "_drivable.png", "_lane.png")  # per image: overlay, JSON, both masks
 
 
 def test_help_lists_apps_modes_and_examples(capsys):
@@ -37,7 +38,7 @@ def test_predict_folder_skips_bad_items_and_finishes(road_images, tiny_weights, 
     assert code == 1  # some items skipped
     assert "skipped" in err and "broken.jpg: zero-byte file" in err and "garbage.png" in err
     written = sorted(p.name for p in out.iterdir())
-    assert written == sorted([f"road{i}.{ext}" for i in range(3) for ext in ("jpg", "json")] + ["summary.csv"])
+    assert written == sorted([f"road{i}{ext}" for i in range(3) for ext in DRIVING_FILES] + ["summary.csv"])
     rows = {r["name"]: r for r in csv.DictReader(open(out / "summary.csv", newline=""))}
     assert rows["broken"]["status"] == "skipped" and rows["broken"]["problem"] == "zero-byte file"
     assert rows["garbage"]["status"] == "skipped" and [rows[f"road{i}"]["status"] for i in range(3)] == ["ok"] * 3
@@ -162,7 +163,7 @@ def test_resume_only_does_missing_outputs_and_out_dir_inside_input_is_not_read(r
     assert main([*args, "--resume"]) == 0
     assert "2 already done" in capsys.readouterr().out
     assert (out / "road1.json").is_file() and (out / "road0.json").stat().st_mtime_ns == stamp
-    outputs = sorted(f"road{i}.{e}" for i in range(3) for e in ("jpg", "json"))
+    outputs = sorted(f"road{i}{e}" for i in range(3) for e in DRIVING_FILES)
     assert sorted(p.name for p in out.iterdir()) == sorted([*outputs, "summary.csv"])
 
 
@@ -207,7 +208,7 @@ def test_killed_batch_predict_resumes_without_half_written_files(tiny_weights, t
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert f"{len(done_before)} already done" in rerun.stdout or len(done_before) == 24
     names = sorted(p.name for p in out.iterdir())
-    whole = [f"f{i:02d}.{e}" for i in range(24) for e in ("jpg", "json")]
+    whole = [f"f{i:02d}{e}" for i in range(24) for e in DRIVING_FILES]
     assert names == sorted([*whole, "summary.csv"])  # whole, nothing half-written
     assert all((out / n).stat().st_mtime_ns == t for n, t in stamps.items())  # finished items were not redone
     for p in out.glob("*.json"):
