@@ -144,9 +144,13 @@ class MedicalApp(App):
         if not volumes and not has_images:
             raise InputError(source, "no images, videos or NIfTI volumes found")
         vol_items = [SourceItem(v, "volume") for v in volumes]
+        options = self.batch_options(out_dir, options)
+        run_files = options["run_files"]
         if has_images:
             report = super().predict(source, out_dir, also_named=vol_items, **options)
         else:
+            run_files.check()
+            run_files.begin(vol_items)
             if Path(out_dir).exists() and not Path(out_dir).is_dir():
                 raise InputError(out_dir, "--out is a file, not a folder")
             from polyhead.io.writers import sweep_temp_files
@@ -155,7 +159,14 @@ class MedicalApp(App):
             report = BatchReport(names=unique_names(vol_items, out_dir))
         for item in vol_items:
             name = report.names[item_key(item)]
+            skipped = len(report.skipped)
             self._predict_volume_into(item, name, Path(out_dir), axis, mesh, report, options.get("resume", False))
+            if len(report.skipped) > skipped:
+                run_files.skipped(item, name, report.skipped[-1][1])
+            else:
+                run_files.resumed(item, name, Path(out_dir) / f"{name}.json")
+        if vol_items:
+            report.run_files = run_files.finish()  # summary.csv again, now with a row per volume
         return report
 
     def _predict_volume_into(self, item, name: str, out: Path, axis: int, mesh, report, resume: bool) -> None:

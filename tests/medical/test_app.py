@@ -72,6 +72,10 @@ def test_cli_predict_volume_writes_nifti_json_and_mesh(tiny_medical, tmp_path):
     assert (out / "case_0000_lesion.ply").stat().st_size > 0
     (tmp_path / "vols" / "broken.nii.gz").write_bytes(b"junk")
     assert main([*args, "--resume"]) == 1  # the broken volume is skipped, the done one not redone
+    import csv
+
+    rows = {Path(r["file"]).name: r for r in csv.DictReader((out / "summary.csv").open())}
+    assert rows["case_0000.nii.gz"]["status"] == "ok" and rows["broken.nii.gz"]["status"] == "skipped"
 
 
 def _small_train(data, epochs: int) -> list[str]:
