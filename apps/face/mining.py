@@ -55,7 +55,9 @@ def mine_scene(det: FaceDetector, scene: Scene, stage: str, rng: np.random.Gener
     return Samples(cut(scene.image, wins[keep], size), label[keep], box[keep], lmk[keep])
 
 
-def _scenes(src: FaceSources, split: str, rng: np.random.Generator, n_composites: int, n_crops: int):
+def _scenes(
+    src: FaceSources, split: str, rng: np.random.Generator, n_composites: int, n_crops: int, voc_scale: float = 1.0
+):
     """Backgrounds of the split, composites, labelled photos (train) and landmark crops, one at a time."""
     bgs = [b for b in src.background_files() if in_holdout(b.name, 0.15, src.seed) == (split != "train")]
     bg_images = [_fit(im, 640) for im in (_read(p) for p in bgs) if im is not None]
@@ -71,7 +73,7 @@ def _scenes(src: FaceSources, split: str, rng: np.random.Generator, n_composites
             yield composite(bg, picks, rng, hw, min_side=20)
     if split == "train":
         yield from box_scenes(src)
-    yield from voc_scenes(src, split)  # crowd photos (hold-out lists excluded): masked, small, turned faces
+    yield from voc_scenes(src, split, voc_scale)  # crowd photos (hold-out lists excluded): masked, small, turned faces
     for i in rng.permutation(len(lmk_faces))[:n_crops]:
         yield lmk_faces[i]
 
@@ -86,6 +88,7 @@ def mined(
     n_crops: int | None = None,
     seed: int = 0,
     progress: bool = True,
+    voc_scale: float = 1.0,
 ) -> Samples:
     """Hard windows for ``stage`` (``rnet`` or ``onet``) from the earlier stages in ``parts``."""
     from tqdm import tqdm
@@ -103,7 +106,7 @@ def mined(
         out = [
             mine_scene(det, sc, stage, rng)
             for sc in tqdm(
-                _scenes(src, split, rng, n_composites, n_crops),
+                _scenes(src, split, rng, n_composites, n_crops, voc_scale),
                 desc=f"mining {stage} {split}",
                 disable=not progress,
                 leave=False,
@@ -130,11 +133,11 @@ def mined_cached(
     n_comp = int((1500 if split == "train" else 200) * scale)
     n_crops = int((3000 if split == "train" else 300) * scale)
     recipe = (stage, split, repr(src), sig_w, n_comp, n_crops, MAX_NEG_PER_SCENE, MAX_FACE_PER_SCENE)
-    recipe += (tuple(src.coco), src.voc_signature()) if (src.coco or src.voc) else ()
+    recipe += (tuple(src.coco), src.voc_signature(), scale) if (src.coco or src.voc) else ()
     path = Path(cache_dir) / f"{stage}_mined_{split}_{hashlib.sha1(repr(recipe).encode()).hexdigest()[:10]}.npz"
     if path.is_file():
         return Samples.load(path)
-    s = mined(stage, src, parts, split, n_composites=n_comp, n_crops=n_crops)
+    s = mined(stage, src, parts, split, n_composites=n_comp, n_crops=n_crops, voc_scale=scale)
     path.parent.mkdir(parents=True, exist_ok=True)
     s.save(path)
     return s

@@ -57,7 +57,7 @@ FLIP_ORDER = [1, 0, 2, 4, 3]  # landmark order after a horizontal flip
 STAGE_MULT = {"pnet": 1.0, "rnet": 1.0, "onet": 0.35}  # share of composites / background windows per stage
 #: windows per VOC photo (crowds: many small faces): (face and part-face windows per face, negatives per photo);
 #: only faces at least VOC_MIN_FACE px tall get face windows (smaller ones still label the windows around them)
-VOC_WINDOWS = {"pnet": (6, 40), "rnet": (6, 40), "onet": (3, 24)}
+VOC_WINDOWS = {"pnet": (6, 40), "rnet": (6, 40), "onet": (6, 24)}
 VOC_MIN_FACE = 12.0
 
 
@@ -585,10 +585,13 @@ def box_scenes(src: FaceSources) -> list[Scene]:
     return out
 
 
-def voc_scenes(src: FaceSources, split: str):
+def voc_scenes(src: FaceSources, split: str, scale: float = 1.0):
     """The VOC photos of a split (hold-out lists excluded, see :meth:`FaceSources.voc_items`) as scenes
-    without points, read one at a time."""
-    for path, boxes in src.voc_items(split):
+    without points, read one at a time; ``scale`` < 1 keeps that share of them (smoke runs)."""
+    items = src.voc_items(split)
+    if scale < 1:
+        items = items[: max(1, int(len(items) * scale))]
+    for path, boxes in items:
         img = _read(path)
         if img is not None:
             yield Scene(img, boxes, np.full((len(boxes), 5, 2), np.nan, np.float32))
@@ -650,7 +653,9 @@ def _generate(stage: str, src: FaceSources, split: str, seed: int, scale: float,
         for sc in box_scenes(src):
             parts.append(windows_from_scene(sc, size, rng, 8, 40))
     n_voc, neg_voc = VOC_WINDOWS[stage]
-    for sc in tqdm(voc_scenes(src, split), desc=f"{stage} {split} VOC photos", disable=not progress, leave=False):
+    for sc in tqdm(
+        voc_scenes(src, split, scale), desc=f"{stage} {split} VOC photos", disable=not progress, leave=False
+    ):
         parts.append(windows_from_scene(sc, size, rng, n_voc, neg_voc, min_face=VOC_MIN_FACE))
     bg_images = [_fit(im, 640) for im in (_read(p) for p in bgs) if im is not None]
     mult = STAGE_MULT[stage]  # O-Net windows are ~10x dearer to train on: fewer composites and backgrounds

@@ -65,6 +65,7 @@ def _compare(a, b, name):
         assert np.abs(fa.box - fb.box).max() <= 1.0, name
         assert np.abs(fa.points - fb.points).max() <= 1.0, name
         assert abs(fa.age - fb.age) <= 0.5, name
+        assert fa.age_spread > 0 and abs(fa.age_spread - fb.age_spread) <= 0.5, name
         assert (fa.p_female > 0.5) == (fb.p_female > 0.5), name
 
 
@@ -102,6 +103,9 @@ def test_cli_predict_with_onnx_weights(exported, tmp_path):
     assert main(["face", "predict", str(EXAMPLE), "--weights", str(exported), "--out", str(out)]) == 0
     doc = json.loads((out / f"{EXAMPLE.stem}.json").read_text())
     assert doc["count"] >= 1 and "age" in doc["faces"][0]
+    # the card travels with the export: the spread is scaled by the shipped factor, not the default 1.0
+    assert FaceApp().load(exported).age_spread_scale == FaceApp().load().age_spread_scale != 1.0
+    assert doc["faces"][0]["age_spread"] > 0
 
 
 def test_corrupt_onnx_is_one_line_error(tmp_path, exported, capsys):
@@ -149,4 +153,4 @@ def test_detection_only_export(tmp_path):
     assert not part_files(out)["attr"].exists()
     app = FaceApp().load(out)
     r = app.predict_image(read_image(EXAMPLE))
-    assert len(r.faces) >= 1 and r.faces[0].age is None
+    assert len(r.faces) >= 1 and r.faces[0].age is None and r.faces[0].age_spread is None
