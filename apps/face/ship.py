@@ -153,6 +153,10 @@ def calibrate_card(weights: str | Path, data: str | Path, target: float = 0.683,
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
+    """``polyhead face calibrate [--weights W] [--data datasets/face.yaml] [--target 0.683] [--dry-run]``.
+
+    >>> main(["face", "calibrate", "--weights", "runs/train/face8/face.safetensors"])  # doctest: +SKIP
+    """
     fit = calibrate_card(args.weights, args.data, args.target, write=not args.dry_run)
     print(json.dumps(fit, indent=1))
     if not args.dry_run:

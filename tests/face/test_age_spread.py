@@ -142,3 +142,33 @@ def test_shipped_card_has_a_fitted_factor_with_its_coverage():
     assert cal["coverage_after"]["1_spread"] == pytest.approx(cal["target_coverage"], abs=0.01)
     assert cal["crops"] == card["val"]["metrics"]["utk_val_chips"]  # the attribute val split, nothing else
     assert cal["age_mae"] == pytest.approx(card["val"]["metrics"]["age_mae"], abs=0.01)
+
+
+def test_calibrate_refuses_weights_without_attributes_or_val_chips(tmp_path):
+    from polyhead.apps.face.ship import calibrate_card
+
+    torch.manual_seed(0)
+    det_only = save_face_weights(tmp_path / "det.safetensors", {k: build_net(k) for k in STAGES}, {"app": "face"})
+    y = tmp_path / "faces.yaml"
+    y.write_text("utkface: missing_folder\n")
+    with pytest.raises(InputError, match="det.safetensors.*no attribute model"):
+        calibrate_card(det_only, y)
+    parts = {k: build_net(k) for k in STAGES}
+    parts["attr"] = build_model(attr_config("lcnet_075"))
+    full = save_face_weights(tmp_path / "full.safetensors", parts, {"app": "face"})
+    y.write_text("seed: 0\n")
+    with pytest.raises(InputError, match="faces.yaml.*no UTKFace val chips"):
+        calibrate_card(full, y)
+    assert "age_spread_scale" not in json.loads(full.with_suffix(".json").read_text())
+
+
+def test_shipped_factor_is_reproduced_from_the_val_split():
+    from polyhead.apps.face.ship import calibrate_card
+    from tests.conftest import shared_data
+
+    shared_data("face", "utkface")
+    card = json.loads(WEIGHTS.with_suffix(".json").read_text())
+    root = WEIGHTS.parents[1]
+    fit = calibrate_card(WEIGHTS, root / "datasets" / "face.yaml", write=False)
+    assert fit["age_spread_scale"] == pytest.approx(card["age_spread_scale"], abs=1e-3)
+    assert fit["coverage_before"] == card["age_spread_calibration"]["coverage_before"]
