@@ -21,9 +21,10 @@ def driving_config(encoder: str = DEFAULT_ENCODER, num_classes: int = len(CLASSE
     """Architecture config: the default is the ImageNet EfficientNet-Lite0 encoder with a 48-channel neck.
 
     Drivable area reads the stride-8 level (large regions); lane lines read stride 4 (thin lines)
-    and weight the rare lane class up. Boxes use 8 distribution bins per side (ultralytics' default is
-    16): half the box branch's width, each side still reaching 8 strides from its anchor. At inference both return logits at their stride and
-    post-processing upsamples them (see :func:`polyhead.heads.segmentation.foreground`).
+    and weight the rare lane class up; at inference both return logits at their stride and
+    post-processing upsamples them (see :func:`polyhead.heads.segmentation.foreground`). Boxes use 8
+    distribution bins per side (ultralytics' default is 16): half the box branch's width, each side still
+    reaching 8 strides from its anchor.
     """
     return {
         "encoder": encoder,
