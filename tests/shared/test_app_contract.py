@@ -94,8 +94,6 @@ def test_unknown_options_suggest_the_nearest_name(name):
 
 @pytest.mark.parametrize("name", APPS)
 def test_export_then_onnx_predict_gives_the_same_answer(name, tmp_path):
-    if name == "face":
-        pytest.skip("the face cascade does not export to ONNX yet (three nets with Python logic between them)")
     image = str(_example(name))
     app = load(name)
     assert app.export(out=str(tmp_path / f"{name}.onnx")) == 0
@@ -103,7 +101,7 @@ def test_export_then_onnx_predict_gives_the_same_answer(name, tmp_path):
     onnx_doc = load(name, str(tmp_path / f"{name}.onnx"))(image)[0].to_json()
     _valid(onnx_doc)
     assert set(onnx_doc) == set(torch_doc)
-    size = {"driving": "objects", "floorplan": "rooms", "medical": "classes"}[name]
+    size = {"driving": "objects", "face": "faces", "floorplan": "rooms", "medical": "classes"}[name]
     assert len(onnx_doc[size]) == len(torch_doc[size])
 
 
