@@ -12,6 +12,7 @@ import os
 import re
 import struct
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -263,18 +264,32 @@ def _tiff_size(path: Path) -> tuple[int, int] | None:
 _PILLOW_SIZED = {"PNG": "PNG", "JPEG": "JPEG", "BMP": "BMP", "GIF": "GIF", "TIFF": "TIFF", "WEBP": "WEBP", "PPM": "PPM"}
 
 
+_UNBOUNDED_LOCK = threading.Lock()
+_UNBOUNDED = {"depth": 0, "saved": None}
+
+
 @contextlib.contextmanager
 def _pillow_unbounded():
-    """PIL's ``Image`` with its decompression-bomb limit lifted for this call only (we apply our own
-    limits first); everywhere else in the process (mask readers, the demo) PIL keeps its default."""
+    """PIL's ``Image`` with its decompression-bomb limit lifted while any reader is inside (we apply our
+    own limits first); once the last one leaves, PIL's limit is back for the mask readers and the demo.
+
+    Reference-counted under a lock: with a plain save/restore, two overlapping threads (demo users)
+    could restore each other's ``None`` and leave the limit off for the rest of the process.
+    """
     from PIL import Image
 
-    old = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None
+    with _UNBOUNDED_LOCK:
+        if _UNBOUNDED["depth"] == 0:
+            _UNBOUNDED["saved"] = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+        _UNBOUNDED["depth"] += 1
     try:
         yield Image
     finally:
-        Image.MAX_IMAGE_PIXELS = old
+        with _UNBOUNDED_LOCK:
+            _UNBOUNDED["depth"] -= 1
+            if _UNBOUNDED["depth"] == 0:
+                Image.MAX_IMAGE_PIXELS = _UNBOUNDED["saved"]
 
 
 def _read_with_pillow(path: Path) -> np.ndarray | None:

@@ -252,3 +252,30 @@ def test_reading_an_image_leaves_pillows_bomb_limit_for_the_mask_readers(tmp_pat
     assert Image.MAX_IMAGE_PIXELS == limit and limit is not None
     with pytest.raises(InputError, match="huge.png: cannot read mask"):
         read_mask(tmp_path / "huge.png", 2)
+
+
+def test_overlapping_readers_in_threads_restore_pillows_bomb_limit():
+    """Demo users read images at the same time: however their lifted-limit windows overlap, PIL's limit is
+    back once they are all done (a plain save/restore could leave it off for good)."""
+    import threading
+    import time
+
+    from PIL import Image
+
+    from polyhead.io.readers import _pillow_unbounded
+
+    limit = Image.MAX_IMAGE_PIXELS
+    start = threading.Barrier(8)
+
+    def reader(k: int) -> None:
+        start.wait()
+        for i in range(30):
+            with _pillow_unbounded():
+                time.sleep(0.0005 * ((k + i) % 3))
+
+    threads = [threading.Thread(target=reader, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Image.MAX_IMAGE_PIXELS == limit and limit is not None
