@@ -31,12 +31,7 @@ def read_dataset_yaml(
     app reads, any other key is a warning (a typo such as ``clases`` names the key it is closest to).
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "dataset YAML not found")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise InputError(path, f"not valid YAML ({str(e).splitlines()[0]})") from None
+    raw = read_yaml(path)
     if not isinstance(raw, dict) or "path" not in raw:
         raise InputError(path, "dataset YAML needs at least 'path' (the dataset root)")
     if keys is not None:
@@ -55,6 +50,17 @@ def read_dataset_yaml(
 
 class UnknownKeyWarning(UserWarning):
     """A dataset YAML key that no reader uses (shown as one line: ``warning: d.yaml: unknown key ...``)."""
+
+
+def read_yaml(path: str | Path):
+    """The parsed YAML file (an empty file gives ``{}``); a missing or unparsable file is an InputError."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "dataset YAML not found")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise InputError(path, f"not valid YAML ({str(e).splitlines()[0]})") from None
 
 
 def check_keys(raw: dict, known: Iterable[str], path: str | Path, where: str = "") -> list[str]:

@@ -29,6 +29,7 @@ from polyhead.apps.driving.augment import (
 from polyhead.apps.driving.model import CLASSES, INPUT_SIZE
 from polyhead.dataset_yaml import get_mapping, get_names, get_str, read_dataset_yaml
 from polyhead.errors import InputError
+from polyhead.formats.common import check_boxes
 from polyhead.io.readers import IMAGE_SUFFIXES, read_image
 from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, Letterbox, Norm, to_tensor
 
@@ -151,22 +152,9 @@ def read_boxes(path: Path, spec: DatasetSpec, image_size: tuple[int, int], toler
             rows.append([int(c), (cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h])
     boxes = np.array(rows, np.float32).reshape(-1, 5)
     if len(boxes):
-        bad = (
-            ~np.isfinite(boxes).all(1)
-            | (boxes[:, 1] < -tolerance)
-            | (boxes[:, 2] < -tolerance)
-            | (boxes[:, 3] > w + tolerance)
-            | (boxes[:, 4] > h + tolerance)
-            | (boxes[:, 3] <= boxes[:, 1])
-            | (boxes[:, 4] <= boxes[:, 2])
-        )
-        if bad.any():
-            b = boxes[bad][0]
-            raise InputError(path, f"box {b[1:].round(1).tolist()} lies outside the {w}x{h} image or is empty")
+        boxes[:, 1:] = check_boxes(boxes[:, 1:], (h, w), path, tolerance)
         if (boxes[:, 0] >= len(spec.names)).any() or (boxes[:, 0] < 0).any():
             raise InputError(path, f"class id outside 0..{len(spec.names) - 1}")
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, w)
-        boxes[:, [2, 4]] = boxes[:, [2, 4]].clip(0, h)
     return boxes
 
 

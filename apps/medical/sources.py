@@ -44,7 +44,7 @@ import yaml
 from torch.utils.data import Dataset
 
 from polyhead.apps.medical.data import MedicalDataset, MedicalSpec, load_spec
-from polyhead.dataset_yaml import check_keys, get_bool, get_mapping, get_names, get_number
+from polyhead.dataset_yaml import check_keys, get_bool, get_mapping, get_names, get_number, read_yaml
 from polyhead.errors import InputError
 from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, Norm
 
@@ -104,12 +104,7 @@ def is_sources_yaml(path: str | Path) -> bool:
 def load_sources_spec(path: str | Path) -> SourcesSpec:
     """Parse and check a sources YAML (see the module docstring); every problem names the file."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "dataset YAML not found")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise InputError(path, f"not valid YAML ({str(e).splitlines()[0]})") from None
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise InputError(path, "a sources YAML is a mapping")
     check_keys(raw, YAML_KEYS, path)
