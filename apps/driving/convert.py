@@ -8,7 +8,7 @@ and ``--lane-ids`` give the class-id table of the masks, SegNet's CamVid ids by 
 team's folder (plus the clip pseudo-labels) and writes::
 
     OUT/images/{train,val}/<id>.jpg
-    OUT/det_annotations/{train,val}/<id>.json   BDD-style boxes (CamVid only)
+    OUT/det_annotations/{train,val}/<id>.json   BDD-style boxes (CamVid, KITTI)
     OUT/da_seg_annotations/{train,val}/<id>.png drivable area 0/255 (CamVid only)
     OUT/ll_seg_annotations/{train,val}/<id>.png lane lines 0/255 (TuSimple, lane pseudo-labels)
     OUT/driving.yaml                            dataset YAML (``path: .``)
@@ -27,8 +27,12 @@ A missing annotation file means the task is unlabelled for that image. Sources a
   dropped so no near-duplicate of a val frame is trained on. A still that is a re-encoded clip frame
   (``solidWhiteRight.jpg`` is frame 20) takes that frame's split, or is dropped if the frame is sampled.
 
+- KITTI object frames (``kitti_sample/image_2`` + ``label_2``): 2D boxes only (Car/Van/Truck -> car,
+  Pedestrian/Person_sitting -> pedestrian, Cyclist -> cyclist), ``DontCare`` painted grey; a
+  ``--val-fraction`` share goes to val by a hash of the file name and ``--seed``.
+
 Nothing in the conversion is random; ``--seed`` only picks the val share of a CamVid-style folder that
-has no train/val split of its own (by a hash of the file name).
+has no train/val split of its own and of KITTI folders (by a hash of the file name).
 """
 
 from __future__ import annotations
@@ -324,6 +328,40 @@ def convert_camvid(
         )
 
 
+def convert_kitti(
+    folder: Path, out: LayoutWriter, val_fraction: float = 0.2, seed: int = 0, prefix: str = "kitti"
+) -> Counter:
+    """A KITTI object folder (``image_2/`` + ``label_2/``) -> boxes only (no drivable or lane file:
+    unlabelled there). Car/Van/Truck -> car, Pedestrian/Person_sitting -> pedestrian, Cyclist -> cyclist
+    (the alias table of :mod:`~polyhead.apps.driving.formats`); Tram and Misc are dropped and counted.
+    ``DontCare`` regions are painted grey, so they teach neither object nor background. KITTI has no
+    split of its own here: a ``val_fraction`` share goes to val by a hash of the file name and ``seed``.
+    Returns the dropped boxes per source type."""
+    from polyhead.apps.driving.formats import ALIASES, GREY
+    from polyhead.formats import kitti
+    from polyhead.formats.common import ClassMap
+
+    classes = ClassMap(NAMES, ALIASES)
+    for sample in kitti.read_folder(Path(folder)):
+        if sample.problem is not None:
+            raise sample.problem
+        if sample.boxes is None:
+            continue  # no label file: nothing to learn from this frame here
+        rgb = _read_rgb(sample.image)
+        for x1, y1, x2, y2 in np.round(sample.ignore).astype(int):
+            rgb[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)] = GREY
+        h, w = rgb.shape[:2]
+        objects = []
+        for (x1, y1, x2, y2), cid in zip(sample.boxes.tolist(), classes.ids(sample.categories).tolist(), strict=True):
+            x1, x2 = sorted((min(max(x1, 0.0), w), min(max(x2, 0.0), w)))
+            y1, y2 = sorted((min(max(y1, 0.0), h), min(max(y2, 0.0), h)))
+            if cid >= 0 and x2 - x1 >= 1 and y2 - y1 >= 1:
+                objects.append({"category": NAMES[cid], "box2d": {"x1": x1, "y1": y1, "x2": x2, "y2": y2}})
+        split = _hashed_split(sample.image.name, val_fraction, seed)
+        out.add(split, f"{prefix}_{sample.image.stem}", prefix, rgb=rgb, objects=objects)
+    return classes.dropped
+
+
 def convert_tusimple(
     example: Path, out: LayoutWriter, val_stems: Sequence[str] = (), prefix: str = "tusimple"
 ) -> list[str]:
@@ -489,9 +527,11 @@ def convert(
     tusimple: Sequence[str | Path] = (),
     table: ClassTable | None = None,
     tusimple_val: Sequence[str] = (),
+    kitti: Sequence[str | Path] = (),
 ) -> dict:
-    """Convert CamVid-style folders (``camvid``), TuSimple-style folders (``tusimple``) and/or the team's
-    ``source`` folder (``shared/data/driving``: its ``camvid/``, ``tusimple_sample/``, clip and stills)
+    """Convert CamVid-style folders (``camvid``), TuSimple-style folders (``tusimple``), KITTI object
+    folders (``kitti``) and/or the team's ``source`` folder (``shared/data/driving``: its ``camvid/``,
+    ``tusimple_sample/``, ``kitti_sample/``, clip and stills)
     into the BDD layout at ``out``, atomically.
 
     The set is built in a hidden sibling folder and renamed onto ``out`` at the end; an existing ``out``
@@ -505,11 +545,11 @@ def convert(
     source, out = (Path(source) if source else None), Path(out)
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"--val-fraction must be in (0, 1), got {val_fraction}")
-    if source is None and not camvid and not tusimple:
-        raise InputError(None, "nothing to convert: give --source, --camvid or --tusimple")
+    if source is None and not camvid and not tusimple and not kitti:
+        raise InputError(None, "nothing to convert: give --source, --camvid, --tusimple or --kitti")
     if out.exists() and any(out.iterdir()) and not (out / "driving.yaml").exists():
         raise FileExistsError(f"{out} exists and is not a converted driving set: choose another --out")
-    for folder in (*camvid, *tusimple):
+    for folder in (*camvid, *tusimple, *kitti):
         if not Path(folder).is_dir():
             raise InputError(folder, "folder not found")
     sources: dict[str, Path] = {}
@@ -519,6 +559,7 @@ def convert(
             "tusimple": source / "tusimple_sample" / "training_data_example",
             "clip": source / CLIP,
             "highway": source / "highway_frames",
+            "kitti": source / "kitti_sample",
         }
         if not any(p.exists() for p in sources.values()):
             raise FileNotFoundError(f"{source}: none of camvid/, tusimple_sample/, {CLIP}, highway_frames/ found")
@@ -537,6 +578,10 @@ def convert(
         for i, folder in enumerate([*team_tusimple, *map(Path, tusimple)]):
             stems = TUSIMPLE_VAL if (team_tusimple and i == 0) else tuple(tusimple_val)
             tusimple_val_ids += convert_tusimple(folder, writer, stems, "tusimple" if i == 0 else f"tusimple{i}")
+        team_kitti = [sources["kitti"]] if (sources.get("kitti", Path("/nonexistent")) / "label_2").is_dir() else []
+        kitti_dropped: Counter = Counter()
+        for i, folder in enumerate([*team_kitti, *map(Path, kitti)]):
+            kitti_dropped += convert_kitti(folder, writer, val_fraction, seed, "kitti" if i == 0 else f"kitti{i}")
         verdicts: list[dict] = []
         clip_info: dict = {}
         if sources.get("clip") is not None and sources["clip"].exists():
@@ -551,7 +596,12 @@ def convert(
                 writer.add(split, image_id, "highway_pseudo", rgb=rgb, ll=ll)
         report = _report(writer, verdicts, source or Path(), val_fraction, seed, clip_step)
         report["tusimple_val"] = tusimple_val_ids
-        report["inputs"] = {"camvid": [str(p) for p in camvid_dirs], "tusimple": [str(p) for p in tusimple]}
+        report["inputs"] = {
+            "camvid": [str(p) for p in camvid_dirs],
+            "tusimple": [str(p) for p in tusimple],
+            "kitti": [str(p) for p in (*team_kitti, *kitti)],
+        }
+        report["kitti_dropped_boxes"] = dict(sorted(kitti_dropped.items()))
         report["class_table"] = {
             "drivable": list(table.drivable),
             "lane": list(table.lane),
@@ -635,7 +685,8 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     (0.2, ['c'])
     """
     parser.add_argument(
-        "--source", help="the team's driving data folder (../shared/data/driving): camvid/, tusimple_sample/, clip"
+        "--source",
+        help="the team's driving data folder (../shared/data/driving): camvid/, tusimple_sample/, kitti_sample/, clip",
     )
     parser.add_argument(
         "--camvid",
@@ -652,6 +703,13 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="a TuSimple-style folder: image/ + gt_binary_image/ (+ val.txt), or label_data_*.json + clips/ "
         "(repeatable)",
+    )
+    parser.add_argument(
+        "--kitti",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a KITTI object folder: image_2/ + label_2/ (2D boxes only; DontCare painted grey; repeatable)",
     )
     parser.add_argument(
         "--drivable-ids", type=int, nargs="+", metavar="ID", help="mask class ids of drivable area (default 3, Road)"
@@ -697,6 +755,7 @@ def run_convert(args: argparse.Namespace) -> int:
         tusimple=opt("tusimple") or (),
         table=ClassTable.from_flags(opt("drivable_ids"), opt("box_class"), opt("lane_ids")),
         tusimple_val=opt("tusimple_val") or (),
+        kitti=opt("kitti") or (),
     )
     print(format_counts(report))
     print(f"wrote {Path(args.out) / 'driving.yaml'}")

@@ -114,6 +114,45 @@ def test_real_tusimple_sample_takes_val_from_its_val_txt(tmp_path: Path):
     assert val == ["tusimple_0004", "tusimple_0005"]
 
 
+def test_kitti_folder_boxes_classes_and_dontcare(tmp_path: Path):
+    src = tmp_path / "kitti"
+    (src / "image_2").mkdir(parents=True)
+    (src / "label_2").mkdir()
+    for i in range(6):
+        cv2.imwrite(str(src / "image_2" / f"00000{i}.png"), np.full((120, 400, 3), 200, np.uint8))
+        (src / "label_2" / f"00000{i}.txt").write_text(
+            "Van 0.0 0 -1.6 10 20 110 80 1.5 1.6 3.9 1 1 20 -1.5\n"
+            "Person_sitting 0.0 0 0.1 150 30 170 90 1.0 0.5 0.5 1 1 10 0.1\n"
+            "Tram 0.0 0 0.1 200 10 260 60 3 2 10 1 1 30 0.1\n"
+            "DontCare -1 -1 -10 300 40 340 60 -1 -1 -1 -1000 -1000 -1000 -10\n"
+        )
+    out = tmp_path / "out"
+    assert _run("--kitti", str(src), "--val-fraction", "0.5", "--out", str(out)) == 0
+    report = json.loads((out / "convert_report.json").read_text())
+    assert report["kitti_dropped_boxes"] == {"Tram": 6}
+    assert sum(report["sources"][s].get("kitti", 0) for s in ("train", "val")) == 6
+    split = "train" if (out / "images" / "train" / "kitti_000000.jpg").exists() else "val"
+    det = json.loads((out / "det_annotations" / split / "kitti_000000.json").read_text())
+    assert [(o["category"], o["box2d"]["x1"], o["box2d"]["y2"]) for o in det["frames"][0]["objects"]] == [
+        ("car", 10.0, 80.0),
+        ("pedestrian", 150.0, 90.0),
+    ]
+    img = cv2.imread(str(out / "images" / split / "kitti_000000.jpg"))
+    assert abs(int(img[50, 320].mean()) - 114) <= 3 and abs(int(img[100, 50].mean()) - 200) <= 3  # DontCare grey
+    assert not (out / "da_seg_annotations").exists() and not (out / "ll_seg_annotations").exists()
+    ds = DrivingDataset(load_spec(out / "driving.yaml"), split, imgsz=(128, 416))
+    _, b, d, lane = ds.load_raw(0)
+    assert sorted(b[:, 0].tolist()) == [0, 1] and d is None and lane is None
+
+
+def test_team_folder_includes_the_kitti_frames(tmp_path: Path):
+    src = shared_data("driving", "kitti_sample")
+    assert _run("--kitti", str(src), "--out", str(tmp_path / "out")) == 0
+    report = json.loads((tmp_path / "out" / "convert_report.json").read_text())
+    counts = [report["counts"][s] for s in ("train", "val")]
+    assert sum(c.get("images", 0) for c in counts) == 6 and sum(c.get("box:car", 0) for c in counts) >= 6
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
