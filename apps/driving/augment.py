@@ -7,7 +7,8 @@ weather and light that dash-cams meet, 2x2 mosaics, class-balanced repeats, and 
   YOLOv4's mosaic); missing labels of a tile stay unlabelled (255) so partial labels stay honest;
 - :func:`lane_negatives`: a frame with a drivable-area label and no lane label still says where lanes are
   *not*: lane markings lie on the road, so every pixel off the (slightly dilated) drivable area is
-  "no lane" and the road itself stays unlabelled;
+  "no lane", and so is plain asphalt (no brighter than the road around it); possible paint stays
+  unlabelled;
 - :func:`repeat_factors`: LVIS-style repeat-factor sampling, so frames with rare classes (pedestrians,
   cyclists) come back more often.
 
@@ -82,17 +83,41 @@ def build_augment(strength: float = 1.0):
     )
 
 
-def lane_negatives(drivable: np.ndarray, margin: int = 7) -> np.ndarray:
+#: white top-hat (grey levels above the local road surface) from which a road pixel may be paint
+PAINT_TOPHAT = 28
+
+
+def lane_negatives(
+    drivable: np.ndarray, image: np.ndarray | None = None, margin: int = 7, paint_tophat: int = PAINT_TOPHAT
+) -> np.ndarray:
     """A lane target from a drivable-area mask alone: 0 (no lane) off the road grown by ``margin`` pixels
     (edge lines sit on the road's border), :data:`IGNORE` on it.
 
+    With the frame's ``image`` (RGB), the road itself says where lanes are not too: lane markings are
+    paint, brighter than the asphalt around them, so a road pixel (``margin`` inside the road) whose white
+    top-hat (grey level above the opening by a square about 1/24 of the frame wide) stays below
+    ``paint_tophat`` is "no lane"; possible paint (grown by 2 px) and the border band stay unlabelled.
+    Without it a head trained on road-only frames (CamVid) learns to paint the whole road as lane.
+
     >>> lane_negatives(np.pad(np.ones((4, 4), np.uint8), 8), margin=1)[8, :8].tolist()
     [0, 0, 0, 0, 0, 0, 0, 255]
+    >>> road = np.zeros((60, 96), np.uint8); road[20:] = 1
+    >>> rgb = np.full((60, 96, 3), 80, np.uint8); rgb[20:, 46:50] = 230   # a painted line on grey asphalt
+    >>> t = lane_negatives(road, rgb, margin=2); int(t[40, 20]), int(t[40, 48]), int(t[5, 20])
+    (0, 255, 0)
     """
     road = (drivable > 0).astype(np.uint8)
-    if margin > 0:
-        road = cv2.dilate(road, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1)))
-    return np.where(road > 0, IGNORE, 0).astype(np.uint8)
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1)) if margin > 0 else None
+    grown = cv2.dilate(road, disc) if disc is not None else road
+    out = np.where(grown > 0, IGNORE, 0).astype(np.uint8)
+    if image is not None:
+        inner = cv2.erode(road, disc) if disc is not None else road
+        k = max(9, int(round(road.shape[1] / 24)) | 1)
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+        top = cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+        paint = cv2.dilate((top >= paint_tophat).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+        out[(inner > 0) & (paint == 0)] = 0
+    return out
 
 
 def repeat_factors(class_sets: list[set[int]], threshold: float = 0.3, cap: float = 4.0) -> np.ndarray:

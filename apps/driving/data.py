@@ -234,7 +234,7 @@ class DrivingDataset(Dataset):
         """One frame with its labels after the albumentations pipeline (and derived lane negatives)."""
         img, boxes, da, ll = raw
         if ll is None and da is not None and self.derive_lane_negatives:
-            ll = lane_negatives(da)
+            ll = lane_negatives(da, img)
         h, w = img.shape[:2]
         if self.augment is not None:
             zeros = np.zeros((h, w), np.uint8)

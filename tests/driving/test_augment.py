@@ -59,6 +59,24 @@ def test_lane_negatives_off_the_road_only():
     assert neg[28, 25] == IGNORE and neg[20, 25] == 0  # within the margin / beyond it
 
 
+def test_lane_negatives_mark_plain_asphalt_and_leave_paint_unlabelled():
+    rng = np.random.default_rng(0)
+    da = np.zeros((120, 192), np.uint8)
+    da[40:, :] = 1
+    rgb = np.clip(rng.normal(90, 6, (120, 192, 3)), 0, 255).astype(np.uint8)  # asphalt texture
+    rgb[40:, 94:98] = 235  # a painted centre line
+    rgb[:40] = 200  # bright buildings off the road
+    t = lane_negatives(da, rgb, margin=3)
+    road_inner = np.zeros_like(da, bool)
+    road_inner[44:, :] = True
+    assert (t[44:, 94:98] == IGNORE).all()  # the paint (and 2 px around it) stays unlabelled
+    asphalt = road_inner.copy()
+    asphalt[:, 90:102] = False
+    assert (t[asphalt] == 0).mean() > 0.99  # plain road is "no lane"
+    assert (t[:36] == 0).all() and (t[37:43] == IGNORE).all()  # off the road / the border band
+    assert (lane_negatives(da, margin=3)[44:] == IGNORE).all()  # without the image: the road unlabelled
+
+
 def test_repeat_factors_favour_rare_classes_and_keep_the_expected_count():
     sets = [{0}] * 18 + [{0, 1}] * 2
     f = repeat_factors(sets, threshold=0.3)
