@@ -20,6 +20,7 @@ from polyhead.cli import positive_int
 from polyhead.encoders import DEFAULT_ENCODER
 from polyhead.errors import InputError
 from polyhead.preprocess import Letterbox, card_normalisation, check_input_size, to_tensor
+from polyhead.ship import ship_command
 
 
 class DrivingApp(App):
@@ -218,6 +219,7 @@ class DrivingApp(App):
                 lazy("polyhead.apps.driving.lidar.cli", "run_lidar"),
                 "example:\n  polyhead driving lidar velodyne/ --calib calib/ --image image_2/ --out runs/lidar",
             ),
+            "ship": ship_command("driving", "polyhead.apps.driving.training"),
             "lidar-val": Command(
                 "LiDAR clusters vs KITTI label_2 boxes: recall at 2 m, ground height error",
                 lazy("polyhead.apps.driving.lidar.cli", "add_lidar_val_arguments"),

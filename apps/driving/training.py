@@ -14,6 +14,21 @@ from polyhead.preprocess import check_input_size
 from polyhead.train import Trainer, config_from_args
 from polyhead.train.finetune import fine_tune_overrides, initialise
 
+#: origins and terms of the team's driving data, for the shipped card (``polyhead driving ship``)
+DATA_TERMS = {
+    "sources": {
+        "CamVid (SegNet 11-class, 367 train / 101 val frames)": "boxes (Car, Pedestrian, Bicyclist components) "
+        "and drivable area (Road); research use",
+        "KITTI object sample (6 frames, label_2)": "2D boxes (Car/Van/Truck, Pedestrian, Cyclist; DontCare "
+        "painted grey); CC BY-NC-SA 3.0",
+        "TuSimple lane sample (lanenet repo, Apache-2.0)": "lane masks; 0000-0003 train, 0004-0005 held out",
+        "Udacity lane-lines highway clip and stills (MIT)": "classical lane pseudo-labels, split by time",
+    },
+    "terms": "Weights trained on CamVid (research use), KITTI (CC BY-NC-SA 3.0: non-commercial), the TuSimple "
+    "sample (Apache-2.0) and the Udacity lane-lines clip (MIT): non-commercial research use. No data file is in "
+    "this repository.",
+}
+
 
 def train(args: argparse.Namespace) -> int:
     """Train; best weights (by the combined score) go to ``<out>/best.safetensors`` with a model card."""

@@ -208,6 +208,11 @@ class FloorplanApp(App):
             write_json(args.json, {**doc, "plans": len(ds) - len(ds.bad), "metrics": metrics})
         return 0
 
+    def extra_modes(self) -> dict[str, Command]:
+        from polyhead.ship import ship_command
+
+        return {"ship": ship_command("floorplan", "polyhead.apps.floorplan.training")}
+
     def benchmarks(self) -> dict[str, Command]:
         return {
             "floorplan": Command(

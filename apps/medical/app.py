@@ -356,6 +356,11 @@ class MedicalApp(App):
         args.weights = str(self.resolve_weights(args.weights))
         return super().run_export(args)
 
+    def extra_modes(self) -> dict[str, Command]:
+        from polyhead.ship import ship_command
+
+        return {"ship": ship_command("medical", None, one_file=False)}
+
     def benchmarks(self) -> dict[str, Command]:
         return {
             "medical": Command(
