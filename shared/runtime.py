@@ -15,7 +15,7 @@ from pathlib import Path
 
 from polyhead.errors import InputError
 
-RUNTIMES = ("auto", "torch", "onnx")
+RUNTIMES = ("auto", "torch", "onnx", "openvino")
 
 
 def for_cpu_inference(model):
@@ -71,8 +71,9 @@ def load_network(
     """``(model, card)``: a callable ``model(x) -> {task: tensor}`` in the asked runtime and its model card.
 
     ``runtime``: ``"torch"`` (eager), ``"onnx"`` (ONNX Runtime; safetensors weights are exported once to
-    ``~/.cache/polyhead/onnx``) or ``"auto"`` (ONNX Runtime when the export works, else torch with a
-    warning). An ``.onnx`` file always runs in ONNX Runtime. ``device`` (default: ``--device``, see
+    ``~/.cache/polyhead/onnx``), ``"openvino"`` (the same export in OpenVINO, bfloat16 on CPUs that have
+    it: the ``openvino`` extra) or ``"auto"`` (ONNX Runtime when the export works, else torch with a
+    warning). An ``.onnx`` file runs in ONNX Runtime, or in OpenVINO when asked. ``device`` (default: ``--device``, see
     :func:`polyhead.device.current`) is where torch runs the model (it takes and returns CPU tensors) and
     which execution provider ONNX Runtime gets first.
     """
@@ -83,6 +84,12 @@ def load_network(
     if runtime not in RUNTIMES:
         raise InputError(None, f"--runtime must be one of {', '.join(RUNTIMES)}, got '{runtime}'")
     path = Path(weights)
+    if runtime == "openvino":
+        from polyhead.openvino_runtime import OpenVinoModel, _openvino
+
+        _openvino()  # one line naming the extra before any export work
+        if path.suffix == ".onnx":
+            return OpenVinoModel(path), load_card(path)
     if path.suffix == ".onnx":
         return OnnxModel(path, device=device), load_card(path)
     model, card = load_model(path, trust_pickle=trust_pickle)
@@ -92,6 +99,10 @@ def load_network(
     size = tuple(input_size or card.get("input_size") or ())
     if len(size) != 2:
         raise InputError(path, "ONNX Runtime needs a fixed input size: the card has no input_size")
+    if runtime == "openvino":
+        net = OpenVinoModel(cached_onnx(model, path, size))
+        net.active_tasks = list(getattr(model, "active_tasks", net.tasks))
+        return net, card
     try:
         onnx = OnnxModel(cached_onnx(model, path, size), device=dev)
     except Exception as e:  # noqa: BLE001 - the torch model still works

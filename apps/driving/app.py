@@ -139,9 +139,10 @@ class DrivingApp(App):
             parser.add_argument("--tasks", nargs="+", choices=["det", "drivable", "lane"], help="run only these heads")
             parser.add_argument(
                 "--runtime",
-                choices=["auto", "torch", "onnx"],
+                choices=["auto", "torch", "onnx", "openvino"],
                 default="torch",
-                help="torch eager, or ONNX Runtime (safetensors weights are exported once and cached)",
+                help="torch eager, ONNX Runtime or OpenVINO (bfloat16 on CPUs with AMX; the openvino extra); "
+                "safetensors weights are exported once and cached",
             )
         elif mode == "train":
             parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="encoder name (see polyhead.encoders)")

@@ -2,7 +2,8 @@
 
 - frames/s of the 3-task model and of three single-task models of the same encoder run one after
   another (the multi-task gain);
-- torch eager vs ONNX Runtime on the 3-task model;
+- torch eager vs ONNX Runtime (and OpenVINO, bfloat16 on CPUs with AMX, when installed) on the 3-task
+  model;
 - end-to-end video throughput (decode, letterbox, model, NMS, lane fitting, drawing, H.264 encode,
   per-frame JSON) as a share of model-only throughput.
 Timings interleave the variants over several rounds and report medians (the machine is shared).
@@ -55,6 +56,9 @@ def run_bench(args: argparse.Namespace) -> int:
         "single_tasks_torch": lambda: [m(x) for m in singles],
         "multi_task_onnx": lambda: onnx(x),
     }
+    openvino = _openvino_model(tmp / "driving.onnx")
+    if openvino is not None:
+        variants["multi_task_openvino"] = lambda: openvino(x)
     times: dict[str, list[float]] = {k: [] for k in variants}
     with torch.inference_mode():
         for fn in variants.values():
@@ -71,6 +75,14 @@ def run_bench(args: argparse.Namespace) -> int:
         "multi_vs_single_ratio": sec["single_tasks_torch"] / sec["multi_task_torch"],
         "fps_multi_task_onnx": 1 / sec["multi_task_onnx"],
         "onnx_vs_eager_ratio": sec["multi_task_torch"] / sec["multi_task_onnx"],
+        **(
+            {
+                f"fps_multi_task_openvino_{openvino.precision}": 1 / sec["multi_task_openvino"],
+                "openvino_vs_onnx_ratio": sec["multi_task_onnx"] / sec["multi_task_openvino"],
+            }
+            if openvino is not None
+            else {"openvino": "not installed (pip install 'polyhead[openvino]')"}
+        ),
         **e2e,
     }
     for k, v in fig.items():
@@ -80,6 +92,18 @@ def run_bench(args: argparse.Namespace) -> int:
 
         write_json(args.json, fig)
     return 0
+
+
+def _openvino_model(onnx_path: Path):
+    """The OpenVINO runner of the exported model, or None when the extra is not installed."""
+    from polyhead.errors import InputError
+
+    try:
+        from polyhead.openvino_runtime import OpenVinoModel
+
+        return OpenVinoModel(onnx_path)
+    except InputError:
+        return None
 
 
 def _end_to_end(args: argparse.Namespace, tmp: Path) -> dict:

@@ -216,9 +216,10 @@ class MedicalApp(App):
             parser.add_argument("--axis", type=int, default=2, choices=[0, 1, 2], help="slice axis of volumes")
             parser.add_argument(
                 "--runtime",
-                choices=["auto", "torch", "onnx"],
+                choices=["auto", "torch", "onnx", "openvino"],
                 default="torch",
-                help="torch eager, or ONNX Runtime (exported once at the window / input size and cached)",
+                help="torch eager, ONNX Runtime or OpenVINO (bfloat16 on CPUs with AMX; the openvino extra); "
+                "exported once at the window / input size and cached",
             )
             parser.add_argument(
                 "--mesh",
