@@ -2,7 +2,8 @@
 
 Definitions (as in YOLOP's evaluation):
 - detection: mAP@0.5 and mAP@0.5:0.95, overall and per class (ultralytics' ``ap_per_class``; COCO's
-  greedy matching per IoU threshold), recall at the max-F1 confidence; PR curves and a confusion matrix
+  greedy matching per IoU threshold), precision and recall at the max-F1 confidence (and that
+  confidence, ``det_best_f1_conf``); PR curves and a confusion matrix
   drawn by ultralytics when a plot folder is given;
 - drivable area: mIoU = mean of the background and drivable IoUs;
 - lane lines: accuracy = recall of lane pixels (YOLOP's ``lineAccuracy``) and IoU of the lane class;
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ultralytics.utils.metrics import ap_per_class, box_iou
+from ultralytics.utils.metrics import ap_per_class, box_iou, smooth
 
 from polyhead.metrics import ConfusionMatrix, Metric
 
@@ -103,11 +104,14 @@ class DetectionAP(Metric):
         plot = self.plot_dir is not None
         names = dict(enumerate(self.names))
         out = ap_per_class(tp, conf, pcls, tcls, plot=plot, save_dir=Path(self.plot_dir or "."), names=names)
-        r, ap, classes = out[3], out[5], out[6]
+        p, r, ap, classes, f1_curve, x = out[2], out[3], out[5], out[6], out[9], out[10]
         if self.confusion is not None:
             self.confusion.plot(save_dir=self.plot_dir, normalize=True)
         result = {
             "det_recall": float(np.mean(r)),
+            "det_precision": float(np.mean(p)),
+            # the confidence where the class-mean F1 peaks (ultralytics' rule): a default --conf to ship
+            "det_best_f1_conf": float(x[int(smooth(f1_curve.mean(0), 0.1).argmax())]),
             "det_map50": float(np.mean(ap[:, 0])),
             "det_map50_95": float(np.mean(ap)),
             "det_images": len(self.stats),

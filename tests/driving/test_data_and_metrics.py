@@ -82,6 +82,12 @@ def test_metrics_perfect_and_wrong():
     ap.update(np.array([[10, 10, 50, 50, 0.9, 0], [60, 60, 90, 95, 0.8, 1]]), gt)
     res = ap.aggregate()
     assert res["det_map50"] > 0.99 and res["det_recall"] > 0.99
+    assert res["det_precision"] > 0.99 and 0.0 <= res["det_best_f1_conf"] <= 0.8  # F1 peaks at/below 0.8
+    ap3 = DetectionAP(1)  # true boxes scored 0.9, false ones 0.3: the F1 peak sits above the false ones
+    g1 = np.array([[0, 10, 10, 50, 50]], float)
+    for _ in range(5):
+        ap3.update(np.array([[10, 10, 50, 50, 0.9, 0], [100, 100, 140, 140, 0.3, 0]]), g1)
+    assert 0.3 < ap3.aggregate()["det_best_f1_conf"] <= 0.9
     ap2 = DetectionAP(2)
     ap2.update(np.array([[10, 10, 50, 50, 0.9, 1]]), gt)  # right place, wrong class
     assert ap2.aggregate()["det_map50"] < 0.01
