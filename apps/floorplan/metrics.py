@@ -1,5 +1,8 @@
 """The DeepFloorplan paper's metrics: overall pixel accuracy, per-class accuracy and class-average IoU,
-for the boundary classes and the room-type classes, accumulated over a whole set then aggregated.
+for the boundary classes and the room-type classes, accumulated over a whole set then aggregated; and the
+paper's headline figures on one 9-class map (boundary classes painted over the room types, see
+:func:`nine_class_map`): ``paper_overall_acc`` and ``paper_mean_class_acc`` over the 8 non-background
+classes.
 
 >>> m = SegMetrics(["bg", "wall"])
 >>> m.update(np.array([[0, 1], [1, 1]]), np.array([[0, 1], [0, 1]]))
@@ -15,6 +18,23 @@ from polyhead.apps.floorplan.model import BOUNDARY_CLASSES, ROOM_CLASSES
 from polyhead.metrics import ConfusionMatrix, Metric
 
 IGNORE = 255
+#: the paper's 9 classes: the room types, then wall and door/window painted over them
+NINE_CLASSES = [*ROOM_CLASSES, "wall", "door_window"]
+
+
+def nine_class_map(boundary: np.ndarray, room: np.ndarray) -> np.ndarray:
+    """One map of :data:`NINE_CLASSES`: the room type, with walls and doors/windows painted over it;
+    an unlabelled (255) boundary pixel stays unlabelled.
+
+    >>> nine_class_map(np.array([[0, 1, 2, 255]]), np.array([[3, 3, 0, 4]])).tolist()
+    [[3, 7, 8, 255]]
+    """
+    out = np.asarray(room).astype(np.uint8, copy=True)
+    b = np.asarray(boundary)
+    out[b == 1] = NINE_CLASSES.index("wall")
+    out[b == 2] = NINE_CLASSES.index("door_window")
+    out[b == IGNORE] = IGNORE
+    return out
 
 
 class SegMetrics(ConfusionMatrix):
@@ -60,15 +80,17 @@ class SegMetrics(ConfusionMatrix):
 
 
 class FloorplanMetrics(Metric):
-    """Boundary (3 classes) and room-type (7 classes) metrics side by side."""
+    """Boundary (3 classes) and room-type (7 classes) metrics side by side, and the paper's 9-class map."""
 
     def __init__(self):
         self.boundary = SegMetrics(BOUNDARY_CLASSES)
         self.room = SegMetrics(ROOM_CLASSES)
+        self.nine = SegMetrics(NINE_CLASSES)
 
     def update(self, boundary_pred, room_pred, boundary_gt, room_gt) -> None:
         self.boundary.update(boundary_pred, boundary_gt)
         self.room.update(room_pred, room_gt)
+        self.nine.update(nine_class_map(boundary_pred, room_pred), nine_class_map(boundary_gt, room_gt))
 
     def aggregate(self) -> dict:
         """Flat numbers for the trainer (``score`` = mean of the two class-average IoUs) plus the details."""
@@ -82,6 +104,12 @@ class FloorplanMetrics(Metric):
             "room_miou": r["miou"],
         }
         out["score"] = round((b["miou"] + r["miou"]) / 2, 4)
+        nine = self.nine.aggregate(skip_background=True)
+        out["paper_overall_acc"] = nine["overall_acc"]
+        out["paper_mean_class_acc"] = nine["mean_class_acc"]  # over the 8 non-background classes
+        for name, v in nine["class_acc"].items():
+            if v is not None and name != "background":
+                out[f"paper_acc/{name}"] = v
         for name, v in b["class_acc"].items():
             if v is not None and name != "background":
                 out[f"acc/{name}"] = v

@@ -89,3 +89,18 @@ def test_metrics_accumulate_over_the_set():
     fm.update(np.zeros((2, 2)), np.ones((2, 2)), np.zeros((2, 2)), np.ones((2, 2)))
     out = fm.aggregate()
     assert out["boundary_acc"] == 1.0 and out["room_acc"] == 1.0 and out["score"] == 1.0
+
+
+def test_paper_nine_class_metric_paints_boundaries_over_rooms():
+    fm = FloorplanMetrics()
+    room_gt = np.array([[3, 3, 4, 4], [3, 3, 4, 4]])
+    boundary_gt = np.array([[0, 1, 1, 0], [0, 2, 2, 0]])
+    room_pred = np.array([[3, 4, 4, 4], [3, 3, 3, 4]])  # the walls hide two room errors, one shows
+    boundary_pred = np.array([[0, 1, 1, 0], [0, 2, 0, 0]])
+    fm.update(boundary_pred, room_pred, boundary_gt, room_gt)
+    out = fm.aggregate()
+    # 9-class truth: [3 wall wall 4 / 3 door door 4]; prediction: [3 wall wall 4 / 3 door 3 4]: 7 of 8
+    assert out["paper_overall_acc"] == 0.875
+    assert out["paper_acc/door_window"] == 0.5 and out["paper_acc/wall"] == 1.0
+    assert out["paper_acc/living_kitchen_dining"] == 1.0 and out["paper_acc/bedroom"] == 1.0
+    assert out["paper_mean_class_acc"] == round((1 + 1 + 1 + 0.5) / 4, 4)  # classes present, background out
