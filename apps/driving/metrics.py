@@ -74,6 +74,8 @@ class DetectionAP(Metric):
         if plot_dir:
             from ultralytics.utils.metrics import ConfusionMatrix as UltralyticsConfusion
 
+            Path(plot_dir).mkdir(parents=True, exist_ok=True)  # ultralytics' plotters expect the folder
+
             self.confusion = UltralyticsConfusion(names=dict(enumerate(self.names)))
 
     def update(self, pred: np.ndarray, gt: np.ndarray) -> None:

@@ -115,7 +115,8 @@ def test_map50_95_agrees_with_pycocotools(tmp_path):
 
     rng = np.random.default_rng(0)
     images, anns, dets = [], [], []
-    metric = DetectionAP(2, ["car", "pedestrian"], plot_dir=str(tmp_path))
+    plots = tmp_path / "new" / "plots"  # a folder that does not exist yet
+    metric = DetectionAP(2, ["car", "pedestrian"], plot_dir=str(plots))
     for i in range(30):
         n = int(rng.integers(1, 5))
         xy = rng.uniform(0, 300, (n, 2))
@@ -164,7 +165,7 @@ def test_map50_95_agrees_with_pycocotools(tmp_path):
     assert ours["det_map50_95"] == pytest.approx(ev.stats[0], abs=0.03)
     assert ours["det_map50"] == pytest.approx(ev.stats[1], abs=0.03)
     assert {"det_ap50_car", "det_ap50_95_pedestrian"} <= set(ours)
-    pngs = {p.name for p in tmp_path.glob("*.png")}
+    pngs = {p.name for p in plots.glob("*.png")}
     assert any("PR_curve" in n for n in pngs) and any("confusion_matrix" in n for n in pngs), pngs
 
 
