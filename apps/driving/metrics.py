@@ -182,6 +182,7 @@ class DrivingMetrics(Metric):
         out.update(self.lane_placement.aggregate())
         if self.drivable.images:
             out["da_miou"] = float(self.drivable.iou().mean())
+            out["da_iou_drivable"] = float(self.drivable.iou()[1])  # the road class alone
             out["da_images"] = self.drivable.images
         if self.lane.images:
             out["lane_acc"] = float(self.lane.recall()[1])

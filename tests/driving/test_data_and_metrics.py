@@ -98,6 +98,12 @@ def test_metrics_perfect_and_wrong():
     m.lane.update(np.zeros_like(mask), mask)  # predicts no lane at all
     out = m.aggregate()
     assert out["da_miou"] == 1.0 and out["lane_iou"] == 0.0 and out["lane_acc"] == 0.0
+    half = DrivingMetrics(2)
+    pred = mask.copy()
+    pred[10:, 10:] = 0  # half of the road missed: road IoU 0.5, background IoU 200 / 300
+    half.drivable.update(pred, mask)
+    res = half.aggregate()
+    assert res["da_iou_drivable"] == pytest.approx(0.5) and res["da_miou"] == pytest.approx((0.5 + 2 / 3) / 2)
 
 
 def test_non_finite_box_is_rejected(tmp_path):
