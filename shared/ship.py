@@ -41,12 +41,12 @@ def training_time(run: str | Path) -> dict:
     by_epoch: dict[str, float] = {}
     for row in rows:
         try:
-            by_epoch[str(int(float(row["epoch"])))] = round(float(row["time_s"]), 1)
+            by_epoch[str(int(float(row["epoch"])))] = float(row["time_s"])
         except (KeyError, TypeError, ValueError):
             raise InputError(path, "needs numeric 'epoch' and 'time_s' columns") from None
     return {
         "epochs": len(by_epoch),
-        "train_seconds_by_epoch": by_epoch,
+        "train_seconds_by_epoch": {k: round(v, 1) for k, v in by_epoch.items()},
         "train_seconds_total": round(sum(by_epoch.values()), 1),
     }
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from polyhead.apps.driving.postprocess import DrivingResult
 from polyhead.tracking import BoxTracker, TrackedFinish
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "apps" / "driving" / "examples"
 
 
 def test_two_moving_objects_keep_their_ids_through_a_missed_frame():
@@ -57,20 +54,22 @@ def test_new_video_restarts_ids():
 
 
 def test_video_json_carries_track_ids_and_images_get_mask_pngs(tmp_path):
+    """Six consecutive real CamVid frames (15 fps) as a clip: the shipped model's cars get track ids."""
     from polyhead.apps.driving.app import DrivingApp
+    from tests.conftest import shared_data
 
     app = DrivingApp().load()
-    cap = cv2.VideoCapture(str(EXAMPLES / "generated_clip.mp4"))
-    frames = [cv2.resize(cap.read()[1], (320, 192)) for _ in range(6)]
-    cap.release()
+    images = sorted(shared_data("driving", "camvid", "val", "images").glob("0016E5_079*.jpg"))[:6]
+    frames = [cv2.imread(str(p)) for p in images]
+    h, w = frames[0].shape[:2]
     video = tmp_path / "clip.mp4"
-    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 192))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 15, (w, h))
     for f in frames:
-        w.write(f)
-    w.release()
+        writer.write(f)
+    writer.release()
     cv2.imwrite(str(tmp_path / "still.jpg"), frames[0])
     out = tmp_path / "out"
-    app.predict(str(tmp_path / "*.*"), out, conf=0.01)
+    app.predict(str(tmp_path / "*.*"), out)
     frame_docs = sorted((out / "clip").glob("*.json"))
     assert frame_docs, list(out.iterdir())
     objects = [o for p in frame_docs for o in json.loads(p.read_text())["objects"]]
@@ -79,5 +78,5 @@ def test_video_json_carries_track_ids_and_images_get_mask_pngs(tmp_path):
     still = json.loads((out / "still.json").read_text())
     assert all("track_id" not in o for o in still["objects"])
     m = cv2.imread(str(out / "still_drivable.png"), cv2.IMREAD_UNCHANGED)
-    assert m is not None and m.shape == (192, 320) and set(np.unique(m)) <= {0, 255}
-    assert cv2.imread(str(out / "still_lane.png"), cv2.IMREAD_UNCHANGED).shape == (192, 320)
+    assert m is not None and m.shape == (h, w) and set(np.unique(m)) <= {0, 255}
+    assert cv2.imread(str(out / "still_lane.png"), cv2.IMREAD_UNCHANGED).shape == (h, w)
