@@ -198,7 +198,9 @@ class FloorplanApp(App):
 
         self.load(args.weights, trust_pickle=args.trust_pickle, imgsz=args.imgsz)
         spec = load_spec(args.data)
-        ds = FloorplanDataset(list_items(spec, args.split), imgsz=self.imgsz, cache=False)
+        ds = FloorplanDataset(
+            list_items(spec, args.split), imgsz=self.imgsz, norm=card_normalisation(self.card), cache=False
+        )  # the card's normalisation: an EfficientNet-Lite model reads (x - 127) / 128, not ImageNet mean/std
         metrics = evaluate(self.model, ds, batch_size=args.batch, detailed=True)
         if ds.bad:
             print(f"skipped {len(ds.bad)} unreadable plan(s): {sorted(ds.bad)}", file=sys.stderr)
