@@ -315,7 +315,7 @@ class MedicalApp(App):
             spec.keep_largest = args.keep_largest
         elif not hasattr(spec, "sources"):
             spec.keep_largest = self.predictor.keep_largest
-        ds = make_dataset(spec, args.split)
+        ds = make_dataset(spec, args.split, norm=self.predictor.norm)  # the card's, as predict uses
         temps = self.predictor.temperature
         raw: dict = {}
         if hasattr(spec, "sources"):
