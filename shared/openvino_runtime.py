@@ -24,7 +24,8 @@ PRECISIONS = ("auto", "bf16", "f32")
 MISSING = "the OpenVINO runtime is not installed (pip install 'polyhead[openvino]')"
 
 
-def _openvino():
+def require_openvino():
+    """The ``openvino`` module, or a one-line :class:`InputError` naming the extra to install."""
     try:
         import openvino
     except ImportError:
@@ -32,10 +33,10 @@ def _openvino():
     return openvino
 
 
-def cpu_has_bf16() -> bool:
+def cpu_has_bf16(core=None) -> bool:
     """True when OpenVINO's CPU plugin reports native bfloat16 (AMX / AVX-512 BF16)."""
-    ov = _openvino()
-    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    core = core or require_openvino().Core()
+    return "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def _polyhead_metadata(path: Path) -> dict:
@@ -60,7 +61,7 @@ class OpenVinoModel:
     ``"f32"``; ``threads`` caps the inference threads (default: OpenVINO's, one per core)."""
 
     def __init__(self, path: str | Path, precision: str = "auto", threads: int | None = None):
-        ov = _openvino()
+        ov = require_openvino()
         path = Path(path)
         if not path.is_file():
             raise InputError(path, "ONNX file not found")
@@ -76,7 +77,7 @@ class OpenVinoModel:
         self.tasks = [o.get_any_name() for o in self._model.outputs]
         self.active_tasks = list(self.tasks)
         if precision == "auto":
-            precision = "bf16" if "BF16" in self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
+            precision = "bf16" if cpu_has_bf16(self.core) else "f32"
         self.precision = precision
         self._config: dict = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
         if threads:

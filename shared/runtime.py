@@ -85,9 +85,9 @@ def load_network(
         raise InputError(None, f"--runtime must be one of {', '.join(RUNTIMES)}, got '{runtime}'")
     path = Path(weights)
     if runtime == "openvino":
-        from polyhead.openvino_runtime import OpenVinoModel, _openvino
+        from polyhead.openvino_runtime import OpenVinoModel, require_openvino
 
-        _openvino()  # one line naming the extra before any export work
+        require_openvino()  # one line naming the extra before any export work
         if path.suffix == ".onnx":
             return OpenVinoModel(path), load_card(path)
     if path.suffix == ".onnx":
