@@ -55,7 +55,7 @@ from scipy import ndimage
 from polyhead.apps.driving import lane_labels
 from polyhead.errors import InputError
 from polyhead.formats import tusimple as tusimple_format
-from polyhead.formats.common import draw_lanes, image_files, normalise_name, read_text_lines
+from polyhead.formats.common import check_boxes, draw_lanes, image_files, normalise_name, read_text_lines
 from polyhead.io.writers import write_bytes, write_image, write_json
 
 SPLITS = ("train", "val")
@@ -350,13 +350,12 @@ def convert_kitti(
         rgb = _read_rgb(sample.image)
         for x1, y1, x2, y2 in np.round(sample.ignore).astype(int):
             rgb[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)] = GREY
-        h, w = rgb.shape[:2]
-        objects = []
-        for (x1, y1, x2, y2), cid in zip(sample.boxes.tolist(), classes.ids(sample.categories).tolist(), strict=True):
-            x1, x2 = sorted((min(max(x1, 0.0), w), min(max(x2, 0.0), w)))
-            y1, y2 = sorted((min(max(y1, 0.0), h), min(max(y2, 0.0), h)))
-            if cid >= 0 and x2 - x1 >= 1 and y2 - y1 >= 1:
-                objects.append({"category": NAMES[cid], "box2d": {"x1": x1, "y1": y1, "x2": x2, "y2": y2}})
+        ids = classes.ids(sample.categories)
+        boxes = check_boxes(sample.boxes[ids >= 0], rgb.shape[:2], sample.source or sample.image)
+        objects = [
+            {"category": NAMES[cid], "box2d": dict(zip(("x1", "y1", "x2", "y2"), map(float, box), strict=True))}
+            for box, cid in zip(boxes, ids[ids >= 0].tolist(), strict=True)
+        ]
         split = _hashed_split(sample.image.name, val_fraction, seed)
         out.add(split, f"{prefix}_{sample.image.stem}", prefix, rgb=rgb, objects=objects)
     return classes.dropped
