@@ -2,6 +2,7 @@
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -207,14 +208,30 @@ def test_every_app_trains_from_imagenet_by_default():
     assert args.encoder in pretrained_encoders()
 
 
-def test_shipped_weights_still_predict_with_their_own_normalisation():
-    """Old cards (ImageNet mean/std, random-init encoders) keep working unchanged."""
+def test_old_cards_still_predict_with_their_own_normalisation(tmp_path):
+    """An old card (ImageNet mean/std, no normalisation in its model config) keeps working:
+    the app reads the card's own entry instead of assuming the shipped weights' values."""
+    import json
+    import shutil
+
     from polyhead.apps.driving.app import DrivingApp
 
-    app = DrivingApp().load()
+    shipped_dir = Path(__file__).resolve().parents[2] / "weights"
+    weights = tmp_path / "old.safetensors"
+    shutil.copy(shipped_dir / "driving.safetensors", weights)
+    card = json.loads((shipped_dir / "driving.json").read_text())
+    card["model"].pop("normalisation", None)
+    card["normalisation"] = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    weights.with_suffix(".json").write_text(json.dumps(card))
+
+    app = DrivingApp().load(weights)
     assert app.norm[0] == pytest.approx((0.485, 0.456, 0.406))
+    assert app.norm[1] == pytest.approx((0.229, 0.224, 0.225))
     result = app.predict_image(np.full((120, 160, 3), 90, np.uint8))
     assert "drivable_share" in result.to_json()
+    shipped = DrivingApp().load()
+    shipped_mean = json.loads((shipped_dir / "driving.json").read_text())["model"]["normalisation"]["mean"]
+    assert shipped.norm[0] == pytest.approx(tuple(shipped_mean))
 
 
 def test_smp_unet_neck_returns_every_level_and_trains():
