@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-FLIPS: tuple[tuple[int, ...], ...] = ((), (2,), (1,), (1, 2))  # none, horizontal, vertical, both (on C,H,W)
+from polyhead.tta import flip_tta, flips_for
 
 
 @lru_cache(maxsize=8)
@@ -76,19 +76,11 @@ def sliding_window(
     boxes = [(y, x) for y in window_starts(H, ph, overlap) for x in window_starts(W, pw, overlap)]
     acc: torch.Tensor | None = None
     norm = torch.zeros(H, W)
-    flips = FLIPS if tta else FLIPS[:1]
+    flips = flips_for(tta)
     for i in range(0, len(boxes), batch_size):
         chunk = boxes[i : i + batch_size]
         crops = torch.stack([image[:, y : y + ph, x : x + pw] for y, x in chunk])
-        out = None
-        for dims in flips:
-            d = tuple(k + 1 for k in dims)  # batch dim first
-            pred = predict(crops.flip(d) if d else crops).float()
-            if activation is not None:
-                pred = activation(pred)
-            pred = pred.flip(d) if d else pred
-            out = pred if out is None else out + pred
-        out = out / len(flips)
+        out = flip_tta(predict, crops, flips, activation=activation)
         if acc is None:
             acc = torch.zeros(out.shape[1], H, W)
         for (y, x), p in zip(chunk, out, strict=True):

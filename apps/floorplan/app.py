@@ -23,6 +23,7 @@ from polyhead.cli import positive_int
 from polyhead.encoders import DEFAULT_ENCODER
 from polyhead.errors import InputError
 from polyhead.preprocess import card_normalisation, check_input_size
+from polyhead.tta import flip_tta, flips_for
 
 #: plans whose long side exceeds this are downscaled before vectorisation (bounded memory and time)
 MAX_SIDE = 2048
@@ -48,16 +49,25 @@ class FloorplanApp(App):
         self.scale: float | None = None  # pixels per metre
         self.mesh = False  # batch predict also writes the 3-D model (.glb + .ply)
         self.ocr = True  # read the printed room names and dimensions (when the OCR extra is installed)
+        self.tta = False  # average the 4 mirrored runs (3.6x the network time; see docs/floorplan.md)
 
     overlay_suffix = ".png"  # plans are line art: PNG keeps the thin walls sharp
     artifact_suffixes = (".svg", ".geojson", ".glb", ".ply")
 
     # ------------------------------------------------------------ model
     def load(
-        self, weights=None, imgsz=None, trust_pickle: bool = False, scale=None, mesh: bool = False, ocr: bool = True
+        self,
+        weights=None,
+        imgsz=None,
+        trust_pickle: bool = False,
+        scale=None,
+        mesh: bool = False,
+        ocr: bool = True,
+        tta: bool = False,
     ) -> FloorplanApp:
         """Load weights (default: ``weights/floorplan.safetensors``); ``.onnx`` runs on ONNX Runtime.
-        ``ocr=False`` switches text reading off (room types from the network alone, no scale estimate)."""
+        ``ocr=False`` switches text reading off (room types from the network alone, no scale estimate);
+        ``tta=True`` averages the network over the plan and its 3 mirror images."""
         import polyhead.apps.floorplan.model  # noqa: F401  (registers the head type before the card is built)
         from polyhead.runtime import load_network
 
@@ -67,6 +77,7 @@ class FloorplanApp(App):
         self.scale = float(scale) if scale is not None else None  # a reload never keeps an earlier --scale
         self.mesh = bool(mesh)
         self.ocr = bool(ocr)
+        self.tta = bool(tta)
         return self
 
     def ensure_loaded(self) -> None:
@@ -75,17 +86,17 @@ class FloorplanApp(App):
 
     # ------------------------------------------------------------ inference
     @torch.inference_mode()
-    def predict_masks(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """RGB uint8 plan -> ``(boundary ids, room ids)`` at the image's size."""
+    def predict_masks(self, rgb: np.ndarray, tta: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """RGB uint8 plan -> ``(boundary ids, room ids)`` at the image's size (``tta``: None = loaded setting)."""
         from polyhead.apps.floorplan.data import prepare
 
         self.ensure_loaded()
         h, w = rgb.shape[:2]
         dummy = np.zeros((h, w), np.uint8)
         x, _, lb = prepare(rgb, dummy, dummy, self.imgsz, card_normalisation(self.card))
-        out = self.model(x[None])
+        out = flip_tta(self.model, x[None], flips_for(self.tta if tta is None else tta))
         out = out[TASK] if isinstance(out, dict) else out
-        bl, rl = split_logits(torch.as_tensor(out), len(BOUNDARY_CLASSES))
+        bl, rl = split_logits(out, len(BOUNDARY_CLASSES))
         b = lb.to_original_map(bl[0].argmax(0).numpy().astype(np.uint8))
         r = lb.to_original_map(rl[0].argmax(0).numpy().astype(np.uint8))
         return b, r
@@ -97,6 +108,7 @@ class FloorplanApp(App):
         scale: float | None | EllipsisType = ...,
         mesh: bool | EllipsisType = ...,
         ocr: bool | EllipsisType = ...,
+        tta: bool | EllipsisType = ...,
     ):
         """One RGB plan -> :class:`FloorplanResult` in original pixels (blank page -> empty result).
 
@@ -106,7 +118,8 @@ class FloorplanApp(App):
         extra files (``artifacts()``) include the 3-D model; the SVG and GeoJSON are always among them.
         ``ocr`` (default on) reads the printed text: room names reweight each room's type, dimension
         strings give the scale when ``scale`` is not given (see ``docs/floorplan.md``); without the OCR
-        extra one line says text reading is off and the rest of the prediction is unchanged.
+        extra one line says text reading is off and the rest of the prediction is unchanged. ``tta``
+        averages the network over the plan's mirror images (for this call; left out, the loaded setting).
 
         >>> doc = FloorplanApp().load().predict_image(read_image("plan.jpg")).to_json()   # doctest: +SKIP
         >>> room = doc["rooms"][0]                                                          # doctest: +SKIP
@@ -131,7 +144,7 @@ class FloorplanApp(App):
             warnings.warn(f"{w}x{h} plan downscaled to {work.shape[1]}x{work.shape[0]} for vectorisation", stacklevel=2)
         if _is_blank(work):
             return text_off(FloorplanResult.empty((h, w), scale), "blank page")
-        b, r = self.predict_masks(work)
+        b, r = self.predict_masks(work, tta=None if tta is ... else bool(tta))
         result = vectorise(b, r, scale=scale, unit=1 / factor, original_size=(h, w))
         result.mesh = mesh
         if not ocr:
@@ -159,11 +172,17 @@ class FloorplanApp(App):
                 help="do not read the printed text (room names, dimensions): network types, no scale estimate",
             )
             parser.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"), help="network input size")
+            parser.add_argument(
+                "--tta", action="store_true", help="average the plan and its 3 mirror images (3.6x slower)"
+            )
         elif mode == "train":
             parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="encoder name (see polyhead.encoders)")
         elif mode == "val":
             parser.add_argument("--batch", type=positive_int, default=4)
             parser.add_argument("--imgsz", type=int, nargs=2, metavar=("H", "W"), help="input size (default: card)")
+            parser.add_argument(
+                "--tta", action="store_true", help="average the plan and its 3 mirror images (3.6x slower)"
+            )
 
     def load_options(self, args: argparse.Namespace) -> dict:
         if args.scale is not None and not args.scale > 0:
@@ -174,6 +193,7 @@ class FloorplanApp(App):
             "imgsz": args.imgsz,
             "mesh": args.mesh,
             "ocr": args.ocr,
+            "tta": args.tta,
         }
 
     def summary_row(self, doc: dict) -> dict:
@@ -201,12 +221,13 @@ class FloorplanApp(App):
         ds = FloorplanDataset(
             list_items(spec, args.split), imgsz=self.imgsz, norm=card_normalisation(self.card), cache=False
         )  # the card's normalisation: an EfficientNet-Lite model reads (x - 127) / 128, not ImageNet mean/std
-        metrics = evaluate(self.model, ds, batch_size=args.batch, detailed=True)
+        metrics = evaluate(self.model, ds, batch_size=args.batch, detailed=True, tta=args.tta)
         if ds.bad:
             print(f"skipped {len(ds.bad)} unreadable plan(s): {sorted(ds.bad)}", file=sys.stderr)
         print(json.dumps(metrics, indent=2))
         if args.json:
             doc = {"weights": str(args.weights or self.default_weights), "data": str(args.data), "split": args.split}
+            doc["tta"] = args.tta
             write_json(args.json, {**doc, "plans": len(ds) - len(ds.bad), "metrics": metrics})
         return 0
 

@@ -23,6 +23,7 @@ def build_tab(app) -> None:
         with gr.Column():
             image_in = gr.Image(type="filepath", image_mode=None, label="Floor plan", elem_id="floorplan-in-img")
             scale = gr.Number(value=0, label="scale: pixels per metre (0 = unknown)", minimum=0)
+            tta = gr.Checkbox(value=False, label="average over mirror images (more accurate, ~3.6x slower)")
             run = gr.Button("Run", variant="primary", elem_id="floorplan-run")
             examples = sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
             if examples:
@@ -33,8 +34,9 @@ def build_tab(app) -> None:
     json_out = gr.JSON(label="Result JSON", elem_id="floorplan-json")
 
     @demo_job(IMAGE_TIMEOUT)
-    def on_image(path: str | None, px_per_m: float | None) -> tuple[str, str | None, dict]:
-        """One request: the scale is this call's own; the overlay and the .glb are files of this request."""
+    def on_image(path: str | None, px_per_m: float | None, mirrored: bool = False) -> tuple[str, str | None, dict]:
+        """One request: the scale and the mirror averaging are this call's own; the overlay and the .glb
+        are files of this request."""
         from polyhead.apps.floorplan.postprocess import write_glb
         from polyhead.io.writers import write_image
 
@@ -43,12 +45,16 @@ def build_tab(app) -> None:
         if px_per_m is not None and not px_per_m >= 0:
             raise gr.Error("The scale must be 0 (unknown) or a positive number of pixels per metre.")
         rgb = read_upload(path)
-        result = ensure_loaded(app).predict_image(rgb, scale=float(px_per_m) if px_per_m else None)
+        result = ensure_loaded(app).predict_image(rgb, scale=float(px_per_m) if px_per_m else None, tta=bool(mirrored))
         glb = str(write_glb(job_file("floorplan.glb"), result.to_mesh())) if (result.rooms or result.walls) else None
         return str(write_image(job_file("floorplan.png"), result.plot(rgb))), glb, result.to_json()
 
     run.click(
-        on_image, [image_in, scale], [image_out, model_out, json_out], api_name="floorplan_image", concurrency_limit=2
+        on_image,
+        [image_in, scale, tta],
+        [image_out, model_out, json_out],
+        api_name="floorplan_image",
+        concurrency_limit=2,
     )
 
 

@@ -7,11 +7,13 @@ import torch
 from polyhead.apps.floorplan.data import FloorplanDataset
 from polyhead.apps.floorplan.metrics import FloorplanMetrics
 from polyhead.apps.floorplan.model import TASK, split_logits
+from polyhead.tta import flip_tta, flips_for
 
 
 @torch.inference_mode()
-def evaluate(model, dataset: FloorplanDataset, batch_size: int = 4, detailed: bool = False) -> dict:
-    """Run ``model`` over ``dataset`` (no augmentation); metrics over the plan area (padding excluded).
+def evaluate(model, dataset: FloorplanDataset, batch_size: int = 4, detailed: bool = False, tta: bool = False) -> dict:
+    """Run ``model`` over ``dataset`` (no training augmentation); metrics over the plan area (padding
+    excluded). With ``tta`` each batch also runs mirrored (3 flips) and the logits are averaged.
 
     With ``detailed`` the per-class tables of both tasks are returned too.
     """
@@ -23,7 +25,7 @@ def evaluate(model, dataset: FloorplanDataset, batch_size: int = 4, detailed: bo
         if s is not None:
             batch.append(s)
         if len(batch) == batch_size or (i == len(dataset) - 1 and batch):
-            out = model(torch.stack([s["image"] for s in batch]))
+            out = flip_tta(model, torch.stack([s["image"] for s in batch]), flips_for(tta))
             out = out[TASK] if isinstance(out, dict) else out
             bl, rl = split_logits(out)
             bp, rp = bl.argmax(1).numpy(), rl.argmax(1).numpy()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import warnings
 
@@ -101,3 +102,25 @@ def test_train_and_val_smoke(tmp_path, capsys):
     )
     doc = json.loads(report.read_text())
     assert doc["plans"] == 1 and 0 <= doc["metrics"]["room_acc"] <= 1
+
+
+def test_tta_predictions_follow_a_mirrored_plan(tiny_fp_weights):
+    """With the 4 flips averaged the masks of a mirrored plan are the mirrored masks (exactly: the flip
+    group), which one pass of the shipped network does not give; the CLI's --tta reaches the app."""
+    from polyhead.apps.floorplan.app import FloorplanApp
+    from polyhead.apps.floorplan.synthetic import synthetic_plan
+
+    app = FloorplanApp().load()  # the shipped weights' input is square: a plan of that size is not letterboxed
+    rgb = synthetic_plan(np.random.default_rng(5), tuple(app.imgsz)).image
+    mirrored = np.ascontiguousarray(rgb[:, ::-1])
+    plain = [app.predict_masks(rgb, tta=False), app.predict_masks(mirrored, tta=False)]
+    tta = [app.predict_masks(rgb, tta=True), app.predict_masks(mirrored, tta=True)]
+    for a, b in zip(*tta, strict=True):
+        assert (a[:, ::-1] != b).mean() < 0.001  # argmax ties at most
+    assert any((a[:, ::-1] != b).mean() > 0.002 for a, b in zip(*plain, strict=True))
+    assert not app.tta, "a call's tta does not change the loaded setting"
+    parser = argparse.ArgumentParser()
+    app.add_arguments("predict", parser)
+    args = parser.parse_args(["--tta"])
+    args.trust_pickle = False
+    assert FloorplanApp().load(tiny_fp_weights, **app.load_options(args)).tta is True
