@@ -1,7 +1,7 @@
-"""``polyhead bench floorplan``: plans/s of the network at 512x512, end-to-end plans/s with and without
-reading the printed text (OCR, when the extra is installed), and the times of OCR, vectorisation and 3D
-extrusion (mesh build + .glb write), medians over interleaved rounds, on a generated plan that prints
-room names and dimensions.
+"""``polyhead bench floorplan``: plans/s of the network at 512x512; end-to-end plans/s with and without
+reading the printed text (OCR, when the extra is installed) and with the 4-flip average (``--tta``); the
+times of OCR, vectorisation and 3D extrusion (mesh build + .glb write). Medians over interleaved rounds,
+on a generated plan that prints room names and dimensions.
 
 >>> main(["bench", "floorplan", "--rounds", "3"])   # doctest: +SKIP
 """
@@ -55,6 +55,7 @@ def run_bench(args: argparse.Namespace) -> int:
         "model": [],
         "end_to_end": [],
         "end_to_end_no_ocr": [],
+        "end_to_end_tta_no_ocr": [],
         "vectorise": [],
         "mesh_3d": [],
     }
@@ -66,6 +67,8 @@ def run_bench(args: argparse.Namespace) -> int:
             times["model"].append(_timed(lambda: app.model(x))[0])
             times["end_to_end"].append(_timed(lambda: app.predict_image(plan.image, ocr=ocr))[0])
             times["end_to_end_no_ocr"].append(_timed(lambda: app.predict_image(plan.image, ocr=False))[0])
+            tta_run = _timed(lambda: app.predict_image(plan.image, ocr=False, tta=True))[0]
+            times["end_to_end_tta_no_ocr"].append(tta_run)
             if ocr:
                 times["ocr"].append(_timed(lambda: read_text(plan.image))[0])
             dt, result = _timed(lambda: vectorise(plan.boundary, plan.room, scale=50.0))
@@ -81,6 +84,7 @@ def run_bench(args: argparse.Namespace) -> int:
         "ocr": "rapidocr" if ocr else "off (pip install 'polyhead[ocr]')",
         "end_to_end_plans_per_s": round(1 / med["end_to_end"], 2),
         "end_to_end_no_ocr_plans_per_s": round(1 / med["end_to_end_no_ocr"], 2),
+        "end_to_end_tta_no_ocr_plans_per_s": round(1 / med["end_to_end_tta_no_ocr"], 2),
         "ocr_ms": round(1000 * med["ocr"], 1) if ocr else None,
         "vectorise_ms": round(1000 * med["vectorise"], 1),
         "mesh_3d_ms": round(1000 * med["mesh_3d"], 1),

@@ -124,3 +124,28 @@ def test_tta_predictions_follow_a_mirrored_plan(tiny_fp_weights):
     args = parser.parse_args(["--tta"])
     args.trust_pickle = False
     assert FloorplanApp().load(tiny_fp_weights, **app.load_options(args)).tta is True
+
+
+def test_bench_reports_every_figure(tiny_fp_weights, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert (
+        main(
+            [
+                "bench",
+                "floorplan",
+                "--weights",
+                str(tiny_fp_weights),
+                "--imgsz",
+                "128",
+                "--rounds",
+                "1",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    doc = json.loads(out.read_text())
+    for key in ("model_plans_per_s", "end_to_end_no_ocr_plans_per_s", "end_to_end_tta_no_ocr_plans_per_s"):
+        assert doc[key] > 0, key
+    assert doc["input"] == "128x128" and doc["vectorise_ms"] > 0 and doc["plan"]["walls"] > 0
