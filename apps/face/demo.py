@@ -1,7 +1,9 @@
 """The face tab: image (upload or webcam) -> annotated image + JSON; video -> annotated video.
 
-The example image is rendered here from ``skimage.data.astronaut()`` (NASA, public domain) on a
-generated background: no third-party face data ships with the app.
+The examples are three real CC0 photos of masked and unmasked adults in the street and on a train,
+from the Kaggle "Face Mask Detection" set (andrewmvd, CC0 1.0; ``examples/ATTRIBUTION.md``). The
+generated scene (``skimage.data.astronaut()``, NASA, public domain, on a generated background) stays for
+the tests.
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ from polyhead.demo_jobs import (
 )
 
 EXAMPLES = Path(__file__).parent / "examples"
-EXAMPLE = EXAMPLES / "generated_astronaut.jpg"
+#: the demo's examples: real CC0 photos (see examples/ATTRIBUTION.md); the first one is the demo probe's
+PHOTOS = [EXAMPLES / "cc0_street.jpg", EXAMPLES / "cc0_rain.jpg", EXAMPLES / "cc0_subway.jpg"]
+EXAMPLE = PHOTOS[0]
+#: a generated scene with the public-domain astronaut portrait at two scales (used by the tests)
+GENERATED = EXAMPLES / "generated_astronaut.jpg"
 
 
 def render_example(size: tuple[int, int] = (480, 640), seed: int = 0) -> np.ndarray:
@@ -48,11 +54,12 @@ def render_example(size: tuple[int, int] = (480, 640), seed: int = 0) -> np.ndar
 
 
 def ensure_example() -> Path:
-    if not EXAMPLE.is_file():
+    """The generated scene's file, written when missing."""
+    if not GENERATED.is_file():
         from polyhead.io import write_image
 
-        write_image(EXAMPLE, render_example(), quality=92)
-    return EXAMPLE
+        write_image(GENERATED, render_example(), quality=92)
+    return GENERATED
 
 
 def build_face_tab(app) -> None:
@@ -61,7 +68,8 @@ def build_face_tab(app) -> None:
     gr.Markdown(
         "Boxes are faces found by the P/R/O-Net cascade, dots the 5 points (eyes, nose, mouth corners); "
         "labels give gender (M/F) and estimated age. **Blur** anonymises the faces instead. JSON "
-        "coordinates are in the original image's pixels."
+        'coordinates are in the original image\'s pixels. Example photos: Kaggle "Face Mask Detection" '
+        "(andrewmvd), CC0 1.0."
     )
     with gr.Row():
         with gr.Column():
@@ -70,8 +78,9 @@ def build_face_tab(app) -> None:
             )
             blur = gr.Checkbox(False, label="blur faces (anonymise)")
             run = gr.Button("Run", variant="primary", elem_id="face-run")
-            if EXAMPLE.is_file():
-                gr.Examples([str(EXAMPLE)], inputs=image_in)
+            photos = [str(p) for p in PHOTOS if p.is_file()]
+            if photos:
+                gr.Examples(photos, inputs=image_in)
         with gr.Column():
             image_out = gr.Image(label="Result", elem_id="face-out-img")
             json_out = gr.JSON(label="Result JSON", elem_id="face-json")

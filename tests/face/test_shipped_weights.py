@@ -30,9 +30,9 @@ def test_card():
 
 
 def test_generated_example_has_faces(app):
-    from polyhead.apps.face.demo import EXAMPLE, render_example
+    from polyhead.apps.face.demo import GENERATED, render_example
 
-    assert EXAMPLE.is_file()
+    assert GENERATED.is_file()
     r = app.predict_image(render_example())
     assert r.to_json()["count"] >= 1
     # the big astronaut portrait sits at x 40..340, y 150..450; her face is in its upper half
