@@ -95,9 +95,13 @@ def test_bench_writes_its_figures(tmp_path):
     from polyhead.cli import main
 
     out = tmp_path / "bench.json"
-    assert main(["bench", "face", "--rounds", "1", "--images", "2", "--size", "120", "160", "--json", str(out)]) == 0
+    args = ["bench", "face", "--rounds", "1", "--images", "2", "--size", "120", "160", "--crowd", "1"]
+    assert main([*args, "--json", str(out)]) == 0
     fig = json.loads(out.read_text())
     for key in ("app_batching_speedup", "cascade_batching_speedup", "one_image_speedup_from_threads"):
         assert fig[key] > 0, key
     assert fig["faces_found_per_batch"] >= 2  # the portrait in each scene
     assert fig["cascade_batched_stage_pyramid+pnet_cpu_s"] > 0 and fig["cascade_single_stage_rnet_s"] >= 0
+    # the crowd case: one 1024x768 mosaic of the 3 CC0 photos (14-18 annotated faces; 13.75 found on average)
+    assert fig["crowd_input"].startswith("1 mosaics 1024x768") and fig["crowd_faces_found_per_image"] >= 8
+    assert fig["crowd_app_s_per_image"] > fig["crowd_cascade_s_per_image"] > 0
