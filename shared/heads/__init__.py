@@ -6,6 +6,7 @@ from polyhead.heads.base import Head
 from polyhead.heads.classification import ClassificationHead
 from polyhead.heads.detection import DetectionHead
 from polyhead.heads.keypoints import KeypointHead
+from polyhead.heads.pose import PoseHead
 from polyhead.heads.segmentation import SegmentationHead
 
 HEADS: dict[str, type[Head]] = {
@@ -13,6 +14,7 @@ HEADS: dict[str, type[Head]] = {
     "segment": SegmentationHead,
     "classify": ClassificationHead,
     "keypoints": KeypointHead,
+    "pose": PoseHead,
 }
 
 
@@ -22,4 +24,13 @@ def register_head(kind: str, cls: type[Head]) -> type[Head]:
     return cls
 
 
-__all__ = ["HEADS", "ClassificationHead", "DetectionHead", "Head", "KeypointHead", "SegmentationHead", "register_head"]
+__all__ = [
+    "HEADS",
+    "ClassificationHead",
+    "DetectionHead",
+    "Head",
+    "KeypointHead",
+    "PoseHead",
+    "SegmentationHead",
+    "register_head",
+]

@@ -50,34 +50,44 @@ class DetectionHead(Head):
         super().__init__()
         self.strides = tuple(strides)
         self.num_classes = num_classes
-        self.detect = Detect(nc=num_classes, reg_max=reg_max, ch=tuple(in_channels for _ in self.strides))
+        self.detect = self._make_detect(num_classes, reg_max, tuple(in_channels for _ in self.strides))
         self.detect.stride = torch.tensor(self.strides, dtype=torch.float32)
         self.detect.export = True  # eval returns only the decoded tensor (also what ONNX needs)
         self.detect.bias_init()
         self._hyp = SimpleNamespace(box=box_gain, cls=cls_gain, dfl=dfl_gain)
         self._criterion: v8DetectionLoss | None = None
 
+    def _make_detect(self, num_classes: int, reg_max: int, channels: tuple[int, ...]) -> Detect:
+        return Detect(nc=num_classes, reg_max=reg_max, ch=channels)
+
+    def _make_criterion(self) -> v8DetectionLoss:
+        return v8DetectionLoss(_LossContext(self.detect, self._hyp))
+
+    def _batch(self, rows: torch.Tensor, new_index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """ultralytics' target dict from our rows ``(batch_idx, cls, cx, cy, w, h, ...)`` of the kept images."""
+        return {
+            "batch_idx": new_index[rows[:, 0].long()].float() if len(rows) else rows[:, 0],
+            "cls": rows[:, 1:2],
+            "bboxes": rows[:, 2:6],
+        }
+
     def forward(self, feats: dict[int, torch.Tensor], image_size: tuple[int, int]):
         return self.detect([feats[s] for s in self.strides])
 
     def _criterion_for(self, device: torch.device) -> v8DetectionLoss:
         if self._criterion is None or self._criterion.device != device:
-            self._criterion = v8DetectionLoss(_LossContext(self.detect, self._hyp))
+            self._criterion = self._make_criterion()
         return self._criterion
 
     def loss(self, pred: dict, target: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         if not bool(present.any()):
-            return zero_loss(list(pred["feats"]) + [pred["boxes"], pred["scores"]])
+            return zero_loss(list(pred["feats"]) + [v for k, v in pred.items() if k != "feats"])
         keep = present.nonzero().flatten()
-        sub = {"boxes": pred["boxes"][keep], "scores": pred["scores"][keep], "feats": [f[keep] for f in pred["feats"]]}
+        sub = {k: v[keep] for k, v in pred.items() if k != "feats"}
+        sub["feats"] = [f[keep] for f in pred["feats"]]
         new_index = torch.cumsum(present.long(), 0) - 1  # old batch index -> index in the subset
         rows = target[present[target[:, 0].long()]] if len(target) else target
-        batch = {
-            "batch_idx": new_index[rows[:, 0].long()].float() if len(rows) else rows[:, 0],
-            "cls": rows[:, 1:2],
-            "bboxes": rows[:, 2:6],
-        }
-        loss, _ = self._criterion_for(sub["boxes"].device)(sub, batch)
+        loss, _ = self._criterion_for(sub["boxes"].device)(sub, self._batch(rows, new_index))
         return loss.sum() / len(keep)
 
 
