@@ -126,15 +126,26 @@ def add_ship_arguments(p: argparse.ArgumentParser, default_out: str | None) -> N
     else:
         p.add_argument("--out", required=True, help="shipped weights, e.g. weights/<name>.safetensors")
     p.add_argument(
-        "--merge", type=_key_file, action="append", default=[], metavar="KEY=FILE.json",
+        "--merge",
+        type=_key_file,
+        action="append",
+        default=[],
+        metavar="KEY=FILE.json",
         help="embed a JSON file in the card under KEY (val, audit, bench ...; repeatable)",
     )
     p.add_argument(
-        "--command", action="append", default=[], metavar="TEXT",
+        "--command",
+        action="append",
+        default=[],
+        metavar="TEXT",
         help="one step of the recipe, in order (repeatable; default: the run's training command)",
     )
     p.add_argument(
-        "--note", type=_key_json, action="append", default=[], metavar="KEY=VALUE",
+        "--note",
+        type=_key_json,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="an extra card entry (VALUE is JSON or plain text; repeatable)",
     )
 

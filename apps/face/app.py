@@ -33,6 +33,10 @@ def check_image(rgb) -> np.ndarray:
     return rgb if (rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3) else to_rgb8(rgb)
 
 
+#: the face detectors a weights file can hold
+DETECTORS = ("cascade", "single")
+
+
 class FaceApp(App):
     name = "face"
     title = "Face"
@@ -50,6 +54,7 @@ class FaceApp(App):
         self.parts: dict = {}
         self.card: dict = {}
         self.detector = None
+        self.detector_kind = "cascade"
         self.attr = None
         self.age_spread_scale = 1.0
         self.blur = False
@@ -64,9 +69,12 @@ class FaceApp(App):
         thresholds=None,
         tasks=None,
         blur: bool = False,
+        detector: str | None = None,
     ) -> FaceApp:
-        """Load the cascade (+ attribute model) from one safetensors file; options override the card's
-        detector settings. ``tasks`` picks attribute heads (``[]`` or ``["none"]``: detection only)."""
+        """Load the detector (+ attribute model) from one safetensors file; options override the card's
+        detector settings. ``tasks`` picks attribute heads (``[]`` or ``["none"]``: detection only).
+        ``detector``: ``cascade`` (P/R/O-Net) or ``single`` (the single-shot detector, when the file has
+        one); default: the card's ``default_detector``, else the cascade."""
         from polyhead.apps.face.detect import DetectorConfig, FaceDetector
         from polyhead.apps.face.model import load_face_weights
 
@@ -77,9 +85,16 @@ class FaceApp(App):
             self.parts, self.card = load_face_onnx(path)
         else:
             self.parts, self.card = load_face_weights(path)
-        missing = [s for s in ("pnet", "rnet", "onet") if s not in self.parts]
-        if missing:
-            raise InputError(path, f"weights lack the cascade stage(s) {missing}")
+        kind = detector or self.card.get("default_detector", "cascade")
+        if kind not in DETECTORS:
+            raise InputError(None, f"--detector must be one of {list(DETECTORS)}, got {kind!r}")
+        if kind == "single":
+            if "single" not in self.parts:
+                raise InputError(path, "weights have no single-shot detector (train one: face train --stage single)")
+        else:
+            missing = [s for s in ("pnet", "rnet", "onet") if s not in self.parts]
+            if missing:
+                raise InputError(path, f"weights lack the cascade stage(s) {missing}")
         d = dict(self.card.get("detector", {}))
         cfg = DetectorConfig(
             min_size=float(min_size or d.get("min_size", 20.0)),
@@ -96,7 +111,19 @@ class FaceApp(App):
             raise InputError(
                 None, f"scale factor must be in (0, 1) and min size >= 6 px (got {cfg.factor}, {cfg.min_size})"
             )
-        self.detector = FaceDetector(self.parts, cfg)
+        if kind == "single":
+            from dataclasses import fields
+
+            from polyhead.apps.face.single_shot import SingleShotConfig, SingleShotDetector
+
+            known = {f.name for f in fields(SingleShotConfig)}
+            ss = SingleShotConfig(**{k: v for k, v in self.card.get("single_shot", {}).items() if k in known})
+            if min_size:
+                ss.min_size = float(min_size)
+            self.detector = SingleShotDetector(self.parts["single"], ss)
+        else:
+            self.detector = FaceDetector(self.parts, cfg)
+        self.detector_kind = kind
         self.attr = self.parts.get("attr")
         self.age_spread_scale = age_spread_scale(self.card, path)
         if self.attr is not None:
@@ -223,6 +250,11 @@ class FaceApp(App):
                 metavar=("P", "R", "O"),
                 help="face probability thresholds of P-, R- and O-Net",
             )
+            parser.add_argument(
+                "--detector",
+                choices=DETECTORS,
+                help="cascade (P/R/O-Net) or single (single-shot, if the weights hold one); default: the card's",
+            )
         if mode == "predict":
             parser.add_argument(
                 "--tasks",
@@ -260,6 +292,7 @@ class FaceApp(App):
             "thresholds": args.thresholds,
             "tasks": args.tasks,
             "blur": args.blur,
+            "detector": args.detector,
         }
 
     def run_predict(self, args: argparse.Namespace) -> int:
@@ -277,6 +310,10 @@ class FaceApp(App):
             from polyhead.apps.face.attributes import train_attributes
 
             return train_attributes(args)
+        if args.stage == "single":
+            from polyhead.apps.face.single_shot_train import train_single_shot
+
+            return train_single_shot(args)
         unsupported = [
             flag
             for flag, used in (
@@ -292,7 +329,7 @@ class FaceApp(App):
                 None,
                 f"face --stage {args.stage}: {', '.join(unsupported)} not supported: the cascade nets train in their "
                 "own loop (online hard-sample mining over generated windows, fixed loss weights, time-boxed); "
-                "--stage attributes runs on the shared Trainer and takes them",
+                "--stage attributes and --stage single run on the shared Trainer and take them",
             )
         from polyhead.apps.face.training import train_stage
 
@@ -301,7 +338,9 @@ class FaceApp(App):
     def run_val(self, args: argparse.Namespace) -> int:
         from polyhead.apps.face.evaluate import run_val
 
-        self.load(args.weights, min_size=args.min_size, factor=args.factor, thresholds=args.thresholds)
+        self.load(
+            args.weights, min_size=args.min_size, factor=args.factor, thresholds=args.thresholds, detector=args.detector
+        )
         if getattr(args, "protocol", "standard") == "wider":
             from polyhead.apps.face.crowd import run_crowd_val
 

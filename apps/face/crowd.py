@@ -464,6 +464,8 @@ def run_crowd_val(app, args: argparse.Namespace) -> int:
     if not items:
         raise InputError(args.data, "no annotated images to evaluate")
     if getattr(args, "stages", False):
+        if getattr(app, "detector_kind", "cascade") != "cascade":
+            raise InputError(None, "--stages traces the cascade's steps; it does not apply to --detector single")
         r = cascade_recall(app.detector, items, cs.min_face, cs.size_bins, cs.iou)
         print(format_cascade_recall(r))
         if args.json:
@@ -496,7 +498,7 @@ def run_crowd_val(app, args: argparse.Namespace) -> int:
                 "weights": str(args.weights or app.default_weights),
                 "data": str(args.data),
                 "split": getattr(args, "split", "val"),
-                "detector": {k: v for k, v in app.detector.config.__dict__.items()},
+                "detector": {"kind": getattr(app, "detector_kind", "cascade"), **app.detector.config.__dict__},
                 "metrics": summary,
             },
         )

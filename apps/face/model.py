@@ -1,7 +1,8 @@
 """The face weights file: every cascade stage and the attribute model in one safetensors file.
 
-Keys are prefixed by part (``pnet.*``, ``rnet.*``, ``onet.*``, ``attr.*``); the card beside it
-(``face.json``) holds the attribute model's config, detector settings, figures and provenance.
+Keys are prefixed by part (``pnet.*``, ``rnet.*``, ``onet.*``, ``attr.*`` and, when trained, the
+single-shot detector ``single.*``); the card beside it (``face.json``) holds the multi-task parts'
+configs (``attr_model``, ``single_model``), detector settings, figures and provenance.
 Loading reads safetensors only (never unpickles).
 
 >>> parts, card = load_face_weights("weights/face.safetensors")   # doctest: +SKIP
@@ -22,7 +23,9 @@ from polyhead.errors import InputError
 from polyhead.io.writers import atomic_path, write_json
 from polyhead.model import MultiTaskModel, build_model
 
-PARTS = (*STAGES, "attr")
+#: parts that are MultiTaskModels -> the card key holding their config
+MODEL_PARTS = {"attr": "attr_model", "single": "single_model"}
+PARTS = (*STAGES, *MODEL_PARTS)
 AGE_BINS = [0, 3, 7, 13, 18, 23, 28, 33, 38, 45, 52, 60, 70, 80, 120]  # class k: AGE_BINS[k] <= age < AGE_BINS[k+1]
 GENDERS = ["male", "female"]
 
@@ -83,10 +86,11 @@ def load_face_weights(path: str | Path) -> tuple[dict[str, torch.nn.Module], dic
         sub = {k[len(part) + 1 :]: v for k, v in state.items() if k.startswith(part + ".")}
         if not sub:
             continue
-        if part == "attr":
-            if "attr_model" not in card:
-                raise InputError(card_file, "card has no 'attr_model' config for the attribute weights")
-            net: torch.nn.Module = build_model(card["attr_model"])
+        if part in MODEL_PARTS:
+            key = MODEL_PARTS[part]
+            if key not in card:
+                raise InputError(card_file, f"card has no {key!r} config for the {part}.* weights")
+            net: torch.nn.Module = build_model(card[key])
         else:
             net = build_net(part)
         missing, unexpected = net.load_state_dict(sub, strict=False)
@@ -107,7 +111,7 @@ def save_face_weights(path: str | Path, parts: dict[str, torch.nn.Module], card:
     for part, net in parts.items():
         state.update({f"{part}.{k}": v.detach().contiguous().cpu() for k, v in net.state_dict().items()})
         if isinstance(net, MultiTaskModel):
-            card = {**card, "attr_model": net.config}
+            card = {**card, MODEL_PARTS[part]: net.config}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "polyhead": "1", "app": "face"})
     write_json(path.with_suffix(".json"), card)

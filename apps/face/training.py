@@ -188,7 +188,14 @@ def train_stage(args: argparse.Namespace) -> int:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--stage", choices=[*STAGES, "attributes"], required=True, help="which part to train")
+    p.add_argument(
+        "--stage", choices=[*STAGES, "attributes", "single"], required=True,
+        help="which part to train (single: the single-shot detector, see docs/face.md)",
+    )  # fmt: skip
+    p.add_argument(
+        "--composites", type=float, default=1.0,
+        help="single: generated landmark scenes per epoch, as a multiple of the photos",
+    )  # fmt: skip
     p.add_argument("--scale", type=float, default=1.0, help="share of the generated windows to use (smoke runs)")
     p.add_argument("--time-limit", type=float, default=8.0, help="minutes of training before stopping (0: none)")
     p.add_argument(

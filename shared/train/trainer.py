@@ -254,6 +254,8 @@ class Trainer:
 
     def _loader(self, epoch: int) -> DataLoader:
         g = torch.Generator().manual_seed(self.cfg.seed + epoch)
+        if hasattr(self.train_set, "set_epoch"):  # datasets that seed their augmentation by epoch
+            self.train_set.set_epoch(epoch)
         sampler = None
         if self.world > 1:
             sampler = DistributedSampler(self.train_set, self.world, self.rank, shuffle=True, seed=self.cfg.seed)
