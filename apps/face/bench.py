@@ -26,6 +26,7 @@ import torch
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="face weights (default: the shipped file)")
+    p.add_argument("--detector", choices=["cascade", "single"], help="which detector (default: the card's)")
     p.add_argument("--images", type=int, default=8, help="images per batch")
     p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     p.add_argument("--size", type=int, nargs=2, default=[480, 640], metavar=("H", "W"))
@@ -85,7 +86,7 @@ def run_bench(args: argparse.Namespace) -> int:
     a time on a single thread."""
     from polyhead.apps.face.app import FaceApp
 
-    app = FaceApp().load(args.weights)
+    app = FaceApp().load(args.weights, detector=getattr(args, "detector", None))
     det = app.detector
     images = bench_images(args.images, tuple(args.size))
     app.predict_images(images)  # warm-up
@@ -114,10 +115,13 @@ def run_bench(args: argparse.Namespace) -> int:
             runs["crowd_det"].append(statistics.median(_timed(lambda im=im: det.detect([im])) for im in crowd))
     m = {k: statistics.median(v) for k, v in runs.items()}
     n = args.images
+    cfg = det.config
+    search = f"factor {cfg.factor:g}" if hasattr(cfg, "factor") else f"long side {cfg.long_side}"
     faces = sum(len(r.faces) for r in app.predict_images(images))
     fig = {
+        "detector": app.detector_kind,
         "input": f"{n} images {args.size[1]}x{args.size[0]}, {threads} threads, "
-        f"min face {det.config.min_size:g} px, factor {det.config.factor:g}, {args.rounds} rounds (medians)",
+        f"min face {det.config.min_size:g} px, {search}, {args.rounds} rounds (medians)",
         "faces_found_per_batch": faces,
         "app_batched_s": m["app_b"],
         "app_one_at_a_time_s": m["app_s"],
