@@ -93,15 +93,24 @@ def test_card_temperature_divides_the_logits_at_predict(tiny_medical, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["ph2", "drive"])
-def test_shipped_weights_load_with_temperature_one_and_predict(name):
+def test_shipped_weights_load_with_their_cards_temperature_and_predict(name):
+    """The shipped derm model is calibrated (one temperature per image head, fitted on validation);
+    the vessel model has no image head, so nothing to calibrate."""
+    import json
+
     from polyhead.apps.medical.app import MedicalApp
 
     app = MedicalApp().load(name)
-    assert app.predictor.temperature == {}
+    card = json.loads(app.weights_path.with_suffix(".json").read_text())
+    want = {h: c["temperature"] for h, c in (card.get("calibration") or {}).items() if isinstance(c, dict)}
+    assert app.predictor.temperature == pytest.approx(want)
+    assert all(t > 0 for t in app.predictor.temperature.values())
     rgb = (np.random.default_rng(1).random((300, 320, 3)) * 255).astype(np.uint8)
     doc = app.predict_image(rgb).to_json()
     assert "classes" in doc
     if name == "ph2":
+        assert set(app.predictor.temperature) == set(app.predictor.heads), "every image head is calibrated"
         assert sum(doc["diagnosis"]["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     else:
+        assert app.predictor.temperature == {}
         assert app.predictor.window == (512, 512)  # larger than the 128 training patch
