@@ -55,7 +55,7 @@ class MedicalApp(App):
         self,
         weights=None,
         tta: bool = False,
-        threshold: float = 0.5,
+        threshold: float | None = None,
         overlap: float = 0.5,
         min_area: int = 0,
         tasks=None,
@@ -67,7 +67,8 @@ class MedicalApp(App):
         """Load weights (a path or a shipped name). ``window``: sliding-window tile of patch models (default:
         the card's ``input.window``, else :func:`default_window`); it must be a multiple of 32 pixels.
         ``runtime="onnx"`` runs safetensors weights in ONNX Runtime, exported once at the window size (patch
-        models) or the input size (whole-image models)."""
+        models) or the input size (whole-image models). ``threshold``: foreground probability of a binary
+        mask (default: the card's ``postprocess.threshold``, fitted on the training images, else 0.5)."""
         from polyhead.runtime import load_network
 
         path = self.resolve_weights(weights)
@@ -87,6 +88,7 @@ class MedicalApp(App):
                 raise InputError(path, f"model has no task {sorted(unknown)}; it has {self.model.tasks}")
             self.model.active_tasks = list(tasks)
         calibration = self.card.get("calibration") or {}  # cards before calibration: temperature 1
+        post = self.card.get("postprocess", {})
         self.predictor = Predictor(
             self.model,
             self.card.get("classes", ["background", "foreground"]),
@@ -95,7 +97,7 @@ class MedicalApp(App):
             tuple(inp["size"]),
             overlap=overlap,
             tta=tta,
-            threshold=threshold,
+            threshold=float(threshold if threshold is not None else post.get("threshold", 0.5)),
             min_area=min_area,
             keep_largest=self.card.get("postprocess", {}).get("keep_largest", False)
             if keep_largest is None
@@ -194,7 +196,9 @@ class MedicalApp(App):
             parser.set_defaults(weights=None)
             parser.add_argument("--tta", action="store_true", help="average flipped runs (4x slower)")
         if mode == "predict":
-            parser.add_argument("--threshold", type=float, default=0.5, help="foreground probability threshold")
+            parser.add_argument(
+                "--threshold", type=float, help="foreground probability threshold (default: the card's, else 0.5)"
+            )
             parser.add_argument("--overlap", type=float, default=0.5, help="sliding-window overlap (patch models)")
             parser.add_argument(
                 "--window",
@@ -322,15 +326,16 @@ class MedicalApp(App):
             from polyhead.apps.medical.sources import evaluate_sources
 
             metrics = evaluate_sources(
-                self.model, ds, tta=args.tta, hd95=not args.no_hd95, detail=True, temperature=temps, collect=raw
-            )
+                self.model, ds, tta=args.tta, hd95=not args.no_hd95, detail=True, temperature=temps, collect=raw,
+                threshold=self.predictor.threshold,
+            )  # fmt: skip
             raw = merge_sources(raw)
         else:
             from polyhead.apps.medical.evaluate import evaluate
 
             metrics = evaluate(
                 self.model, ds, spec, tta=args.tta, hd95=not args.no_hd95, detail=True,
-                keep_largest=spec.keep_largest, temperature=temps, collect=raw,
+                keep_largest=spec.keep_largest, temperature=temps, collect=raw, threshold=self.predictor.threshold,
             )  # fmt: skip
         logits = {h: (np.stack(z), np.asarray(y)) for h, (z, y) in raw.items() if z}
         if logits:
@@ -348,6 +353,7 @@ class MedicalApp(App):
                     "data": str(args.data),
                     "split": args.split,
                     "tta": args.tta,
+                    "threshold": self.predictor.threshold,
                     "metrics": metrics,
                 },
             )
@@ -358,9 +364,10 @@ class MedicalApp(App):
         return super().run_export(args)
 
     def extra_modes(self) -> dict[str, Command]:
+        from polyhead.apps.medical.threshold import threshold_command
         from polyhead.ship import ship_command
 
-        return {"ship": ship_command("medical", None, one_file=False)}
+        return {"ship": ship_command("medical", None, one_file=False), "threshold": threshold_command()}
 
     def benchmarks(self) -> dict[str, Command]:
         return {

@@ -41,6 +41,7 @@ def evaluate(
     collect: dict[str, tuple[list, list]] | None = None,
     pixel_auc: bool | None = None,
     window: tuple[int, int] | None = None,
+    threshold: float = 0.5,
 ) -> dict:
     """Flat metrics for the Trainer (``dice``, ``iou``, ``hd95``, ``auc``, ``diagnosis_accuracy``, ``score``...);
     with ``detail`` also ``per_class`` / per-head breakdowns. ``heads`` names the image-level heads and their
@@ -48,7 +49,8 @@ def evaluate(
     ``{head: class id}`` (multi-source sets map one source label onto several heads). ``collect`` receives
     each head's raw logits and labels (for temperature fitting). ``pixel_auc`` (default: for patch models,
     i.e. vessels, and with ``detail``) adds the foreground ROC AUC over the valid pixels. Patch models run
-    ``window`` tiles (default: :func:`default_window`, as predict does).
+    ``window`` tiles (default: :func:`default_window`, as predict does). ``threshold``: the foreground
+    probability of a binary mask (the card's ``postprocess.threshold`` when fitted, see ``threshold.py``).
     ``score`` is the mean of the foreground Dice and each head's balanced accuracy (whichever exist): the
     Trainer keeps the checkpoint with the best score."""
     was_training = getattr(model, "training", False)
@@ -66,6 +68,7 @@ def evaluate(
         keep_largest=keep_largest,
         labels=heads,
         temperature=temperature,
+        threshold=threshold,
         window=window or (default_window(tuple(spec.input_size)) if spec.input_mode == "patch" else None),
     )
     seg = SegmentationMetrics(spec.classes, hd95=hd95)
