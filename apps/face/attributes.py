@@ -241,9 +241,8 @@ def train_attributes(args: argparse.Namespace) -> int:
     from polyhead.apps.face.model import load_face_weights, read_card, save_face_weights
     from polyhead.apps.face.samples import FaceSources
     from polyhead.apps.face.training import DEFAULT_OUT, command_line
-    from polyhead.cli import parse_task_weights
     from polyhead.model import build_model
-    from polyhead.train import TrainConfig, Trainer
+    from polyhead.train import Trainer, config_from_args
     from polyhead.weights import load_state
 
     t_start = time.time()
@@ -269,22 +268,7 @@ def train_attributes(args: argparse.Namespace) -> int:
     train_set = AlignedFaces(tr[0], tr[1], tr[2], args.tasks, augment=True)
     train_set.norm = model.normalisation
     run_dir = out.parent / "attributes"
-    cfg = TrainConfig(
-        out_dir=run_dir,
-        epochs=args.epochs,
-        batch_size=args.batch,
-        lr=args.lr,
-        seed=args.seed,
-        workers=args.workers,
-        ema=not args.no_ema,
-        max_batches=args.max_batches,
-        resume=args.resume,
-        balancing=args.balancing,
-        task_weights=parse_task_weights(args.task_weights),
-        main_metric="score",
-        card={"app": "face-attributes", **init},
-        **fine_tune_overrides(args, init),
-    )
+    cfg = config_from_args(args, run_dir, {"app": "face-attributes", **init}, **fine_tune_overrides(args, init))
     trainer = Trainer(model, train_set, lambda m: evaluate_attributes(m, va[0], va[1], va[2]), cfg)
     trainer.fit()
     model.load_state_dict(load_state(run_dir / "best.safetensors"))

@@ -1,9 +1,9 @@
 """The face tab: image (upload or webcam) -> annotated image + JSON; video -> annotated video.
 
 The examples are three real CC0 photos of masked and unmasked adults in the street and on a train,
-from the Kaggle "Face Mask Detection" set (andrewmvd, CC0 1.0; ``examples/ATTRIBUTION.md``). The
-generated scene (``skimage.data.astronaut()``, NASA, public domain, on a generated background) stays for
-the tests.
+from the Kaggle "Face Mask Detection" set (andrewmvd, CC0 1.0; ``examples/ATTRIBUTION.md``), read from the
+team data folder beside the project when it is there (third-party files are not committed); otherwise the
+generated scene (``skimage.data.astronaut()``, NASA, public domain, on a generated background) is the example.
 """
 
 from __future__ import annotations
@@ -25,11 +25,14 @@ from polyhead.demo_jobs import (
 )
 
 EXAMPLES = Path(__file__).parent / "examples"
-#: the demo's examples: real CC0 photos (see examples/ATTRIBUTION.md); the first one is the demo probe's
-PHOTOS = [EXAMPLES / "cc0_street.jpg", EXAMPLES / "cc0_rain.jpg", EXAMPLES / "cc0_subway.jpg"]
-EXAMPLE = PHOTOS[0]
-#: a generated scene with the public-domain astronaut portrait at two scales (used by the tests)
+#: the CC0 face-mask photos in the team data folder beside the repository (absent in an installed copy)
+CC0_FOLDER = Path(__file__).resolve().parents[3] / "shared" / "data" / "face" / "facemask_cc0"
+#: the demo's real photos (see examples/ATTRIBUTION.md): a street, a rainy street, a commuter train
+PHOTOS = [CC0_FOLDER / "images" / f"maksssksksss{n}.jpg" for n in (316, 334, 137)]
+#: a generated scene with the public-domain astronaut portrait at two scales (always present)
 GENERATED = EXAMPLES / "generated_astronaut.jpg"
+#: the demo probe's example: the first photo when the data folder is there, else the generated scene
+EXAMPLE = PHOTOS[0] if PHOTOS[0].is_file() else GENERATED
 
 
 def render_example(size: tuple[int, int] = (480, 640), seed: int = 0) -> np.ndarray:
@@ -78,7 +81,7 @@ def build_face_tab(app) -> None:
             )
             blur = gr.Checkbox(False, label="blur faces (anonymise)")
             run = gr.Button("Run", variant="primary", elem_id="face-run")
-            photos = [str(p) for p in PHOTOS if p.is_file()]
+            photos = [str(p) for p in PHOTOS if p.is_file()] or [str(p) for p in (GENERATED,) if p.is_file()]
             if photos:
                 gr.Examples(photos, inputs=image_in)
         with gr.Column():

