@@ -78,12 +78,33 @@ def export_module(
             dynamic_axes={"images": axes, **out_axes},
             dynamo=False,
         )
+        proto = simplify(onnx.load(str(tmp)))
         if metadata is not None:
-            proto = onnx.load(str(tmp))
             meta = proto.metadata_props.add()
             meta.key, meta.value = "polyhead", json.dumps(metadata)
-            onnx.save(proto, str(tmp))
+        onnx.save(proto, str(tmp))
     return path
+
+
+#: bumped whenever the exported graph changes for the same weights, so cached exports are redone
+EXPORT_VERSION = 2
+
+
+def simplify(proto):
+    """The graph folded by onnxslim (the simplifier ultralytics' exporter uses): constant shape arithmetic
+    is folded and the explicit ``Pad`` before each TF-"same" stride-2 convolution of the EfficientNet-Lite
+    encoders is merged into the convolution's own padding. Without it ONNX Runtime leaves its blocked
+    (NCHWc) layout around every ``Pad`` and back: those reorders and pads were 28% of the driving model's
+    time (profile in ``docs/driving.md``). Same outputs; on any failure the graph is returned unchanged."""
+    try:
+        import onnxslim
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return onnxslim.slim(proto)
+    except Exception as e:  # an exotic graph onnxslim cannot handle still exports
+        warnings.warn(f"ONNX graph left unsimplified ({type(e).__name__}: {e})", stacklevel=2)
+        return proto
 
 
 def export_onnx(

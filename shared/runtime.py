@@ -45,7 +45,9 @@ def _fingerprint(weights: Path, input_size: tuple[int, int], tasks: list[str]) -
             with open(part, "rb") as f:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     h.update(chunk)
-    h.update(repr((tuple(input_size), sorted(tasks))).encode())
+    from polyhead.export import EXPORT_VERSION
+
+    h.update(repr((tuple(input_size), sorted(tasks), EXPORT_VERSION)).encode())
     return h.hexdigest()[:16]
 
 
