@@ -37,6 +37,18 @@ def check_image(rgb) -> np.ndarray:
 DETECTORS = ("cascade", "single")
 
 
+def _for_inference(net):
+    """A torch multi-task part with BatchNorm folded and channels-last weights (about 2x faster on the
+    CPU, same outputs within 1e-4); ONNX Runtime parts and ``None`` pass through."""
+    from polyhead.model import MultiTaskModel
+
+    if not isinstance(net, MultiTaskModel):
+        return net
+    from polyhead.runtime import for_cpu_inference
+
+    return for_cpu_inference(net)
+
+
 class FaceApp(App):
     name = "face"
     title = "Face"
@@ -120,11 +132,11 @@ class FaceApp(App):
             ss = SingleShotConfig(**{k: v for k, v in self.card.get("single_shot", {}).items() if k in known})
             if min_size:
                 ss.min_size = float(min_size)
-            self.detector = SingleShotDetector(self.parts["single"], ss)
+            self.detector = SingleShotDetector(_for_inference(self.parts["single"]), ss)
         else:
             self.detector = FaceDetector(self.parts, cfg)
         self.detector_kind = kind
-        self.attr = self.parts.get("attr")
+        self.attr = _for_inference(self.parts.get("attr"))
         self.age_spread_scale = age_spread_scale(self.card, path)
         if self.attr is not None:
             if tasks is not None:

@@ -7,6 +7,8 @@ Convention: ``--out face.onnx`` writes four files side by side and the model car
   level); its ``polyhead`` metadata names the other parts and holds the detector settings;
 - ``face.rnet.onnx``, ``face.onet.onnx``: R-Net (24x24 crops) and O-Net (48x48), dynamic batch;
 - ``face.attr.onnx``: age and gender on aligned 112x112 crops (dynamic batch), when the weights have it;
+- ``face.single.onnx``: the single-shot detector (dynamic batch, height and width, multiples of 32), when
+  the weights have it; its TF-"same" paddings are constants folded into the convolutions;
 - ``face.json``: a copy of the model card.
 
 ``--weights face.onnx`` loads all of them (``load_face_onnx``); a missing or corrupt part is a one-line
@@ -28,19 +30,21 @@ from polyhead.errors import InputError
 
 NET_OUTPUTS = ["cls", "box", "lmk"]
 CROP_SIZES = {"rnet": 24, "onet": 48}
+SIDE_PARTS = ("rnet", "onet", "attr", "single")  # the files beside the main (P-Net) one
 
 
 def part_files(out: str | Path) -> dict[str, Path]:
     """The files of an export at ``out`` (``x.onnx`` -> P-Net ``x.onnx``, ``x.rnet.onnx``, ...).
 
-    >>> {k: v.name for k, v in part_files("runs/face.onnx").items()}
-    {'pnet': 'face.onnx', 'rnet': 'face.rnet.onnx', 'onet': 'face.onet.onnx', 'attr': 'face.attr.onnx'}
+    >>> {k: v.name for k, v in part_files("runs/face.onnx").items()}  # doctest: +NORMALIZE_WHITESPACE
+    {'pnet': 'face.onnx', 'rnet': 'face.rnet.onnx', 'onet': 'face.onet.onnx', 'attr': 'face.attr.onnx',
+     'single': 'face.single.onnx'}
     """
     out = Path(out)
     stem = out.with_suffix("")
     return {
         "pnet": out,
-        **{part: stem.with_name(f"{stem.name}.{part}.onnx") for part in ("rnet", "onet", "attr")},
+        **{part: stem.with_name(f"{stem.name}.{part}.onnx") for part in SIDE_PARTS},
     }
 
 
@@ -70,6 +74,9 @@ def export_face(
     names = {k: files[k].name for k in ("rnet", "onet")}
     if with_attr:
         names["attr"] = files["attr"].name
+    with_single = "single" in parts
+    if with_single:
+        names["single"] = files["single"].name
     det = {**card.get("detector", {}), **(detector or {})}
     out.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
@@ -99,13 +106,27 @@ def export_face(
                 tasks=wanted or None,
                 metadata={"app": "face", "part": "attr", "normalisation": {"mean": list(mean), "std": list(std)}},
             )
-    stale = files["attr"]
-    if not with_attr and stale.is_file():
-        stale.unlink()  # an attribute model left from an earlier export would not match these nets
+        if with_single:
+            from polyhead.apps.face.single_shot import STRIDE, TASK
+
+            single = parts["single"]
+            mean, std = single.normalisation
+            export_module(
+                single,
+                files["single"],
+                torch.zeros(1, 3, 480, 640),
+                [TASK],
+                dynamic_spatial=True,
+                size_multiple=STRIDE,
+                metadata={"app": "face", "part": "single", "normalisation": {"mean": list(mean), "std": list(std)}},
+            )
+    for part, kept in (("attr", with_attr), ("single", with_single)):
+        if not kept and files[part].is_file():
+            files[part].unlink()  # a part left from an earlier export would not match these nets
     card_src, card_dst = weights.with_suffix(".json"), out.with_suffix(".json")
     if card_src.is_file() and card_src.resolve() != card_dst.resolve():
         shutil.copyfile(card_src, card_dst)
-    return {k: v for k, v in files.items() if k != "attr" or with_attr}
+    return {k: v for k, v in files.items() if k in names or k == "pnet"}
 
 
 def load_face_onnx(path: str | Path) -> tuple[dict, dict]:
@@ -125,21 +146,21 @@ def load_face_onnx(path: str | Path) -> tuple[dict, dict]:
         raise InputError(path, "not the main file of a face export (write one with `polyhead face export`)")
     names = meta.get("parts", {})
     parts: dict = {"pnet": pnet}
-    for part in ("rnet", "onet", "attr"):
+    for part in SIDE_PARTS:
         if part not in names:
-            if part == "attr":
+            if part in ("attr", "single"):
                 continue
             raise InputError(path, f"the export's metadata names no {part} file")
         f = path.parent / str(names[part])
         if not f.is_file():
             raise InputError(f, f"missing: the {part} part of the face export {path.name}")
-        net = OnnxModel(f, threads=1 if part != "attr" else torch.get_num_threads())
+        net = OnnxModel(f, threads=1 if part in CROP_SIZES else torch.get_num_threads())
         if net.metadata.get("part") != part:
             raise InputError(f, f"not the {part} part of a face export")
-        if part == "attr":
+        if part in ("attr", "single"):
             norm = net.metadata.get("normalisation") or {}
             if "mean" not in norm or "std" not in norm:
-                raise InputError(f, "the attribute part has no input normalisation in its metadata")
+                raise InputError(f, f"the {part} part has no input normalisation in its metadata")
             net.normalisation = (tuple(norm["mean"]), tuple(norm["std"]))
         parts[part] = net
     card: dict = {}

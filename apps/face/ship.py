@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 from polyhead.errors import InputError
@@ -34,6 +33,12 @@ def add_ship_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bench", help="JSON written by 'polyhead bench face --json'")
     p.add_argument("--thresholds", type=float, nargs=3, default=[0.6, 0.7, 0.9], metavar=("P", "R", "O"))
     p.add_argument("--min-size", type=float, default=20.0)
+    p.add_argument(
+        "--default-detector",
+        choices=("cascade", "single"),
+        default="cascade",
+        help="the detector predict uses without --detector (single needs a single-shot part in the weights)",
+    )
     p.add_argument("--out", default="weights/face.safetensors")
 
 
@@ -46,6 +51,8 @@ def run_ship(args: argparse.Namespace) -> int:
     missing = {"pnet", "rnet", "onet", "attr"} - set(parts)
     if missing:
         raise InputError(src, f"weights lack {sorted(missing)}")
+    if args.default_detector == "single" and "single" not in parts:
+        raise InputError(src, "--default-detector single: the weights have no single-shot detector")
 
     def read(p):
         if not p:
@@ -63,7 +70,16 @@ def run_ship(args: argparse.Namespace) -> int:
             "rnet": "R-Net on 24x24 crops",
             "onet": "O-Net on 48x48 crops: final score, box, 5 points",
             "attr": "MultiTaskModel (shared encoder + FPN-PAN neck) on aligned 112x112 crops: age bins + gender",
+            **(
+                {
+                    "single": "single-shot detector: MultiTaskModel (shared encoder + FPN-PAN neck, strides 8-32) "
+                    "with the core pose head: box, face score and 5 points per anchor, one pass per image"
+                }
+                if "single" in parts
+                else {}
+            ),
         },
+        "default_detector": args.default_detector,
         "detector": {
             "min_size": args.min_size,
             "factor": 0.709,
@@ -82,20 +98,39 @@ def run_ship(args: argparse.Namespace) -> int:
         "recipe": "docs/face.md",
         "val": read(args.val),
         "bench": read(args.bench),
+        "storage": "the multi-task parts (attr, single) as float16 tensors, the cascade nets as float32; "
+        "loading casts to float32",
         "ship_command": "polyhead face ship "
         + " ".join(
             f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
             for k, v in vars(args).items()
-            if k in ("weights", "val", "bench", "thresholds", "min_size", "out") and v
+            if k in ("weights", "val", "bench", "thresholds", "min_size", "default_detector", "out") and v
         ),
     }
     out = Path(args.out)
-    if out.resolve() != src.resolve():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_half_precision(src, out)
     write_json(out.with_suffix(".json"), card)
     print(f"shipped {src} -> {out} (+ {out.with_suffix('.json').name})")
     return 0
+
+
+def write_half_precision(src: Path, out: Path) -> Path:
+    """Copy a face weights file with the multi-task parts' float tensors as float16 (half the bytes; the
+    attribute and single-shot figures are measured on the shipped file), atomically; ``src`` may be ``out``."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from polyhead.apps.face.model import MODEL_PARTS
+    from polyhead.io.writers import atomic_path
+
+    state = load_file(str(src))
+    for k, v in state.items():
+        if k.split(".", 1)[0] in MODEL_PARTS and v.is_floating_point():
+            state[k] = v.to(torch.float16)
+    with atomic_path(out) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "polyhead": "1", "app": "face"})
+    return out
 
 
 def add_calibrate_arguments(p: argparse.ArgumentParser) -> None:

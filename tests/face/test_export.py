@@ -34,8 +34,9 @@ def apps(exported):
 
 def test_export_writes_every_part_and_the_card(exported):
     files = part_files(exported)
-    for part, f in files.items():
-        assert f.is_file() and f.stat().st_size > 10_000, part
+    for part in ("pnet", "rnet", "onet", "attr"):
+        assert files[part].is_file() and files[part].stat().st_size > 10_000, part
+    assert not files["single"].exists()  # the shipped weights hold no single-shot detector
     assert exported.with_suffix(".json").is_file()
     parts, card = load_face_onnx(exported)
     assert set(parts) == {"pnet", "rnet", "onet", "attr"}
@@ -122,7 +123,8 @@ def test_corrupt_onnx_is_one_line_error(tmp_path, exported, capsys):
     copy = tmp_path / "set" / "face.onnx"
     copy.parent.mkdir()
     for f in part_files(exported).values():
-        (copy.parent / f.name).write_bytes(f.read_bytes())
+        if f.is_file():
+            (copy.parent / f.name).write_bytes(f.read_bytes())
     part_files(copy)["onet"].write_bytes(b"garbage")
     with pytest.raises(InputError, match=r"face\.onet\.onnx: not a loadable ONNX model"):
         FaceApp().load(copy)
@@ -154,3 +156,35 @@ def test_detection_only_export(tmp_path):
     app = FaceApp().load(out)
     r = app.predict_image(read_image(EXAMPLE))
     assert len(r.faces) >= 1 and r.faces[0].age is None and r.faces[0].age_spread is None
+
+
+def test_single_shot_detector_exports_and_predicts_the_same_faces(tmp_path):
+    """A file with a single-shot part exports it with a dynamic input size; ONNX Runtime gives the torch
+    detector's faces on images of different shapes."""
+    from polyhead.apps.face.model import load_face_weights, save_face_weights
+    from polyhead.apps.face.single_shot import build_single_shot_model
+
+    parts, card = load_face_weights(WEIGHTS)
+    torch.manual_seed(0)
+    single = build_single_shot_model(pretrained=False).eval()
+    weights = save_face_weights(tmp_path / "face.safetensors", {**parts, "single": single}, card)
+    out = tmp_path / "onnx" / "face.onnx"
+    assert main(["face", "export", "--weights", str(weights), "--out", str(out), "--tasks", "none"]) == 0
+    import onnx
+
+    graph = onnx.load(str(part_files(out)["single"])).graph
+    assert "Pad" not in {n.op_type for n in graph.node}
+    a = FaceApp().load(weights, detector="single", tasks=["none"])
+    b = FaceApp().load(out, detector="single", tasks=["none"])
+    # the raw head outputs (boxes, scores, points for every anchor) agree at several input shapes ...
+    for hw in ((480, 640), (640, 448), (320, 320)):
+        x = torch.randn(2, 3, *hw, generator=torch.Generator().manual_seed(hw[0]))
+        with torch.inference_mode():
+            ta = a.detector.model(x)["faces"]
+        tb = b.detector.model(x)["faces"]
+        assert ta.shape == tb.shape == (2, 20, sum((hw[0] // s) * (hw[1] // s) for s in (8, 16, 32)))
+        assert torch.allclose(ta, tb, atol=1e-2, rtol=1e-3)
+    # ... and the detector runs end to end on either
+    rgb = np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)
+    ra, rb = a.detector.detect([rgb])[0], b.detector.detect([rgb])[0]
+    assert ra["points"].shape[1:] == rb["points"].shape[1:] == (5, 2)
