@@ -125,7 +125,7 @@ def _end_to_end(args: argparse.Namespace, tmp: Path) -> dict:
 
     shutil.copyfile(weights.with_suffix(".json"), onnx_path.with_suffix(".json"))
     for backend, path in (("torch", weights), ("onnx", onnx_path)):
-        app = DrivingApp().load(path, imgsz=tuple(args.imgsz))
+        app = DrivingApp().load(path, imgsz=tuple(args.imgsz), runtime="torch" if backend == "torch" else "onnx")
         x = torch.randn(1, 3, *args.imgsz)
         with torch.inference_mode():
             app.model(x)

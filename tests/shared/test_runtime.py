@@ -49,6 +49,9 @@ def test_driving_app_gives_the_same_result_in_both_runtimes():
     b = DrivingApp().load(runtime="onnx").predict_image(rgb).to_json()
     assert abs(a["drivable_share"] - b["drivable_share"]) < 0.01
     assert len(a["objects"]) == len(b["objects"])
+    from polyhead.export import OnnxModel
+
+    assert isinstance(DrivingApp().load().model, OnnxModel)  # ONNX Runtime is the default
 
 
 def test_unknown_runtime_is_one_line():
