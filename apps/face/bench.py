@@ -28,6 +28,7 @@ import torch
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="face weights (default: the shipped file)")
     p.add_argument("--detector", choices=["cascade", "single"], help="which detector (default: the card's)")
+    p.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto", help="multi-task parts' runtime")
     p.add_argument("--images", type=int, default=8, help="images per batch")
     p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     p.add_argument("--size", type=int, nargs=2, default=[480, 640], metavar=("H", "W"))
@@ -87,7 +88,7 @@ def run_bench(args: argparse.Namespace) -> int:
     a time on a single thread."""
     from polyhead.apps.face.app import FaceApp
 
-    app = FaceApp().load(args.weights, detector=getattr(args, "detector", None))
+    app = FaceApp().load(args.weights, detector=getattr(args, "detector", None), runtime=args.runtime)
     det = app.detector
     images = bench_images(args.images, tuple(args.size))
     app.predict_images(images)  # warm-up

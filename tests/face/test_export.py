@@ -188,3 +188,21 @@ def test_single_shot_detector_exports_and_predicts_the_same_faces(tmp_path):
     rgb = np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)
     ra, rb = a.detector.detect([rgb])[0], b.detector.detect([rgb])[0]
     assert ra["points"].shape[1:] == rb["points"].shape[1:] == (5, 2)
+
+
+def test_attribute_model_runs_in_onnx_runtime_by_default_with_torchs_answers(tmp_path, monkeypatch):
+    import polyhead.offline
+    from polyhead.export import OnnxModel
+
+    monkeypatch.setattr(polyhead.offline, "CACHE_DIR", tmp_path / "cache")
+    rgb = read_image(EXAMPLE)
+    a = FaceApp().load(WEIGHTS, runtime="torch")
+    b = FaceApp().load(WEIGHTS)
+    assert isinstance(b.attr, OnnxModel) and not isinstance(a.attr, OnnxModel)
+    assert len(list((tmp_path / "cache" / "onnx").glob("face-attr-*.onnx"))) == 1  # exported once, cached
+    ra, rb = a.predict_image(rgb).to_json()["faces"], b.predict_image(rgb).to_json()["faces"]
+    assert len(ra) == len(rb) >= 1
+    for fa, fb in zip(ra, rb, strict=True):
+        assert abs(fa["age"] - fb["age"]) < 0.5 and fa["gender"] == fb["gender"]
+    with pytest.raises(InputError, match="--runtime must be one of"):
+        FaceApp().load(WEIGHTS, runtime="tensorrt")
