@@ -43,61 +43,6 @@ class _DictOutputs(nn.Module):
         return tuple(out[n] for n in self.names) if isinstance(out, dict) else tuple(out)
 
 
-class _StaticPadConv(nn.Module):
-    """A timm ``Conv2dSame`` with its input size known: a fixed zero ``Pad`` then an unpadded conv (exports
-    as a constant pad that the simplifier folds into the convolution)."""
-
-    def __init__(self, conv: nn.Conv2d, pads: tuple[int, int, int, int]):
-        super().__init__()
-        self.conv = nn.Conv2d(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,
-            conv.stride,
-            0,
-            conv.dilation,
-            conv.groups,
-            conv.bias is not None,
-        )
-        self.conv.weight, self.conv.bias = conv.weight, conv.bias
-        self.pads = pads
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(nn.functional.pad(x, self.pads))
-
-
-def static_same_padding(module: nn.Module, example: torch.Tensor) -> int:
-    """Replace (in place) every timm ``Conv2dSame`` (TF "same" padding, computed from the input size on
-    every call) by a fixed pad for the sizes it sees on ``example``; returns how many were replaced.
-
-    The padding depends only on each size's remainder by the conv's stride, so the result stays exact for
-    every input whose height and width are multiples of the network's total stride when ``example``'s
-    are (the single-shot face detector pads its inputs to multiples of 32).
-    """
-    from timm.layers import Conv2dSame, get_same_padding
-
-    sizes: dict[str, tuple[int, int]] = {}
-    hooks = [
-        m.register_forward_pre_hook(lambda _m, args, name=n: sizes.__setitem__(name, tuple(args[0].shape[-2:])))
-        for n, m in module.named_modules()
-        if isinstance(m, Conv2dSame)
-    ]
-    try:
-        with torch.no_grad():
-            module(example)
-    finally:
-        for h in hooks:
-            h.remove()
-    for name, (ih, iw) in sizes.items():
-        conv = module.get_submodule(name)
-        ph = get_same_padding(ih, conv.kernel_size[0], conv.stride[0], conv.dilation[0])
-        pw = get_same_padding(iw, conv.kernel_size[1], conv.stride[1], conv.dilation[1])
-        parent, _, leaf = name.rpartition(".")
-        owner = module.get_submodule(parent) if parent else module
-        setattr(owner, leaf, _StaticPadConv(conv, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)))
-    return len(sizes)
-
-
 def export_module(
     module: nn.Module,
     path: str | Path,
@@ -106,14 +51,11 @@ def export_module(
     dynamic_spatial: bool = False,
     metadata: dict | None = None,
     opset: int = 17,
-    size_multiple: int | None = None,
 ) -> Path:
     """Export a module whose ``forward(x)`` returns ``{name: tensor}`` (or a tuple in ``output_names``
     order) to ONNX, atomically: input ``images``, a dynamic batch axis, and with ``dynamic_spatial``
     dynamic height and width too (fully convolutional nets such as the face cascade's P-Net).
     ``metadata`` is stored as JSON under the ``polyhead`` key and comes back as ``OnnxModel.metadata``.
-    With a fixed size, or ``size_multiple`` (every input's height and width will be multiples of it, and
-    the example's are), TF-"same" paddings become constants (:func:`static_same_padding`, on a copy).
 
     >>> export_module(pnet, "pnet.onnx", torch.zeros(1, 3, 12, 12), ["cls", "box", "lmk"], True)  # doctest: +SKIP
     """
@@ -122,20 +64,16 @@ def export_module(
     path = Path(path)
     names = list(output_names)
     module = module.eval()
-    if not dynamic_spatial or (size_multiple and all(d % size_multiple == 0 for d in example.shape[-2:])):
-        from timm.layers import Conv2dSame
-
-        if any(isinstance(m, Conv2dSame) for m in module.modules()):
-            import copy
-
-            module = copy.deepcopy(module)
-            static_same_padding(module, example)
     if dynamic_spatial:
+        import copy
+
         from ultralytics.nn.modules.head import Detect
 
-        for m in module.modules():
-            if isinstance(m, Detect):
-                m.dynamic = True  # anchors from each input's shape, not cached from the last forward
+        if any(isinstance(m, Detect) for m in module.modules()):
+            module = copy.deepcopy(module)
+            for m in module.modules():
+                if isinstance(m, Detect):
+                    m.dynamic = True  # anchors from each input's shape, not cached from the last forward
     wrapper = _DictOutputs(module, names).eval()
     axes = {0: "batch", 2: "height", 3: "width"} if dynamic_spatial else {0: "batch"}
     out_axes = {n: ({0: "batch", 2: "out_h", 3: "out_w"} if dynamic_spatial else {0: "batch"}) for n in names}
@@ -151,33 +89,16 @@ def export_module(
             dynamic_axes={"images": axes, **out_axes},
             dynamo=False,
         )
-        proto = simplify(onnx.load(str(tmp)))
         if metadata is not None:
+            proto = onnx.load(str(tmp))
             meta = proto.metadata_props.add()
             meta.key, meta.value = "polyhead", json.dumps(metadata)
-        onnx.save(proto, str(tmp))
+            onnx.save(proto, str(tmp))
     return path
 
 
 #: bumped whenever the exported graph changes for the same weights, so cached exports are redone
 EXPORT_VERSION = 2
-
-
-def simplify(proto):
-    """The graph folded by onnxslim (the simplifier ultralytics' exporter uses): constant shape arithmetic
-    is folded and the explicit ``Pad`` before each TF-"same" stride-2 convolution of the EfficientNet-Lite
-    encoders is merged into the convolution's own padding. Without it ONNX Runtime leaves its blocked
-    (NCHWc) layout around every ``Pad`` and back: those reorders and pads were 28% of the driving model's
-    time (profile in ``docs/driving.md``). Same outputs; on any failure the graph is returned unchanged."""
-    try:
-        import onnxslim
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return onnxslim.slim(proto)
-    except Exception as e:  # an exotic graph onnxslim cannot handle still exports
-        warnings.warn(f"ONNX graph left unsimplified ({type(e).__name__}: {e})", stacklevel=2)
-        return proto
 
 
 def export_onnx(

@@ -70,22 +70,21 @@ def cached_part_onnx(
     example,
     output_names: list[str],
     dynamic_spatial: bool = False,
-    size_multiple: int | None = None,
 ) -> Path:
     """The ONNX export of one part of a weights file (``module``, e.g. the face app's single-shot detector),
     made once and cached beside the whole-model exports; the key covers the file, its card, the part, the
     example's size and the outputs.
 
     >>> cached_part_onnx(single, Path("weights/face.safetensors"), "single", torch.zeros(1, 3, 480, 640),
-    ...                  ["faces"], dynamic_spatial=True, size_multiple=32)  # doctest: +SKIP
+    ...                  ["faces"], dynamic_spatial=True)  # doctest: +SKIP
     """
     from polyhead.export import export_module
 
     size = tuple(example.shape[-2:])
-    key = _fingerprint(weights, size, [part, *output_names, f"dynamic={dynamic_spatial}:{size_multiple}"])
+    key = _fingerprint(weights, size, [part, *output_names, f"dynamic={dynamic_spatial}"])
     path = onnx_cache_dir() / f"{weights.stem}-{part}-{key}.onnx"
     if not path.is_file():
-        export_module(module, path, example, output_names, dynamic_spatial, size_multiple=size_multiple)
+        export_module(module, path, example, output_names, dynamic_spatial)
     return path
 
 

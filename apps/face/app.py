@@ -64,12 +64,12 @@ def _for_inference(net, part: str, weights: Path, runtime: str):
 
     try:
         if part == "single":
-            from polyhead.apps.face.single_shot import STRIDE, TASK
+            from polyhead.apps.face.single_shot import TASK
 
-            example, names, multiple = torch.zeros(1, 3, 480, 640), [TASK], STRIDE
+            example, names, dynamic = torch.zeros(1, 3, 480, 640), [TASK], True
         else:
-            example, names, multiple = torch.zeros(1, 3, *net.config.get("input_size", (112, 112))), net.tasks, None
-        onnx = OnnxModel(cached_part_onnx(net, weights, part, example, list(names), multiple is not None, multiple))
+            example, names, dynamic = torch.zeros(1, 3, *net.config.get("input_size", (112, 112))), net.tasks, False
+        onnx = OnnxModel(cached_part_onnx(net, weights, part, example, list(names), dynamic))
     except Exception as e:  # noqa: BLE001 - the torch part still works
         if runtime == "onnx":
             raise InputError(weights, f"ONNX export of the {part} part failed ({type(e).__name__}: {e})") from None

@@ -8,7 +8,7 @@ Convention: ``--out face.onnx`` writes four files side by side and the model car
 - ``face.rnet.onnx``, ``face.onet.onnx``: R-Net (24x24 crops) and O-Net (48x48), dynamic batch;
 - ``face.attr.onnx``: age and gender on aligned 112x112 crops (dynamic batch), when the weights have it;
 - ``face.single.onnx``: the single-shot detector (dynamic batch, height and width, multiples of 32), when
-  the weights have it; its TF-"same" paddings are constants folded into the convolutions;
+  the weights have it;
 - ``face.json``: a copy of the model card.
 
 ``--weights face.onnx`` loads all of them (``load_face_onnx``); a missing or corrupt part is a one-line
@@ -107,7 +107,7 @@ def export_face(
                 metadata={"app": "face", "part": "attr", "normalisation": {"mean": list(mean), "std": list(std)}},
             )
         if with_single:
-            from polyhead.apps.face.single_shot import STRIDE, TASK
+            from polyhead.apps.face.single_shot import TASK
 
             single = parts["single"]
             mean, std = single.normalisation
@@ -117,7 +117,6 @@ def export_face(
                 torch.zeros(1, 3, 480, 640),
                 [TASK],
                 dynamic_spatial=True,
-                size_multiple=STRIDE,
                 metadata={"app": "face", "part": "single", "normalisation": {"mean": list(mean), "std": list(std)}},
             )
     for part, kept in (("attr", with_attr), ("single", with_single)):

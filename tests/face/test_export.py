@@ -170,10 +170,6 @@ def test_single_shot_detector_exports_and_predicts_the_same_faces(tmp_path):
     weights = save_face_weights(tmp_path / "face.safetensors", {**parts, "single": single}, card)
     out = tmp_path / "onnx" / "face.onnx"
     assert main(["face", "export", "--weights", str(weights), "--out", str(out), "--tasks", "none"]) == 0
-    import onnx
-
-    graph = onnx.load(str(part_files(out)["single"])).graph
-    assert "Pad" not in {n.op_type for n in graph.node}
     a = FaceApp().load(weights, detector="single", tasks=["none"])
     b = FaceApp().load(out, detector="single", tasks=["none"])
     # the raw head outputs (boxes, scores, points for every anchor) agree at several input shapes ...

