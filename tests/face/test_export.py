@@ -36,10 +36,10 @@ def test_export_writes_every_part_and_the_card(exported):
     files = part_files(exported)
     for part in ("pnet", "rnet", "onet", "attr"):
         assert files[part].is_file() and files[part].stat().st_size > 10_000, part
-    assert not files["single"].exists()  # the shipped weights hold no single-shot detector
+    assert files["single"].is_file()  # the shipped weights hold the single-shot detector too
     assert exported.with_suffix(".json").is_file()
     parts, card = load_face_onnx(exported)
-    assert set(parts) == {"pnet", "rnet", "onet", "attr"}
+    assert set(parts) == {"pnet", "rnet", "onet", "attr", "single"}
     assert (
         card["detector"]["thresholds"] == json.loads(WEIGHTS.with_suffix(".json").read_text())["detector"]["thresholds"]
     )

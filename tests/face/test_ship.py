@@ -14,10 +14,10 @@ WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "face.safetensors"
 
 
 @pytest.fixture(scope="module")
-def with_single(tmp_path_factory):
+def with_single(tmp_path_factory, cascade_only_weights):
     from polyhead.apps.face.single_shot import build_single_shot_model
 
-    parts, card = load_face_weights(WEIGHTS)
+    parts, card = load_face_weights(cascade_only_weights)
     torch.manual_seed(0)
     single = build_single_shot_model(pretrained=False).eval()
     return save_face_weights(tmp_path_factory.mktemp("w") / "face.safetensors", {**parts, "single": single}, card)
@@ -38,9 +38,10 @@ def test_ship_single_as_default_stores_half_precision(with_single, tmp_path):
     assert FaceApp().load(out, detector="cascade").detector_kind == "cascade"
 
 
-def test_ship_single_default_without_a_single_part_is_refused(tmp_path, capsys):
+def test_ship_single_default_without_a_single_part_is_refused(tmp_path, capsys, cascade_only_weights):
     out = tmp_path / "f.safetensors"
-    code = main(["face", "ship", "--weights", str(WEIGHTS), "--default-detector", "single", "--out", str(out)])
+    args = ["face", "ship", "--weights", str(cascade_only_weights), "--default-detector", "single", "--out", str(out)]
+    code = main(args)
     err = capsys.readouterr().err.strip()
     assert code != 0 and len(err.splitlines()) == 1 and "no single-shot detector" in err
     assert not out.exists()

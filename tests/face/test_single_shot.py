@@ -81,15 +81,15 @@ def test_detections_come_back_in_original_pixels():
     assert len(big["boxes"]) == 0, "faces under min_size original pixels are dropped"
 
 
-def test_app_switches_detector_and_refuses_weights_without_one(tmp_path):
+def test_app_switches_detector_and_refuses_weights_without_one(tmp_path, cascade_only_weights):
     from polyhead.apps.face.app import FaceApp
     from polyhead.apps.face.model import save_face_weights
 
     with pytest.raises(InputError, match="no single-shot detector"):
-        FaceApp().load(detector="single")
+        FaceApp().load(cascade_only_weights, detector="single")
     weights = tmp_path / "face.safetensors"
-    shutil.copy(ROOT / "weights" / "face.safetensors", weights)
-    shutil.copy(ROOT / "weights" / "face.json", tmp_path / "face.json")
+    shutil.copy(cascade_only_weights, weights)
+    shutil.copy(cascade_only_weights.with_suffix(".json"), tmp_path / "face.json")
     model = build_single_shot_model("lcnet_100", pretrained=False).eval()
     card = json.loads((tmp_path / "face.json").read_text())
     save_face_weights(weights, {"single": model}, {**card, "single_shot": {"conf": 0.01, "long_side": 320}})
