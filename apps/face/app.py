@@ -57,19 +57,12 @@ def _for_inference(net, part: str, weights: Path, runtime: str):
         return for_cpu_inference(net)
     import warnings
 
-    import torch
-
+    from polyhead.apps.face.export import export_spec
     from polyhead.export import OnnxModel
     from polyhead.runtime import cached_part_onnx
 
     try:
-        if part == "single":
-            from polyhead.apps.face.single_shot import TASK
-
-            example, names, dynamic = torch.zeros(1, 3, 480, 640), [TASK], True
-        else:
-            example, names, dynamic = torch.zeros(1, 3, *net.config.get("input_size", (112, 112))), net.tasks, False
-        onnx = OnnxModel(cached_part_onnx(net, weights, part, example, list(names), dynamic))
+        onnx = OnnxModel(cached_part_onnx(net, weights, part, *export_spec(part, net)))
     except Exception as e:  # noqa: BLE001 - the torch part still works
         if runtime == "onnx":
             raise InputError(weights, f"ONNX export of the {part} part failed ({type(e).__name__}: {e})") from None

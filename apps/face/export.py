@@ -48,6 +48,23 @@ def part_files(out: str | Path) -> dict[str, Path]:
     }
 
 
+def export_spec(part: str, net) -> tuple[torch.Tensor, list[str], bool]:
+    """``(example input, output names, dynamic height/width)`` of a multi-task part's ONNX export (the
+    single-shot detector takes any size, the attribute model its fixed crop size); used by ``face export``
+    and by the cached export the app runs in ONNX Runtime."""
+    if part == "single":
+        from polyhead.apps.face.single_shot import TASK
+
+        return torch.zeros(1, 3, 480, 640), [TASK], True
+    return torch.zeros(1, 3, *net.config.get("input_size", (112, 112))), list(net.tasks), False
+
+
+def part_metadata(part: str, net) -> dict:
+    """The ``polyhead`` metadata of a multi-task part's export: its name and input normalisation."""
+    mean, std = net.normalisation
+    return {"app": "face", "part": part, "normalisation": {"mean": list(mean), "std": list(std)}}
+
+
 def export_face(
     weights: str | Path, out: str | Path, tasks: list[str] | None = None, detector: dict | None = None
 ) -> dict[str, Path]:
@@ -98,27 +115,12 @@ def export_face(
             )
         if with_attr:
             attr = parts["attr"]
-            mean, std = attr.normalisation
-            export_onnx(
-                attr,
-                files["attr"],
-                tuple(attr.config.get("input_size", (112, 112))),
-                tasks=wanted or None,
-                metadata={"app": "face", "part": "attr", "normalisation": {"mean": list(mean), "std": list(std)}},
-            )
+            size = tuple(export_spec("attr", attr)[0].shape[-2:])
+            export_onnx(attr, files["attr"], size, tasks=wanted or None, metadata=part_metadata("attr", attr))
         if with_single:
-            from polyhead.apps.face.single_shot import TASK
-
             single = parts["single"]
-            mean, std = single.normalisation
-            export_module(
-                single,
-                files["single"],
-                torch.zeros(1, 3, 480, 640),
-                [TASK],
-                dynamic_spatial=True,
-                metadata={"app": "face", "part": "single", "normalisation": {"mean": list(mean), "std": list(std)}},
-            )
+            example, names, dynamic = export_spec("single", single)
+            export_module(single, files["single"], example, names, dynamic, metadata=part_metadata("single", single))
     for part, kept in (("attr", with_attr), ("single", with_single)):
         if not kept and files[part].is_file():
             files[part].unlink()  # a part left from an earlier export would not match these nets
