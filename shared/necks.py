@@ -118,4 +118,30 @@ class SmpUnetDecoder(nn.Module):
         return out
 
 
-NECKS: dict[str, type[nn.Module]] = {"fpnpan": FPNPAN, "unet": UNetDecoder, "smp_unet": SmpUnetDecoder}
+class LastLevel(nn.Module):
+    """The deepest encoder level alone, projected to ``channels`` by a 1x1 conv + BN + activation: the neck
+    of an image-level model (a classifier or regressor on a crop), like the 1x1 "head" convolution of
+    EfficientNet / MobileNet before their pooling. Build it with ``"strides": [32]`` so the encoder
+    computes no other output.
+
+    >>> neck = LastLevel([320], channels=256, strides=(32,))
+    >>> tuple(neck([torch.zeros(2, 320, 4, 4)])[32].shape)
+    (2, 256, 4, 4)
+    """
+
+    def __init__(self, in_channels: list[int], channels: int = 256, strides=(32,)):
+        super().__init__()
+        self.strides = tuple(strides)
+        self.channels = channels
+        self.project = ConvBNAct(in_channels[-1], channels, 1)
+
+    def forward(self, feats: list[torch.Tensor]) -> dict[int, torch.Tensor]:
+        return {self.strides[-1]: self.project(feats[-1])}
+
+
+NECKS: dict[str, type[nn.Module]] = {
+    "fpnpan": FPNPAN,
+    "unet": UNetDecoder,
+    "smp_unet": SmpUnetDecoder,
+    "last": LastLevel,
+}

@@ -69,6 +69,7 @@ def _for_inference(net, part: str, weights: Path, runtime: str):
         warnings.warn(f"{weights}: the {part} part runs in torch (ONNX export: {type(e).__name__})", stacklevel=2)
         return for_cpu_inference(net)
     onnx.normalisation = net.normalisation
+    onnx.config = net.config  # what reads the outputs needs it (e.g. the age head's bins)
     return onnx
 
 

@@ -1,11 +1,12 @@
 """Age and gender on aligned 112x112 crops: a MultiTaskModel on the shared encoder.
 
-Age is classified over bins (``polyhead.apps.face.model.AGE_BINS``) and read out as the expected value of the
-bin centres under the softmax, with a spread: the standard deviation of the bin centres under the same
-softmax, times a factor fitted on the attribute val split (:func:`fit_spread_scale`, stored in the card as
-``age_spread_scale``) so that about 68.3% of the age errors lie within one spread. Gender is a two-way
-classification. Training data: UTKFace chips, aligned with the shipped cascade's 5 points (a seeded share
-is held out for val).
+Age is a distribution over one-year bins (``polyhead.apps.face.model.AGE_VALUES``, a ``distribution`` head
+trained by label-distribution learning; weights before round 9: 14 coarse bins, ``AGE_BINS``) read out as
+the expected value of the bin centres under the softmax, with a spread: the standard deviation of the bin
+centres under the same softmax, times a factor fitted on the attribute val split (:func:`fit_spread_scale`,
+stored in the card as ``age_spread_scale``) so that about 68.3% of the age errors lie within one spread.
+Gender is a two-way classification. Training data: UTKFace chips, aligned with the shipped cascade's
+5 points (a seeded share is held out for val).
 
 >>> out = predict_attributes(model, crops)      # doctest: +SKIP
 >>> out["age"], out["age_std"], out["p_female"]  # doctest: +SKIP
@@ -24,7 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from polyhead.apps.face.align import TEMPLATE_112, align_face
-from polyhead.apps.face.model import AGE_BINS, age_centres, age_to_bin, attr_config
+from polyhead.apps.face.model import AGE_VALUES, age_centres, age_to_bin, attr_config
 from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, to_tensor
 from polyhead.train.finetune import fine_tune_overrides, initialise
 
@@ -48,12 +49,23 @@ def predict_attributes(model, crops: list[np.ndarray] | np.ndarray, batch: int =
         x = torch.stack([to_tensor(c, *norm) for c in crops[i : i + batch]])
         res = model(x, tasks)
         if "age" in res:
-            mean, std = bin_spread(torch.as_tensor(res["age"]).softmax(1))
+            mean, std = bin_spread(torch.as_tensor(res["age"]).softmax(1), age_values(model))
             out.setdefault("age", []).append(mean)
             out.setdefault("age_std", []).append(std)
         if "gender" in res:
             out.setdefault("p_female", []).append(res["gender"].softmax(1)[:, 1])
     return {k: torch.cat(v).numpy() for k, v in out.items()}
+
+
+def age_values(model) -> torch.Tensor:
+    """The age bins' centres of an attribute model (torch or ONNX Runtime): the ``values`` of its age head in
+    its config, or the 14 coarse bins' centres of the weights that predate them.
+
+    >>> age_values(build_model(attr_config("lcnet_075")))[:3].tolist()   # doctest: +SKIP
+    [0.0, 1.0, 2.0]
+    """
+    spec = (getattr(model, "config", None) or {}).get("heads", {}).get("age", {})
+    return torch.tensor(spec["values"], dtype=torch.float32) if "values" in spec else age_centres()
 
 
 def bin_spread(probs: torch.Tensor, centres: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -191,10 +203,22 @@ def _net_signature(net) -> object:
 
 
 class AlignedFaces(Dataset):
-    """Aligned crops with age-bin and gender targets for the shared Trainer (light augmentation)."""
+    """Aligned crops with age and gender targets for the shared Trainer (light augmentation). The age target
+    is the age in years (``age_as="value"``, for a ``distribution`` head) or its coarse bin (``"bin"``)."""
 
-    def __init__(self, crops: np.ndarray, age: np.ndarray, gender: np.ndarray, tasks, augment: bool = False):
+    def __init__(
+        self,
+        crops: np.ndarray,
+        age: np.ndarray,
+        gender: np.ndarray,
+        tasks,
+        augment: bool = False,
+        age_as: str = "value",
+    ):
+        if age_as not in ("value", "bin"):
+            raise ValueError(f"age_as must be 'value' or 'bin', got {age_as!r}")
         self.crops, self.age, self.gender, self.tasks, self.augment = crops, age, gender, tuple(tasks), augment
+        self.age_as = age_as
         self.norm = (IMAGENET_MEAN, IMAGENET_STD)  # the model's input normalisation (set by the trainer)
 
     def __len__(self) -> int:
@@ -217,7 +241,8 @@ class AlignedFaces(Dataset):
             img = img.astype(np.uint8)
         targets = {}
         if "age" in self.tasks:
-            targets["age"] = torch.tensor(age_to_bin(int(self.age[i])))
+            a = int(self.age[i])
+            targets["age"] = torch.tensor(age_to_bin(a)) if self.age_as == "bin" else torch.tensor(float(min(a, 100)))
         if "gender" in self.tasks:
             targets["gender"] = torch.tensor(int(self.gender[i]))
         return {"image": to_tensor(img, *self.norm), "targets": targets, "name": str(i)}
@@ -284,7 +309,7 @@ def train_attributes(args: argparse.Namespace) -> int:
         "train_crops": len(tr[0]),
         "val_crops": len(va[0]),
         "aligned_by_cascade": {"train": tr[3], "val": va[3]},
-        "age_bins": AGE_BINS,
+        "age_values": [AGE_VALUES[0], AGE_VALUES[-1], len(AGE_VALUES)],
         **init,
         "val_metrics": metrics,
         "history": trainer.history,

@@ -60,9 +60,15 @@ def export_spec(part: str, net) -> tuple[torch.Tensor, list[str], bool]:
 
 
 def part_metadata(part: str, net) -> dict:
-    """The ``polyhead`` metadata of a multi-task part's export: its name and input normalisation."""
+    """The ``polyhead`` metadata of a multi-task part's export: its name, input normalisation and config
+    (what reads its outputs needs it, e.g. the age head's bins)."""
     mean, std = net.normalisation
-    return {"app": "face", "part": part, "normalisation": {"mean": list(mean), "std": list(std)}}
+    return {
+        "app": "face",
+        "part": part,
+        "normalisation": {"mean": list(mean), "std": list(std)},
+        "config": getattr(net, "config", None) or {},
+    }
 
 
 def export_face(
@@ -163,6 +169,7 @@ def load_face_onnx(path: str | Path) -> tuple[dict, dict]:
             if "mean" not in norm or "std" not in norm:
                 raise InputError(f, f"the {part} part has no input normalisation in its metadata")
             net.normalisation = (tuple(norm["mean"]), tuple(norm["std"]))
+            net.config = net.metadata.get("config") or {}
         parts[part] = net
     card: dict = {}
     card_file = path.with_suffix(".json")

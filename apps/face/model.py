@@ -47,16 +47,35 @@ def age_to_bin(age: float) -> int:
     return len(AGE_BINS) - 2
 
 
+#: the age head's bins since the attribute model of round 9: one per year of age, 0-100 (older ages count as 100)
+AGE_VALUES = [float(a) for a in range(101)]
+
+
 def attr_config(encoder: str = "lcnet_075", tasks: tuple[str, ...] = ("age", "gender")) -> dict:
-    """The attribute model: the shared encoder + neck with an age-bin and a gender classification head."""
+    """The attribute model: the shared encoder's deepest level projected to 256 channels (``"last"`` neck),
+    an age distribution over one-year bins (label-distribution learning, read out as expected value and
+    spread) and a gender classification head. Older weights (14 coarse age bins on an FPN neck) keep
+    loading from their own card.
+
+    >>> cfg = attr_config("efficientnet_lite0")
+    >>> cfg["neck"], cfg["heads"]["age"]["type"], len(cfg["heads"]["age"]["values"])
+    ('last', 'distribution', 101)
+    """
     heads = {}
     if "age" in tasks:
-        heads["age"] = {"type": "classify", "num_outputs": len(AGE_BINS) - 1}
+        heads["age"] = {"type": "distribution", "values": AGE_VALUES, "sigma": 2.0, "l1_weight": 0.25}
     if "gender" in tasks:
         heads["gender"] = {"type": "classify", "num_outputs": 2}
     if not heads:
         raise ValueError("the attribute model needs at least one of the tasks age, gender")
-    return {"encoder": encoder, "neck_channels": 32, "heads": heads, "input_size": [112, 112]}
+    return {
+        "encoder": encoder,
+        "neck": "last",
+        "strides": [32],
+        "neck_channels": 256,
+        "heads": heads,
+        "input_size": [112, 112],
+    }
 
 
 def load_face_weights(path: str | Path) -> tuple[dict[str, torch.nn.Module], dict]:

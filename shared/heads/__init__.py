@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from polyhead.heads.base import Head
-from polyhead.heads.classification import ClassificationHead
+from polyhead.heads.classification import ClassificationHead, DistributionHead
 from polyhead.heads.detection import DetectionHead
 from polyhead.heads.keypoints import KeypointHead
 from polyhead.heads.pose import PoseHead
@@ -13,6 +13,7 @@ HEADS: dict[str, type[Head]] = {
     "detect": DetectionHead,
     "segment": SegmentationHead,
     "classify": ClassificationHead,
+    "distribution": DistributionHead,
     "keypoints": KeypointHead,
     "pose": PoseHead,
 }
@@ -28,6 +29,7 @@ __all__ = [
     "HEADS",
     "ClassificationHead",
     "DetectionHead",
+    "DistributionHead",
     "Head",
     "KeypointHead",
     "PoseHead",

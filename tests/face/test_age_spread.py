@@ -71,7 +71,7 @@ def test_calibrate_age_spread_on_a_tiny_model():
     torch.manual_seed(0)
     model = build_model(attr_config("lcnet_075")).eval()
     crops = np.random.default_rng(0).integers(0, 255, (24, 112, 112, 3), np.uint8)
-    ages = np.random.default_rng(1).integers(1, 90, 24)
+    ages = np.random.default_rng(1).uniform(1, 90, 24)  # no tied errors (an untrained model predicts one age)
     fit = calibrate_age_spread(model, crops, ages)
     assert fit["crops"] == 24 and fit["age_spread_scale"] > 0
     assert fit["coverage_after"]["1_spread"] == pytest.approx(0.683, abs=1 / 24 + 1e-6)
@@ -172,3 +172,31 @@ def test_shipped_factor_is_reproduced_from_the_val_split():
     fit = calibrate_card(WEIGHTS, root / "datasets" / "face.yaml", write=False)
     assert fit["age_spread_scale"] == pytest.approx(card["age_spread_scale"], abs=1e-3)
     assert fit["coverage_before"] == card["age_spread_calibration"]["coverage_before"]
+
+
+def test_onnx_runtime_part_reads_ages_with_the_models_own_bins(tiny):
+    """The ONNX Runtime attribute part carries the config, so its ages match torch's (101 one-year bins),
+    and an older model with 14 coarse bins reads its ages off the coarse centres."""
+    from polyhead.apps.face.app import _for_inference
+    from polyhead.apps.face.attributes import age_values
+    from polyhead.apps.face.model import AGE_BINS, load_face_weights
+
+    parts, _ = load_face_weights(tiny[0])
+    torch_attr = parts["attr"].eval()
+    onnx_attr = _for_inference(torch_attr, "attr", tiny[0], "onnx")
+    assert type(onnx_attr).__name__ == "OnnxModel"
+    crops = np.random.default_rng(2).integers(0, 255, (5, 112, 112, 3), np.uint8)
+    a, b = predict_attributes(torch_attr, crops), predict_attributes(onnx_attr, crops)
+    assert len(age_values(onnx_attr)) == 101
+    np.testing.assert_allclose(a["age"], b["age"], atol=0.05)
+    np.testing.assert_allclose(a["age_std"], b["age_std"], atol=0.05)
+    legacy_cfg = {
+        "encoder": "lcnet_075",
+        "neck_channels": 32,
+        "heads": {"age": {"type": "classify", "num_outputs": len(AGE_BINS) - 1}},
+        "input_size": [112, 112],
+    }
+    legacy = build_model(legacy_cfg).eval()
+    assert age_values(legacy).tolist() == age_centres().tolist()
+    ages = predict_attributes(legacy, crops)["age"]
+    assert ((ages >= 1.5) & (ages <= 88.0)).all()  # within the coarse centres, not the 0-100 bins
