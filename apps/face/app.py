@@ -145,6 +145,7 @@ class FaceApp(App):
             nms_min=float(d.get("nms_min", 0.7)),
             nms_levels=float(d.get("nms_levels", 0.7)),
             max_proposals=int(d.get("max_proposals", 1500)),
+            final_flip=bool(d.get("final_flip", False)),
         )
         if len(cfg.thresholds) != 3 or not all(0 <= t <= 1 for t in cfg.thresholds):
             raise InputError(None, f"--thresholds needs three probabilities (P, R, O-Net), got {cfg.thresholds}")

@@ -65,6 +65,37 @@ def apply_offsets(boxes: torch.Tensor, reg: torch.Tensor) -> torch.Tensor:
     return boxes + reg * torch.cat([w, h, w, h], 1)
 
 
+#: the 5 points mirrored: left eye <-> right eye, nose, left mouth corner <-> right mouth corner
+MIRRORED_POINTS = [1, 0, 2, 4, 3]
+
+
+def average_mirrored(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """One net's outputs for ``2n`` crops (the ``n`` crops, then their mirror images) -> ``n`` averaged rows:
+    face probability ``p``, box offsets (the mirror's left
+    and right edges swapped and negated) and points (the mirror's x as ``1 - x``, left and right swapped).
+
+    >>> o = {"cls": torch.zeros(2, 2), "box": torch.tensor([[0.1, 0, -0.2, 0], [0.2, 0, -0.1, 0]]),
+    ...      "lmk": torch.tensor([[0.3] * 5 + [0.5] * 5, [0.7] * 5 + [0.5] * 5])}  # a crop and its mirror
+    >>> a = average_mirrored(o)
+    >>> torch.allclose(a["box"][0], torch.tensor([0.1, 0, -0.2, 0])), torch.allclose(a["lmk"][0, :5], torch.tensor(0.3))
+    (True, True)
+    """
+    n = len(out["cls"]) // 2
+    prob = out["cls"].softmax(1)[:, 1]
+    box, lmk = out["box"], out["lmk"]
+    mbox = torch.stack([-box[n:, 2], box[n:, 1], -box[n:, 0], box[n:, 3]], 1)
+    mx, my = 1.0 - lmk[n:, :5][:, MIRRORED_POINTS], lmk[n:, 5:][:, MIRRORED_POINTS]
+    return {
+        "p": (prob[:n] + prob[n:]) / 2,
+        "box": (box[:n] + mbox) / 2,
+        "lmk": (lmk[:n] + torch.cat([mx, my], 1)) / 2,
+    }
+
+
+def _box_lmk(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {"box": out["box"], "lmk": out["lmk"]}
+
+
 def crop_windows(images: torch.Tensor, rois: torch.Tensor, size: int) -> torch.Tensor:
     """Crops (n, 3, size, size) of ``rois`` (n, 5: image index, x1, y1, x2, y2) from a padded batch."""
     if len(rois) == 0:
@@ -193,6 +224,7 @@ class DetectorConfig:
     parallel: bool = True  # split a batch of images across the cores (one torch thread each)
     pixel_budget: int = 65_536  # P-Net input pixels per call (keeps feature maps in cache)
     crop_chunk: int = 256  # R-Net / O-Net crops per call
+    final_flip: bool = False  # O-Net also sees each crop mirrored; scores, boxes and points are averaged
 
 
 @dataclass
@@ -354,16 +386,21 @@ class FaceDetector:
         return [torch.cat([torch.full((len(keep), 1), float(image)), boxes[keep], reg, score[keep, None]], 1)]
 
     def _refine(self, net, batch, rois, size, threshold, iou, final=False):
-        """R-Net / O-Net over all candidate crops of the group, ``crop_chunk`` crops per call."""
+        """R-Net / O-Net over all candidate crops of the group, ``crop_chunk`` crops per call (at the last
+        stage with ``final_flip``, each crop and its mirror image, averaged: :func:`average_mirrored`)."""
         if len(rois) == 0:
             return rois, torch.zeros(0), torch.zeros((0, 5, 2))
-        step = self.config.crop_chunk
-        parts = [
-            net(batch.crop(rois[i : i + step], size).contiguous(memory_format=torch.channels_last))
-            for i in range(0, len(rois), step)
-        ]
+        flip = final and self.config.final_flip
+        step = self.config.crop_chunk // (2 if flip else 1)
+        parts = []
+        for i in range(0, len(rois), step):
+            crops = batch.crop(rois[i : i + step], size)
+            if flip:
+                crops = torch.cat([crops, crops.flip(-1)])
+            out = net(crops.contiguous(memory_format=torch.channels_last))
+            parts.append(average_mirrored(out) if flip else {"p": out["cls"].softmax(1)[:, 1], **_box_lmk(out)})
         out = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-        score = out["cls"].softmax(1)[:, 1]
+        score = out["p"]
         keep = score > threshold
         rois, score, reg, lmk = rois[keep], score[keep], out["box"][keep], out["lmk"][keep]
         boxes = rois[:, 1:]

@@ -130,3 +130,37 @@ def test_chunks_by_pixels_keeps_order_and_budget():
     chunks = chunks_by_pixels(sizes, 65_536)
     assert [i for c in chunks for i in c] == list(range(6))
     assert chunks[:2] == [[0], [1]] and chunks[2] == [2, 3, 4, 5]
+
+
+def test_final_flip_averages_a_crop_with_its_mirror_and_is_mirror_symmetric():
+    """O-Net flip averaging (``final_flip``): on the shipped weights and the example photo, a net output and
+    its mirror average to mirror-image rows (points mirrored and left/right swapped, box edges swapped),
+    and the faces found stay where they were without it."""
+    import cv2
+
+    from polyhead.apps.face.detect import average_mirrored
+    from polyhead.apps.face.model import load_face_weights
+    from tests.face.test_export import EXAMPLE
+
+    parts, _ = load_face_weights("weights/face.safetensors")
+    onet = parts["onet"].eval()
+    torch.manual_seed(0)
+    crops = torch.rand(4, 3, 48, 48) * 2 - 1
+    with torch.inference_mode():
+        a = average_mirrored(onet(torch.cat([crops, crops.flip(-1)])))
+        b = average_mirrored(onet(torch.cat([crops.flip(-1), crops])))
+    swap = [1, 0, 2, 4, 3]
+    assert torch.allclose(a["p"], b["p"], atol=1e-6)
+    assert torch.allclose(a["lmk"][:, :5], 1 - b["lmk"][:, :5][:, swap], atol=1e-5)
+    assert torch.allclose(a["lmk"][:, 5:], b["lmk"][:, 5:][:, swap], atol=1e-5)
+    assert torch.allclose(a["box"], torch.stack([-b["box"][:, 2], b["box"][:, 1], -b["box"][:, 0], b["box"][:, 3]], 1))
+    img = cv2.cvtColor(cv2.imread(str(EXAMPLE)), cv2.COLOR_BGR2RGB)
+    plain = FaceDetector(parts, DetectorConfig(thresholds=(0.6, 0.7, 0.7))).detect([img])[0]
+    flip = FaceDetector(parts, DetectorConfig(thresholds=(0.6, 0.7, 0.7), final_flip=True)).detect([img])[0]
+    assert len(flip["boxes"]) >= 1 and len(plain["boxes"]) >= 1
+    k = int(np.argmax(flip["scores"]))
+    d = np.abs(plain["boxes"] - flip["boxes"][k]).max(1)
+    j = int(np.argmin(d))
+    iod = np.linalg.norm(flip["points"][k, 0] - flip["points"][k, 1])
+    assert d[j] < 0.15 * iod  # the same face, refined rather than moved
+    assert np.linalg.norm(plain["points"][j] - flip["points"][k], axis=1).max() < 0.15 * iod
