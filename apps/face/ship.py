@@ -31,7 +31,20 @@ def add_ship_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", required=True, help="trained face weights (.safetensors with its card)")
     p.add_argument("--val", help="JSON written by 'polyhead face val --json'")
     p.add_argument("--bench", help="JSON written by 'polyhead bench face --json'")
-    p.add_argument("--thresholds", type=float, nargs=3, default=[0.6, 0.7, 0.9], metavar=("P", "R", "O"))
+    p.add_argument(
+        "--thresholds",
+        type=float,
+        nargs=3,
+        default=[0.6, 0.7, 0.7],
+        metavar=("P", "R", "O"),
+        help="face probability thresholds of P-, R- and O-Net (default 0.6 0.7 0.7, the original MTCNN's)",
+    )
+    p.add_argument(
+        "--no-final-flip",
+        dest="final_flip",
+        action="store_false",
+        help="O-Net sees each crop once (default: also mirrored, scores, boxes and points averaged)",
+    )
     p.add_argument("--min-size", type=float, default=20.0)
     p.add_argument(
         "--default-detector",
@@ -69,7 +82,7 @@ def run_ship(args: argparse.Namespace) -> int:
             "pnet": "P-Net, 12x12 windows, fully convolutional (stride 2): face prob, box offsets, 5 points",
             "rnet": "R-Net on 24x24 crops",
             "onet": "O-Net on 48x48 crops: final score, box, 5 points",
-            "attr": "MultiTaskModel (shared encoder + FPN-PAN neck) on aligned 112x112 crops: age bins + gender",
+            "attr": attr_description(parts["attr"].config),
             **(
                 {
                     "single": "single-shot detector: MultiTaskModel (shared encoder + FPN-PAN neck, strides 8-32) "
@@ -86,6 +99,7 @@ def run_ship(args: argparse.Namespace) -> int:
             "thresholds": list(args.thresholds),
             "nms": [0.5, 0.7, 0.4],
             "nms_min": 0.7,
+            "final_flip": bool(args.final_flip),
         },
         "normalisation": {
             "cascade": "(rgb - 127.5) / 128",
@@ -105,7 +119,8 @@ def run_ship(args: argparse.Namespace) -> int:
             f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
             for k, v in vars(args).items()
             if k in ("weights", "val", "bench", "thresholds", "min_size", "default_detector", "out") and v
-        ),
+        )
+        + ("" if args.final_flip else " --no-final-flip"),
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -113,6 +128,23 @@ def run_ship(args: argparse.Namespace) -> int:
     write_json(out.with_suffix(".json"), card)
     print(f"shipped {src} -> {out} (+ {out.with_suffix('.json').name})")
     return 0
+
+
+def attr_description(config: dict) -> str:
+    """One line on the attribute model of a card's ``attr_model`` config.
+
+    >>> attr_description({"neck": "last", "heads": {"age": {"type": "distribution", "values": [0, 1]}}})
+    'MultiTaskModel (shared encoder + last-level neck) on aligned 112x112 crops: age distribution over 2 bins'
+    """
+    neck = {"last": "last-level neck", "fpnpan": "FPN-PAN neck"}.get(config.get("neck", "fpnpan"), config.get("neck"))
+    heads = config.get("heads", {})
+    what = []
+    if "age" in heads:
+        age = heads["age"]
+        what.append(f"age distribution over {len(age['values'])} bins" if "values" in age else "age bins")
+    if "gender" in heads:
+        what.append("gender")
+    return f"MultiTaskModel (shared encoder + {neck}) on aligned 112x112 crops: {' + '.join(what)}"
 
 
 def write_half_precision(src: Path, out: Path) -> Path:

@@ -45,3 +45,22 @@ def test_ship_single_default_without_a_single_part_is_refused(tmp_path, capsys, 
     err = capsys.readouterr().err.strip()
     assert code != 0 and len(err.splitlines()) == 1 and "no single-shot detector" in err
     assert not out.exists()
+
+
+def test_ship_writes_the_detector_settings_the_app_then_uses(cascade_only_weights, tmp_path):
+    """Default ship: thresholds 0.6 / 0.7 / 0.7 and O-Net flip averaging on, read back by the app;
+    ``--no-final-flip`` and ``--thresholds`` are written as given."""
+    import json
+
+    out = tmp_path / "a" / "face.safetensors"
+    assert main(["face", "ship", "--weights", str(cascade_only_weights), "--out", str(out)]) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["detector"]["thresholds"] == [0.6, 0.7, 0.7] and card["detector"]["final_flip"] is True
+    cfg = FaceApp().load(out).detector.config
+    assert cfg.final_flip is True and cfg.thresholds == (0.6, 0.7, 0.7)
+    off = tmp_path / "b" / "face.safetensors"
+    args = ["face", "ship", "--weights", str(cascade_only_weights), "--out", str(off), "--no-final-flip"]
+    assert main([*args, "--thresholds", "0.6", "0.7", "0.9"]) == 0
+    cfg = FaceApp().load(off).detector.config
+    assert cfg.final_flip is False and cfg.thresholds == (0.6, 0.7, 0.9)
+    assert "--no-final-flip" in json.loads(off.with_suffix(".json").read_text())["ship_command"]
