@@ -200,3 +200,17 @@ def test_onnx_runtime_part_reads_ages_with_the_models_own_bins(tiny):
     assert age_values(legacy).tolist() == age_centres().tolist()
     ages = predict_attributes(legacy, crops)["age"]
     assert ((ages >= 1.5) & (ages <= 88.0)).all()  # within the coarse centres, not the 0-100 bins
+
+
+def test_aligned_faces_give_ages_in_years_or_coarse_bins():
+    from polyhead.apps.face.attributes import AlignedFaces
+
+    crops = np.zeros((3, 112, 112, 3), np.uint8)
+    age, gender = np.array([4, 37, 116]), np.array([0, 1, 0])
+    years = AlignedFaces(crops, age, gender, ("age", "gender"))
+    assert [float(years[i]["targets"]["age"]) for i in range(3)] == [4.0, 37.0, 100.0]  # 100: the last bin
+    assert years[1]["targets"]["age"].dtype == torch.float32 and int(years[1]["targets"]["gender"]) == 1
+    bins = AlignedFaces(crops, age, gender, ("age",), age_as="bin")
+    assert [int(bins[i]["targets"]["age"]) for i in range(3)] == [1, 7, 13]
+    with pytest.raises(ValueError, match="age_as"):
+        AlignedFaces(crops, age, gender, ("age",), age_as="decade")
