@@ -243,6 +243,10 @@ class MedicalApp(App):
             )
             parser.add_argument("--mask-stride", type=int, default=2, choices=[2, 4], help="finest decoder level")
             parser.add_argument("--neck-channels", type=positive_int, default=32)
+            parser.add_argument("--dice-weight", type=float, default=1.0, help="Dice term of the mask loss")
+            parser.add_argument(
+                "--lovasz-weight", type=float, default=0.0, help="Lovasz-softmax term of the mask loss (smp's)"
+            )
         elif mode == "val":
             parser.add_argument("--no-hd95", action="store_true", help="skip the (slower) Hausdorff distance")
             parser.add_argument(

@@ -23,6 +23,7 @@ def medical_config(
     dice_weight: float = 1.0,
     mask_stride: int = 2,
     image_heads: dict[str, int] | None = None,
+    lovasz_weight: float = 0.0,
 ) -> dict:
     """Architecture config (stored in the model card). ``0`` classes drops that head; ``image_heads`` adds
     further image-level heads beside ``diagnosis`` (``{"melanoma": 2}``), built the same way.
@@ -37,6 +38,7 @@ def medical_config(
             "in_stride": mask_stride,
             "mid_channels": 32,
             "dice_weight": dice_weight,
+            **({"lovasz_weight": lovasz_weight} if lovasz_weight else {}),
         }
     for name, n in {"diagnosis": diagnosis_classes, **(image_heads or {})}.items():
         if n:
@@ -59,10 +61,19 @@ def build_medical_model(
     neck_channels: int = 48,
     mask_stride: int = 2,
     image_heads: dict[str, int] | None = None,
+    dice_weight: float = 1.0,
+    lovasz_weight: float = 0.0,
 ) -> MultiTaskModel:
     """Build the medical model; see :func:`medical_config`."""
     return build_model(
         medical_config(
-            encoder, mask_classes, diagnosis_classes, neck_channels, mask_stride=mask_stride, image_heads=image_heads
+            encoder,
+            mask_classes,
+            diagnosis_classes,
+            neck_channels,
+            dice_weight=dice_weight,
+            mask_stride=mask_stride,
+            image_heads=image_heads,
+            lovasz_weight=lovasz_weight,
         )
     )

@@ -114,6 +114,8 @@ def train(args: argparse.Namespace) -> int:
         neck_channels=args.neck_channels,
         mask_stride=args.mask_stride,
         image_heads={h: len(c) for h, c in heads.items() if h != "diagnosis" and h in tasks},
+        dice_weight=getattr(args, "dice_weight", 1.0),
+        lovasz_weight=getattr(args, "lovasz_weight", 0.0),
     )
     init = initialise(model, args)
     norm = model.normalisation

@@ -119,6 +119,19 @@ def test_mask_only_training_drops_the_diagnosis_head(lesion_yaml, tmp_path):
     assert list(card["model"]["heads"]) == ["mask"] and card["diagnosis_classes"] == []
 
 
+def test_mask_loss_weights_reach_the_card_and_the_head(lesion_yaml, tmp_path):
+    from polyhead.weights import load_model
+
+    out = tmp_path / "lovasz"
+    args = [*_small_train(lesion_yaml, epochs=1), "--tasks", "mask", "--max-batches", "1", "--out", str(out)]
+    assert main([*args, "--dice-weight", "2.0", "--lovasz-weight", "0.5"]) == 0
+    spec = json.loads((out / "best.json").read_text())["model"]["heads"]["mask"]
+    assert spec["dice_weight"] == 2.0 and spec["lovasz_weight"] == 0.5
+    head = load_model(out / "best.safetensors")[0].heads["mask"]
+    weights = {type(fn).__name__: w for w, fn in head.extra_losses}
+    assert weights == {"DiceLoss": 2.0, "LovaszLoss": 0.5}
+
+
 def test_keep_largest_and_min_area_drop_stray_regions():
     from polyhead.apps.medical.postprocess import Predictor
 
