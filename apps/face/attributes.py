@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 
 from polyhead.apps.face.align import TEMPLATE_112, align_face
 from polyhead.apps.face.model import AGE_VALUES, age_centres, age_to_bin, attr_config
+from polyhead.heads.classification import bin_expectation
 from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, to_tensor
 from polyhead.train.finetune import fine_tune_overrides, initialise
 
@@ -45,11 +46,12 @@ def predict_attributes(model, crops: list[np.ndarray] | np.ndarray, batch: int =
     out: dict[str, list] = {}
     tasks = list(getattr(model, "active_tasks", model.tasks))
     norm = getattr(model, "normalisation", (IMAGENET_MEAN, IMAGENET_STD))
+    centres = age_values(model)
     for i in range(0, len(crops), batch):
         x = torch.stack([to_tensor(c, *norm) for c in crops[i : i + batch]])
         res = model(x, tasks)
         if "age" in res:
-            mean, std = bin_spread(torch.as_tensor(res["age"]).softmax(1), age_values(model))
+            mean, std = bin_spread(torch.as_tensor(res["age"]).softmax(1), centres)
             out.setdefault("age", []).append(mean)
             out.setdefault("age_std", []).append(std)
         if "gender" in res:
@@ -75,11 +77,7 @@ def bin_spread(probs: torch.Tensor, centres: torch.Tensor | None = None) -> tupl
     >>> m.tolist(), s.tolist()
     ([20.0, 20.0], [0.0, 10.0])
     """
-    c = age_centres() if centres is None else centres
-    probs = probs.float()
-    mean = (probs * c).sum(1)
-    var = (probs * (c - mean[:, None]) ** 2).sum(1)
-    return mean, var.clamp_min(0).sqrt()
+    return bin_expectation(probs, age_centres() if centres is None else centres)
 
 
 #: the share of age errors one calibrated spread should cover (that of +-1 sigma of a normal distribution)

@@ -71,8 +71,8 @@ MIRRORED_POINTS = [1, 0, 2, 4, 3]
 
 def average_mirrored(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """One net's outputs for ``2n`` crops (the ``n`` crops, then their mirror images) -> ``n`` averaged rows:
-    face probability ``p``, box offsets (the mirror's left
-    and right edges swapped and negated) and points (the mirror's x as ``1 - x``, left and right swapped).
+    face probability ``p``, box offsets (the mirror's left and right edges swapped and negated) and points
+    (the mirror's x as ``1 - x``, left and right swapped).
 
     >>> o = {"cls": torch.zeros(2, 2), "box": torch.tensor([[0.1, 0, -0.2, 0], [0.2, 0, -0.1, 0]]),
     ...      "lmk": torch.tensor([[0.3] * 5 + [0.5] * 5, [0.7] * 5 + [0.5] * 5])}  # a crop and its mirror
@@ -90,10 +90,6 @@ def average_mirrored(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         "box": (box[:n] + mbox) / 2,
         "lmk": (lmk[:n] + torch.cat([mx, my], 1)) / 2,
     }
-
-
-def _box_lmk(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {"box": out["box"], "lmk": out["lmk"]}
 
 
 def crop_windows(images: torch.Tensor, rois: torch.Tensor, size: int) -> torch.Tensor:
@@ -398,7 +394,10 @@ class FaceDetector:
             if flip:
                 crops = torch.cat([crops, crops.flip(-1)])
             out = net(crops.contiguous(memory_format=torch.channels_last))
-            parts.append(average_mirrored(out) if flip else {"p": out["cls"].softmax(1)[:, 1], **_box_lmk(out)})
+            if flip:
+                parts.append(average_mirrored(out))
+            else:
+                parts.append({"p": out["cls"].softmax(1)[:, 1], "box": out["box"], "lmk": out["lmk"]})
         out = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         score = out["p"]
         keep = score > threshold

@@ -45,6 +45,19 @@ class ClassificationHead(Head):
         return F.cross_entropy(pred, target.long().view(-1))
 
 
+def bin_expectation(probs: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Expected value and standard deviation of ordered bin ``values`` under per-row probabilities (n, bins).
+
+    >>> m, s = bin_expectation(torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5]]), torch.tensor([10.0, 20.0, 30.0]))
+    >>> m.tolist(), s.tolist()
+    ([20.0, 20.0], [0.0, 10.0])
+    """
+    probs = probs.float()
+    mean = (probs * values).sum(1)
+    var = (probs * (values - mean[:, None]) ** 2).sum(1)
+    return mean, var.clamp_min(0).sqrt()
+
+
 class DistributionHead(ClassificationHead):
     """A real value (an age, a score) predicted as a distribution over ordered ``values`` (bin centres).
 
@@ -54,8 +67,9 @@ class DistributionHead(ClassificationHead):
     :meth:`expectation` (expected value and spread of the bins under the softmax). Targets are floats.
 
     >>> head = DistributionHead(8, values=[0.0, 1.0, 2.0, 3.0], sigma=1.0)
-    >>> logits = head({32: torch.zeros(2, 8, 1, 1)}, (32, 32))
-    >>> head.expectation(logits)[0].tolist()
+    >>> tuple(head({32: torch.zeros(2, 8, 1, 1)}, (32, 32)).shape)
+    (2, 4)
+    >>> head.expectation(torch.zeros(2, 4))[0].tolist()  # uniform over the bins: their mean
     [1.5, 1.5]
     """
 
@@ -81,10 +95,7 @@ class DistributionHead(ClassificationHead):
 
     def expectation(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mean, std)`` of the bin values under ``softmax(logits)``, one per row."""
-        p = logits.float().softmax(1)
-        mean = (p * self.values).sum(1)
-        var = (p * (self.values - mean[:, None]) ** 2).sum(1)
-        return mean, var.clamp_min(0).sqrt()
+        return bin_expectation(logits.float().softmax(1), self.values)
 
     def loss(self, pred: torch.Tensor, target: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         if not bool(present.any()):
