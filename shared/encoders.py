@@ -186,12 +186,19 @@ def read_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
 
 # ---------------------------------------------------------------- the encoder
 class Encoder(nn.Module):
-    """A timm backbone returning feature maps at strides 4, 8, 16 and 32 (and 2 when asked).
+    """A timm backbone returning feature maps at strides 4, 8, 16 and 32 (and 2, and 1, when asked).
+
+    Stride 1 is the input image itself (smp's convention for a U-Net's full-resolution skip), so a
+    decoder can reach full resolution with the pixels beside it.
 
     Attributes:
         channels: channel count of each returned feature map.
-        strides: the stride of each returned map: ``(4, 8, 16, 32)`` or ``(2, 4, 8, 16, 32)``.
+        strides: the stride of each returned map, e.g. ``(4, 8, 16, 32)`` or ``(1, 2, 4, 8, 16, 32)``.
         init: how the weights started (``"random"``, ``"imagenet"`` or a file name).
+
+    >>> enc = Encoder("efficientnet_lite0", strides=(1, 2, 4, 8, 16, 32))
+    >>> [tuple(f.shape[1:3]) for f in enc(torch.zeros(1, 3, 64, 64))][:3]
+    [(3, 64), (16, 32), (24, 16)]
     """
 
     def __init__(self, name: str, in_chans: int = 3, strides: tuple[int, ...] = STRIDES):
@@ -200,18 +207,21 @@ class Encoder(nn.Module):
         self.name = name
         probe = timm.create_model(spec.timm_name, pretrained=False, features_only=True, in_chans=in_chans)
         strides = tuple(strides)
+        self.with_input = bool(strides) and strides[0] == 1
         wanted = [i for i, r in enumerate(probe.feature_info.reduction()) if r in strides]
         self.body = timm.create_model(
             spec.timm_name, pretrained=False, features_only=True, in_chans=in_chans, out_indices=tuple(wanted)
         )
-        self.channels: list[int] = list(self.body.feature_info.channels())
-        self.strides: tuple[int, ...] = tuple(self.body.feature_info.reduction())
+        own = [in_chans] if self.with_input else []
+        self.channels: list[int] = own + list(self.body.feature_info.channels())
+        self.strides: tuple[int, ...] = (1,) * self.with_input + tuple(self.body.feature_info.reduction())
         self.init = "random"
         if self.strides != strides:
             raise InputError(None, f"encoder {name} gives strides {self.strides}, expected {strides}")
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.body(x)
+        feats = self.body(x)
+        return [x, *feats] if self.with_input else feats
 
     def load_backbone(self, state: dict[str, torch.Tensor], origin: str) -> None:
         """Load a classification model's (or a feature extractor's) weights; extra keys (the classifier)

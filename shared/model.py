@@ -100,5 +100,6 @@ def build_model(config: dict, pretrained: bool = False, encoder_weights: str | N
         kind = spec.pop("type")
         if kind not in HEADS:
             raise ValueError(f"head '{task}': unknown type '{kind}'; known: {', '.join(HEADS)}")
-        heads[task] = HEADS[kind](channels, **spec)
+        width = getattr(neck, "level_channels", {}).get(spec.get("in_stride"), channels)
+        heads[task] = HEADS[kind](width, **spec)
     return MultiTaskModel(encoder, neck, heads, config=cfg)

@@ -81,7 +81,10 @@ class SmpUnetDecoder(nn.Module):
 
     smp's ``UnetDecoderBlock`` (upsample, concatenate the skip, two 3x3 conv + BN + ReLU, optional
     scSE attention) runs from the deepest level up; each block's output is kept, so a mask head reads
-    stride 2 or 4 and an image-level head reads the projected deepest level. Use this for new models;
+    stride 1, 2 or 4 and an image-level head reads the projected deepest level. With stride 1 in
+    ``strides`` the encoder passes the image itself as the last skip and the full-resolution block is
+    ``full_res_channels`` wide (16, smp's default last width), so thin structures get pixel-exact edges at a
+    bounded cost. Use this for new models;
     ``"unet"`` (:class:`UNetDecoder`) stays only so weights trained with it keep loading.
 
     >>> dec = SmpUnetDecoder([16, 24, 40, 112, 320], channels=32, strides=(2, 4, 8, 16, 32))
@@ -91,17 +94,27 @@ class SmpUnetDecoder(nn.Module):
     """
 
     def __init__(
-        self, in_channels: list[int], channels: int = 64, strides=(4, 8, 16, 32), attention: str | None = None
+        self,
+        in_channels: list[int],
+        channels: int = 64,
+        strides=(4, 8, 16, 32),
+        attention: str | None = None,
+        full_res_channels: int = 16,
     ):
         super().__init__()
         from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
 
         self.strides = tuple(strides)
         n = len(in_channels) - 1  # one block per skip level
+        widths = [channels] * n
+        if self.strides[0] == 1:  # the full-resolution block (the image as its skip) stays narrow, as in smp
+            widths[-1] = full_res_channels
+        #: width of each returned level (heads read theirs)
+        self.level_channels = dict(zip(self.strides[::-1], [channels, *widths], strict=True))
         # smp drops the first entry (its stride-1 input level); 3 stands in for it
         self.decoder = UnetDecoder(
             encoder_channels=[3, *in_channels],
-            decoder_channels=[channels] * n,
+            decoder_channels=widths,
             n_blocks=n,
             attention_type=attention,
             interpolation_mode="bilinear",

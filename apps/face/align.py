@@ -49,12 +49,19 @@ def transform_points(points: np.ndarray, m: np.ndarray) -> np.ndarray:
     return p @ m[:, :2].T + m[:, 2]
 
 
-def align_face(rgb: np.ndarray, points: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
+def align_face(rgb: np.ndarray, points: np.ndarray, size: int = CROP_SIZE, margin: float = 1.0) -> np.ndarray:
     """The ``size`` x ``size`` aligned crop of the face whose 5 points are given (image pixels).
+
+    ``margin`` > 1 zooms out about the crop centre: the same layout with more of the head around the
+    inner face (hair, ears, chin), which the ArcFace crop (``margin`` 1) leaves out.
 
     >>> align_face(np.zeros((100, 100, 3), np.uint8), TEMPLATE_112 * 0.8).shape
     (112, 112, 3)
+    >>> align_face(np.zeros((100, 100, 3), np.uint8), TEMPLATE_112 * 0.8, size=128, margin=1.3).shape
+    (128, 128, 3)
     """
-    dst = TEMPLATE_112 * (size / CROP_SIZE)
+    if margin <= 0:
+        raise ValueError(f"margin must be positive, got {margin}")
+    dst = (TEMPLATE_112 - CROP_SIZE / 2) * (size / CROP_SIZE / margin) + size / 2
     m = similarity_transform(points, dst)
     return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)

@@ -189,20 +189,24 @@ class FaceApp(App):
         """RGB images -> FaceResults (and aligned crops per image with ``with_crops``); the cascade runs
         batched over all images, the attribute model over all faces of all images in one batch.
         ``blur`` holds for this call only (default: the loaded setting)."""
-        from polyhead.apps.face.align import align_face
+        from polyhead.apps.face.align import CROP_SIZE, align_face
         from polyhead.apps.face.attributes import predict_attributes
+        from polyhead.apps.face.model import attr_crop
 
         blur = self.blur if blur is None else bool(blur)
 
         self.ensure_loaded()
         images = [check_image(im) for im in images]
         dets = self.detector.detect(images)
-        crops, owner = [], []
-        for i, (im, d) in enumerate(zip(images, dets, strict=True)):
+        crops, attr_in = [], []
+        size, margin = attr_crop(self.attr) if self.attr is not None else (CROP_SIZE, 1.0)
+        for im, d in zip(images, dets, strict=True):
             for k in range(len(d["scores"])):
-                crops.append(align_face(im, d["points"][k]))
-                owner.append((i, k))
-        attrs = predict_attributes(self.attr, crops) if (self.attr is not None and crops) else {}
+                crops.append(align_face(im, d["points"][k]))  # the ArcFace crop users save
+                if self.attr is not None:
+                    own = (size, margin) == (CROP_SIZE, 1.0)
+                    attr_in.append(crops[-1] if own else align_face(im, d["points"][k], size, margin))
+        attrs = predict_attributes(self.attr, attr_in) if attr_in else {}
         results, per_image_crops = [], [[] for _ in images]
         j = 0
         for i, (im, d) in enumerate(zip(images, dets, strict=True)):

@@ -1,4 +1,5 @@
-"""Age and gender on aligned 112x112 crops: a MultiTaskModel on the shared encoder.
+"""Age and gender on aligned face crops (the model's ``crop``: size and margin around the ArcFace layout): a
+MultiTaskModel on the shared encoder.
 
 Age is a distribution over one-year bins (``polyhead.apps.face.model.AGE_VALUES``, a ``distribution`` head
 trained by label-distribution learning; weights before round 9: 14 coarse bins, ``AGE_BINS``) read out as
@@ -155,9 +156,10 @@ def calibrate_age_spread(model, crops: np.ndarray, age: np.ndarray, target: floa
     }
 
 
-def aligned_utk(items, detector, cache_dir: str | Path = "runs/face_cache", progress: bool = True):
-    """Aligned 112x112 crops of UTKFace chips (5 points from the cascade; when it finds no face, the
-    mean transform of the found ones), ages and genders; cached as arrays."""
+def utk_points(items, detector, cache_dir: str | Path = "runs/face_cache", progress: bool = True):
+    """The cascade's 5 points on each UTKFace chip (image pixels; where it finds no face, the mean of the
+    found ones relative to the chip size) and whether it found one; cached per chip list and cascade
+    weights, so any crop size or margin reuses one detection pass."""
     from tqdm import tqdm
 
     from polyhead.io.writers import atomic_path
@@ -165,30 +167,48 @@ def aligned_utk(items, detector, cache_dir: str | Path = "runs/face_cache", prog
     nets = (detector.pnet, detector.rnet, detector.onet)
     weights_sig = [_net_signature(n) for n in nets]
     sig = hashlib.sha1(repr(([str(p) for p, _, _ in items], weights_sig)).encode()).hexdigest()[:10]
-    path = Path(cache_dir) / f"utk_aligned_{sig}.npz"
+    path = Path(cache_dir) / f"utk_points_{sig}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
-            return z["crops"], z["age"], z["gender"], int(z["found"])
-    crops, pts_found, missing = [], [], []
-    for i, (p, _, _) in enumerate(tqdm(items, desc="aligning UTKFace", disable=not progress)):
+            return z["points"], z["found"]
+    points, sizes, found = [], [], []
+    for p, _, _ in tqdm(items, desc="finding UTKFace points", disable=not progress):
         img = cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
         r = detector.detect([img])[0]
-        if len(r["scores"]):
+        sizes.append(img.shape[1::-1])
+        found.append(bool(len(r["scores"])))
+        if found[-1]:
             k = int(np.argmax((r["boxes"][:, 2] - r["boxes"][:, 0]) * r["scores"]))
-            crops.append(align_face(img, r["points"][k]))
-            pts_found.append(r["points"][k] / np.array(img.shape[1::-1], np.float32))
+            points.append(r["points"][k])
         else:
-            crops.append(None)
-            missing.append((i, img))
-    mean_pts = np.mean(pts_found, 0) if pts_found else TEMPLATE_112 / 112.0
-    for i, img in missing:
-        crops[i] = align_face(img, mean_pts * np.array(img.shape[1::-1], np.float32))
-    arr = np.stack(crops)
+            points.append(np.zeros((5, 2), np.float32))
+    points, found = np.asarray(points, np.float32).reshape(-1, 5, 2), np.asarray(found, bool)
+    wh = np.asarray(sizes, np.float32).reshape(-1, 1, 2)
+    mean_rel = (points[found] / wh[found]).mean(0) if found.any() else TEMPLATE_112 / 112.0
+    points[~found] = mean_rel * wh[~found]
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, points=points, found=found)
+    return points, found
+
+
+def aligned_utk(
+    items,
+    detector,
+    crop: tuple[int, float] = (112, 1.0),
+    cache_dir: str | Path = "runs/face_cache",
+    progress: bool = True,
+):
+    """Aligned crops (``crop``: size, margin; see :func:`polyhead.apps.face.model.attr_crop`) of UTKFace
+    chips from the cascade's points (:func:`utk_points`), with ages, genders and how many chips the cascade
+    found a face in."""
+    points, found = utk_points(items, detector, cache_dir, progress)
+    size, margin = crop
+    crops = np.empty((len(items), size, size, 3), np.uint8)
+    for i, (p, _, _) in enumerate(items):
+        crops[i] = align_face(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB), points[i], size, margin)
     age = np.array([a for _, a, _ in items], np.int16)
     gender = np.array([g for _, _, g in items], np.int8)
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, crops=arr, age=age, gender=gender, found=len(pts_found))
-    return arr, age, gender, len(pts_found)
+    return crops, age, gender, int(found.sum())
 
 
 def _net_signature(net) -> object:
@@ -228,11 +248,11 @@ class AlignedFaces(Dataset):
             rng = np.random.default_rng()
             if rng.random() < 0.5:
                 img = img[:, ::-1]
-            a = np.deg2rad(rng.uniform(-8, 8))
+            side = img.shape[0]
             s = rng.uniform(0.94, 1.06)
-            m = cv2.getRotationMatrix2D((56, 56), np.rad2deg(a), s)
-            m[:, 2] += rng.uniform(-4, 4, 2)
-            img = cv2.warpAffine(np.ascontiguousarray(img), m, (112, 112), borderMode=cv2.BORDER_REFLECT)
+            m = cv2.getRotationMatrix2D((side / 2, side / 2), rng.uniform(-8, 8), s)
+            m[:, 2] += rng.uniform(-4, 4, 2) * side / 112
+            img = cv2.warpAffine(np.ascontiguousarray(img), m, (side, side), borderMode=cv2.BORDER_REFLECT)
             img = np.clip(img.astype(np.float32) * rng.uniform(0.75, 1.25) + rng.uniform(-20, 20), 0, 255)
             if rng.random() < 0.1:
                 img = np.repeat(img.mean(2, keepdims=True), 3, 2)
@@ -281,11 +301,12 @@ def train_attributes(args: argparse.Namespace) -> int:
             tr_items[: max(8, int(len(tr_items) * args.scale))],
             va_items[: max(4, int(len(va_items) * args.scale))],
         )
-    tr = aligned_utk(tr_items, detector)
-    va = aligned_utk(va_items, detector)
+    crop = (args.crop_size, args.crop_margin)
+    tr = aligned_utk(tr_items, detector, crop)
+    va = aligned_utk(va_items, detector, crop)
     t_data = time.time() - t_start
     print(f"attributes: {len(tr[0])} train crops ({tr[3]} aligned by the cascade), {len(va[0])} val, {t_data:.0f} s")
-    model = build_model(attr_config(args.encoder, tuple(args.tasks)))
+    model = build_model(attr_config(args.encoder, tuple(args.tasks), *crop))
     # --weights is the detector's file here, so only the encoder options start the attribute model
     init = initialise(model, argparse.Namespace(no_pretrained=args.no_pretrained, encoder_weights=args.encoder_weights))
     train_set = AlignedFaces(tr[0], tr[1], tr[2], args.tasks, augment=True)
@@ -308,6 +329,7 @@ def train_attributes(args: argparse.Namespace) -> int:
         "val_crops": len(va[0]),
         "aligned_by_cascade": {"train": tr[3], "val": va[3]},
         "age_values": [AGE_VALUES[0], AGE_VALUES[-1], len(AGE_VALUES)],
+        "crop": {"size": crop[0], "margin": crop[1]},
         **init,
         "val_metrics": metrics,
         "history": trainer.history,

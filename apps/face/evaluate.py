@@ -107,10 +107,12 @@ def eval_landmarks(app, items, limit: int | None = None) -> dict:
 
 def eval_attributes(app, items, limit: int | None = None) -> dict:
     from polyhead.apps.face.attributes import align_detector, aligned_utk, evaluate_attributes
+    from polyhead.apps.face.model import attr_crop
 
     if app.attr is None:
         return {}
-    crops, age, gender, n_found = aligned_utk(items[:limit], align_detector(app.parts), progress=False)
+    crop = attr_crop(app.attr)
+    crops, age, gender, n_found = aligned_utk(items[:limit], align_detector(app.parts), crop, progress=False)
     m = evaluate_attributes(app.attr, crops, age, gender)
     m.pop("score", None)
     return {"utk_val_chips": len(crops), "utk_aligned_by_cascade": n_found, **m}

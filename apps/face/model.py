@@ -51,16 +51,26 @@ def age_to_bin(age: float) -> int:
 AGE_VALUES = [float(a) for a in range(101)]
 
 
-def attr_config(encoder: str = "lcnet_075", tasks: tuple[str, ...] = ("age", "gender")) -> dict:
+def attr_config(
+    encoder: str = "lcnet_075",
+    tasks: tuple[str, ...] = ("age", "gender"),
+    crop_size: int = 112,
+    crop_margin: float = 1.0,
+) -> dict:
     """The attribute model: the shared encoder's deepest level projected to 256 channels (``"last"`` neck),
     an age distribution over one-year bins (label-distribution learning, read out as expected value and
-    spread) and a gender classification head. Older weights (14 coarse age bins on an FPN neck) keep
-    loading from their own card.
+    spread) and a gender classification head, on aligned ``crop_size`` crops zoomed out by ``crop_margin``
+    (:func:`polyhead.apps.face.align.align_face`; the config's ``crop``). Older weights (14 coarse age bins
+    on an FPN neck, 112 px ArcFace crops) keep loading from their own card.
 
-    >>> cfg = attr_config("efficientnet_lite0")
-    >>> cfg["neck"], cfg["heads"]["age"]["type"], len(cfg["heads"]["age"]["values"])
-    ('last', 'distribution', 101)
+    >>> cfg = attr_config("efficientnet_lite0", crop_size=128, crop_margin=1.3)
+    >>> cfg["neck"], cfg["heads"]["age"]["type"], len(cfg["heads"]["age"]["values"]), cfg["crop"]["size"]
+    ('last', 'distribution', 101, 128)
     """
+    if crop_size < 32 or crop_size % 16 or not 0.5 <= crop_margin <= 3:
+        raise ValueError(
+            f"crop size must be a multiple of 16 (>= 32) and margin in 0.5..3, got {crop_size}, {crop_margin}"
+        )
     heads = {}
     if "age" in tasks:
         heads["age"] = {"type": "distribution", "values": AGE_VALUES, "sigma": 2.0, "l1_weight": 0.25}
@@ -74,8 +84,21 @@ def attr_config(encoder: str = "lcnet_075", tasks: tuple[str, ...] = ("age", "ge
         "strides": [32],
         "neck_channels": 256,
         "heads": heads,
-        "input_size": [112, 112],
+        "input_size": [crop_size, crop_size],
+        "crop": {"size": crop_size, "margin": crop_margin},
     }
+
+
+def attr_crop(model) -> tuple[int, float]:
+    """``(size, margin)`` of the aligned crops an attribute model (torch or ONNX Runtime) reads, from its
+    config; weights that predate the setting read 112 px ArcFace crops (margin 1).
+
+    >>> attr_crop(build_model(attr_config("efficientnet_lite0", crop_size=128, crop_margin=1.3)))
+    (128, 1.3)
+    """
+    cfg = getattr(model, "config", None) or {}
+    crop = cfg.get("crop") or {}
+    return int(crop.get("size", cfg.get("input_size", [112])[0])), float(crop.get("margin", 1.0))
 
 
 def load_face_weights(path: str | Path) -> tuple[dict[str, torch.nn.Module], dict]:

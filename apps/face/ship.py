@@ -184,7 +184,7 @@ def calibrate_card(weights: str | Path, data: str | Path, target: float = 0.683,
     import torch
 
     from polyhead.apps.face.attributes import align_detector, aligned_utk, calibrate_age_spread
-    from polyhead.apps.face.model import load_face_weights
+    from polyhead.apps.face.model import attr_crop, load_face_weights
     from polyhead.apps.face.samples import FaceSources
     from polyhead.io.writers import write_json
 
@@ -200,7 +200,7 @@ def calibrate_card(weights: str | Path, data: str | Path, target: float = 0.683,
     if not items:
         raise InputError(data, "no UTKFace val chips (the 'utkface' folder is missing or empty)")
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    crops, age, _, found = aligned_utk(items, align_detector(parts), progress=False)
+    crops, age, _, found = aligned_utk(items, align_detector(parts), attr_crop(parts["attr"]), progress=False)
     try:
         fit = calibrate_age_spread(parts["attr"], crops, age, target)
     except ValueError as e:

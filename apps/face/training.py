@@ -207,3 +207,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="rnet/onet: add hard windows mined by running this face weights file's earlier stages",
     )
     p.add_argument("--encoder", default=DEFAULT_ENCODER, help="attribute encoder (see polyhead.encoders)")
+    p.add_argument(
+        "--crop-size", type=int, default=112, help="attributes: aligned crop side in pixels (multiple of 16)"
+    )
+    p.add_argument(
+        "--crop-margin", type=float, default=1.0,
+        help="attributes: zoom-out of the aligned crop about its centre (1: the ArcFace crop; more shows the hair)",
+    )  # fmt: skip

@@ -241,7 +241,13 @@ class MedicalApp(App):
                 default=8,
                 help="random patches per image and epoch (patch-mode datasets)",
             )
-            parser.add_argument("--mask-stride", type=int, default=2, choices=[2, 4], help="finest decoder level")
+            parser.add_argument(
+                "--mask-stride",
+                type=int,
+                default=2,
+                choices=[1, 2, 4],
+                help="finest decoder level (1: full resolution)",
+            )
             parser.add_argument("--neck-channels", type=positive_int, default=32)
             parser.add_argument("--dice-weight", type=float, default=1.0, help="Dice term of the mask loss")
             parser.add_argument(

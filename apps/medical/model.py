@@ -28,15 +28,18 @@ def medical_config(
     """Architecture config (stored in the model card). ``0`` classes drops that head; ``image_heads`` adds
     further image-level heads beside ``diagnosis`` (``{"melanoma": 2}``), built the same way.
 
-    ``mask_stride`` 2 adds a stride-2 decoder level for thin structures (vessels, membranes); 4 is
-    cheaper and enough for blob-like targets (skin lesions, polyps)."""
+    ``mask_stride`` 2 adds a stride-2 decoder level for thin structures (vessels, membranes); 1 adds a
+    narrow full-resolution level over the image itself as well (one-pixel vessels); 4 is cheaper and
+    enough for blob-like targets (skin lesions, polyps)."""
+    if mask_stride not in (1, 2, 4):
+        raise ValueError(f"mask_stride must be 1, 2 or 4, not {mask_stride}")
     heads: dict = {}
     if mask_classes:
         heads["mask"] = {
             "type": "segment",
             "num_classes": mask_classes,
             "in_stride": mask_stride,
-            "mid_channels": 32,
+            "mid_channels": 16 if mask_stride == 1 else 32,
             "dice_weight": dice_weight,
             **({"lovasz_weight": lovasz_weight} if lovasz_weight else {}),
         }
@@ -48,7 +51,7 @@ def medical_config(
     return {
         "encoder": encoder,
         "neck": "smp_unet",
-        "strides": [2, 4, 8, 16, 32] if mask_stride == 2 else [4, 8, 16, 32],
+        "strides": [s for s in (1, 2, 4, 8, 16, 32) if s >= mask_stride],
         "neck_channels": neck_channels,
         "heads": heads,
     }

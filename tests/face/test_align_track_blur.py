@@ -32,6 +32,13 @@ def test_align_face_crop_puts_marked_points_on_template():
     assert crop.shape == (112, 112, 3)
     for x, y in TEMPLATE_112:
         assert crop[int(round(y)), int(round(x))].max() > 100
+    # a zoomed-out crop: the same layout about the centre, the points nearer to it by the margin
+    wide = align_face(img, pts, size=128, margin=1.5)
+    assert wide.shape == (128, 128, 3)
+    for x, y in (TEMPLATE_112 - 56) * (128 / 112 / 1.5) + 64:
+        assert wide[int(round(y)), int(round(x))].max() > 100
+    with pytest.raises(ValueError, match="margin"):
+        align_face(img, pts, margin=0)
 
 
 def test_tracker_ids_stable_on_moving_box():

@@ -118,3 +118,27 @@ def test_utkface_names_and_csv(tmp_path):
     csv.write_text("file,years\nx.jpg,3\n")
     with pytest.raises(InputError, match="columns"):
         read_utkface(csv)
+
+
+def test_attribute_model_reads_its_own_crop(tiny_face_weights, tmp_path, monkeypatch):
+    """A model trained on wider crops (card ``crop``) is fed those crops; saved crops stay 112 px ArcFace."""
+    from polyhead.apps.face import attributes
+    from polyhead.apps.face.model import attr_crop
+
+    parts, card = load_face_weights(tiny_face_weights)
+    parts["attr"] = build_model(attr_config("lcnet_075", crop_size=128, crop_margin=1.25))
+    path = tmp_path / "face.safetensors"
+    save_face_weights(path, parts, {**card, "detector": {"min_size": 24, "thresholds": [0.0, 0.0, 0.0]}})
+    app = FaceApp().load(path, runtime="torch")
+    assert attr_crop(app.attr) == (128, 1.25)
+    seen = []
+    real = attributes.predict_attributes
+    monkeypatch.setattr(attributes, "predict_attributes", lambda m, crops: seen.append(crops) or real(m, crops))
+    img = np.random.default_rng(0).integers(0, 255, (96, 96, 3), dtype=np.uint8)
+    (result,), (crops,) = app.predict_images([img], with_crops=True)
+    assert result.faces, "thresholds 0 keep at least one window"
+    assert {c.shape for c in seen[0]} == {(128, 128, 3)}
+    assert {c.shape for c in crops} == {(112, 112, 3)}
+    assert all(f.age is not None and f.p_female is not None for f in result.faces)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        attr_config("lcnet_075", crop_size=100)

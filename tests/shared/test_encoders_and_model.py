@@ -99,3 +99,35 @@ def test_absent_sample_does_not_change_a_task_loss():
 def test_unknown_head_type_is_reported():
     with pytest.raises(ValueError, match="unknown type"):
         build_model({"encoder": "resnet18", "heads": {"x": {"type": "nope"}}})
+
+
+def test_full_resolution_level_reads_the_image_and_trains():
+    """Stride 1 in ``strides``: the encoder passes the image itself, the smp U-Net adds a narrow full-resolution
+    block over it, and a mask head on that level gets pixel-exact logits that a loss step changes."""
+    cfg = {
+        "encoder": "efficientnet_lite0",
+        "neck": "smp_unet",
+        "strides": [1, 2, 4, 8, 16, 32],
+        "neck_channels": 24,
+        "heads": {"mask": {"type": "segment", "num_classes": 2, "in_stride": 1, "mid_channels": 8}},
+    }
+    model = build_model(cfg)
+    assert model.encoder.strides[0] == 1 and model.encoder.channels[0] == 3
+    assert model.neck.level_channels[1] == 16 and model.neck.level_channels[2] == 24
+    x = torch.randn(2, 3, 64, 96)
+    feats = model.forward_features(x)
+    assert tuple(feats[1].shape) == (2, 16, 64, 96) and tuple(feats[32].shape) == (2, 24, 2, 3)
+    # the full-resolution level sees the pixels beside it: one changed pixel moves its own output far more
+    # than outputs 20+ px away (which only the deep, global levels connect it to)
+    model.eval()
+    with torch.no_grad():
+        x2 = x.clone()
+        x2[0, :, 30, 40] += 5.0
+        diff = (model.forward_features(x2)[1] - model.forward_features(x)[1]).abs()[0].sum(0)
+    assert diff[30, 40] > 50 * diff[:, :20].max()
+    model.train()
+    out = model(x)
+    target = torch.randint(0, 2, (2, 64, 96))
+    loss = model.compute_losses(out, {"mask": target}, {"mask": torch.ones(2, dtype=torch.bool)})["mask"]
+    loss.backward()
+    assert model.neck.decoder.blocks[-1].conv1[0].weight.grad.abs().sum() > 0
