@@ -200,12 +200,12 @@ class FaceApp(App):
         dets = self.detector.detect(images)
         crops, attr_in = [], []
         size, margin = attr_crop(self.attr) if self.attr is not None else (CROP_SIZE, 1.0)
+        arcface = (size, margin) == (CROP_SIZE, 1.0)  # the attribute model reads the crop users save
         for im, d in zip(images, dets, strict=True):
             for k in range(len(d["scores"])):
-                crops.append(align_face(im, d["points"][k]))  # the ArcFace crop users save
+                crops.append(align_face(im, d["points"][k]))
                 if self.attr is not None:
-                    own = (size, margin) == (CROP_SIZE, 1.0)
-                    attr_in.append(crops[-1] if own else align_face(im, d["points"][k], size, margin))
+                    attr_in.append(crops[-1] if arcface else align_face(im, d["points"][k], size, margin))
         attrs = predict_attributes(self.attr, attr_in) if attr_in else {}
         results, per_image_crops = [], [[] for _ in images]
         j = 0
