@@ -239,7 +239,7 @@ def problem_of(e: BaseException, label: str | None = None) -> str:
     """One line for a skipped item ``label``: the problem of an :class:`InputError` (with the file it
     names, when that is another file than ``label``), else ``Type: first line of the message``.
 
-    >>> problem_of(ValueError("bad\nsecond line")), problem_of(InputError("a.jpg", "zero-byte file"), "a.jpg")
+    >>> problem_of(ValueError("bad\\nsecond line")), problem_of(InputError("a.jpg", "zero-byte file"), "a.jpg")
     ('ValueError: bad', 'zero-byte file')
     """
     if isinstance(e, InputError):

@@ -1,6 +1,6 @@
 """DrivingApp: what ``polyhead driving ...`` and the demo's driving tabs call.
 
->>> app = DrivingApp(); app.load()                       # the shipped weights
+>>> app = DrivingApp().load()                            # the shipped weights
 >>> result = app.predict_image(read_image("street.jpg"))  # doctest: +SKIP
 >>> result.to_json()["lanes"][0]["points"][:2]            # doctest: +SKIP
 """

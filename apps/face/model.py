@@ -39,8 +39,11 @@ def age_centres() -> torch.Tensor:
 
 
 def age_to_bin(age: float) -> int:
-    """>>> age_to_bin(0), age_to_bin(25), age_to_bin(119)
-    (0, 5, 13)"""
+    """The coarse age class (``AGE_BINS``) of an age in years, for weights that predate the one-year bins.
+
+    >>> age_to_bin(0), age_to_bin(25), age_to_bin(119)
+    (0, 5, 13)
+    """
     for k in range(len(AGE_BINS) - 1):
         if age < AGE_BINS[k + 1]:
             return k

@@ -105,7 +105,8 @@ def run_ship(args: argparse.Namespace) -> int:
             "cascade": "(rgb - 127.5) / 128",
             "attr": {**parts["attr"].config.get("normalisation", {}), "scale": "1/255 RGB"},
         },
-        "alignment": "similarity (Umeyama) from the 5 points onto ArcFace's 112x112 reference points",
+        "alignment": "similarity (Umeyama) from the 5 points onto ArcFace's 112x112 reference points; the "
+        "attribute model reads the crop its config names (attr_model.crop: size, zoom-out about the centre)",
         "outputs": "boxes xyxy, scores, points (left eye, right eye, nose, left/right mouth corner) in original "
         "pixels; age in years (expected value over bins), gender male/female with p_female",
         "data": DATA_TERMS,
@@ -135,6 +136,8 @@ def attr_description(config: dict) -> str:
 
     >>> attr_description({"neck": "last", "heads": {"age": {"type": "distribution", "values": [0, 1]}}})
     'MultiTaskModel (shared encoder + last-level neck) on aligned 112x112 crops: age distribution over 2 bins'
+    >>> attr_description({"neck": "last", "heads": {"gender": {}}, "crop": {"size": 128, "margin": 1.1}})
+    'MultiTaskModel (shared encoder + last-level neck) on aligned 128x128 crops, zoomed out 1.1x: gender'
     """
     neck = {"last": "last-level neck", "fpnpan": "FPN-PAN neck"}.get(config.get("neck", "fpnpan"), config.get("neck"))
     heads = config.get("heads", {})
@@ -144,7 +147,10 @@ def attr_description(config: dict) -> str:
         what.append(f"age distribution over {len(age['values'])} bins" if "values" in age else "age bins")
     if "gender" in heads:
         what.append("gender")
-    return f"MultiTaskModel (shared encoder + {neck}) on aligned 112x112 crops: {' + '.join(what)}"
+    crop = config.get("crop") or {}
+    size, margin = int(crop.get("size", 112)), float(crop.get("margin", 1.0))
+    zoom = f", zoomed out {margin:g}x" if margin != 1.0 else ""
+    return f"MultiTaskModel (shared encoder + {neck}) on aligned {size}x{size} crops{zoom}: {' + '.join(what)}"
 
 
 def write_half_precision(src: Path, out: Path) -> Path:

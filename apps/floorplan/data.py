@@ -125,7 +125,7 @@ def split_names(names: list[str], val_count: int, seed: int) -> tuple[list[str],
     """Seeded train/val split: ``val_count`` names drawn at random, both lists sorted.
 
     >>> split_names([str(i) for i in range(5)], 2, 0)
-    (['1', '2', '3'], ['0', '4'])
+    (['0', '1', '2'], ['3', '4'])
     """
     val = set(random.Random(seed).sample(sorted(names), min(val_count, len(names))))
     return sorted(n for n in names if n not in val), sorted(n for n in names if n in val)

@@ -6,7 +6,7 @@ boundary mask (0 background, 1 wall, 2 door/window) and room mask (R3D room ids)
 geometry that draws the image, so they are exact.
 
 >>> plan = synthetic_plan(np.random.default_rng(0), (320, 320))
->>> plan.image.shape, plan.boundary.max(), len(plan.rooms) >= 2
+>>> plan.image.shape, int(plan.boundary.max()), len(plan.rooms) >= 2
 ((320, 320, 3), 2, True)
 """
 

@@ -2,7 +2,7 @@
 ``.pcd`` / ``.ply`` (open3d), ``.npy`` (N x >=3); a folder or a glob of them in name order.
 
 >>> scan = read_scan("velodyne/000000.bin")     # doctest: +SKIP
->>> scan.points.shape, scan.dropped
+>>> scan.points.shape, scan.dropped             # doctest: +SKIP
 ((120000, 3), 0)
 """
 
