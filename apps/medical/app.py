@@ -108,6 +108,7 @@ class MedicalApp(App):
             window=window,
             fov_diameter=self.card.get("fov_diameter"),
             fixed_window=not isinstance(self.model, torch.nn.Module),  # ONNX: exported at the window size
+            contrast=inp.get("contrast"),
         )
         self.weights_path = path
         return self
@@ -324,6 +325,7 @@ class MedicalApp(App):
         specs = [s.spec for s in spec.sources] if hasattr(spec, "sources") else [spec]
         for sp in [spec, *specs]:
             sp.input_mode, sp.input_size = self.predictor.mode, self.predictor.size
+            sp.input_contrast = self.predictor.contrast  # the model's input pipeline, whatever the YAML says
             sp.classes = self.predictor.classes
         if args.keep_largest is not None:
             spec.keep_largest = args.keep_largest

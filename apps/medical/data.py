@@ -47,7 +47,7 @@ from polyhead.dataset_yaml import get_bool, get_mapping, get_names, get_number, 
 from polyhead.errors import InputError
 from polyhead.heads.segmentation import IGNORE_INDEX
 from polyhead.io.readers import IMAGE_SUFFIXES, read_image
-from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, Norm, to_tensor
+from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, Norm, apply_contrast, to_tensor
 
 LAYOUTS = ("folders", "nnunet", "isic2017")
 ISIC_CLASSES = ["not_melanoma", "melanoma"]
@@ -76,6 +76,7 @@ class MedicalSpec:
     diagnosis: list[str] = field(default_factory=list)
     input_mode: str = "resize"
     input_size: tuple[int, int] = (256, 320)
+    input_contrast: str | None = None  # ``input.contrast``: "clahe" equalises each image first (fundus)
     split: dict = field(default_factory=lambda: {"val_fraction": 0.2, "seed": 0})
     slice_axis: int = 2
     invert_masks: bool = False
@@ -89,7 +90,7 @@ def load_spec(path: str | Path) -> MedicalSpec:
     """Parse and check a dataset YAML (see the module docstring)."""
     path = Path(path)
     raw, root, layout = read_dataset_yaml(path, LAYOUTS, "folders", keys=YAML_KEYS)
-    inp = get_mapping(raw, "input", path, known=("mode", "size"))
+    inp = get_mapping(raw, "input", path, known=("mode", "size", "contrast"))
     mode = get_str(inp, "mode", path, "resize")
     if mode not in ("resize", "patch"):
         raise InputError(path, f"input.mode must be 'resize' or 'patch', got {mode!r}")
@@ -129,6 +130,7 @@ def load_spec(path: str | Path) -> MedicalSpec:
         diagnosis=get_names(raw, "diagnosis", path, ISIC_CLASSES if layout == "isic2017" else None),
         input_mode=mode,
         input_size=tuple(size),  # type: ignore[arg-type]
+        input_contrast=input_contrast(inp, path),
         split=dict(split),
         slice_axis=get_number(raw, "slice_axis", path, 2, int, 0, 2),
         invert_masks=get_bool(raw, "invert_masks", path, False),
@@ -140,6 +142,16 @@ def load_spec(path: str | Path) -> MedicalSpec:
     if spec.labels and not spec.diagnosis:  # class names from the CSV itself, sorted
         spec.diagnosis = sorted({v for v in read_labels(root / spec.labels, None).values()})
     return spec
+
+
+def input_contrast(inp: dict, path: Path) -> str | None:
+    """The ``input.contrast`` of a dataset YAML's ``input`` mapping (None when absent), checked."""
+    from polyhead.preprocess import CONTRASTS
+
+    value = get_str(inp, "contrast", path)
+    if value is not None and value not in CONTRASTS:
+        raise InputError(path, f"input.contrast must be one of {', '.join(CONTRASTS)}, got {value!r}")
+    return value
 
 
 def _apply_dataset_json(spec: MedicalSpec) -> None:
@@ -498,6 +510,7 @@ class MedicalDataset(Dataset):
                 self.bad[str(it.image)] = e.problem
                 print(f"skipping sample {e}", file=sys.stderr)
             return None
+        img = apply_contrast(img, self.spec.input_contrast)  # val and predict: the Predictor applies it
         h, w = img.shape[:2]
         m = mask if mask is not None else np.zeros((h, w), np.uint8)
         f = fov if fov is not None else np.ones((h, w), np.uint8)

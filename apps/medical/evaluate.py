@@ -70,6 +70,7 @@ def evaluate(
         temperature=temperature,
         threshold=threshold,
         window=window or (default_window(tuple(spec.input_size)) if spec.input_mode == "patch" else None),
+        contrast=spec.input_contrast,
     )
     seg = SegmentationMetrics(spec.classes, hd95=hd95)
     if pixel_auc is None:

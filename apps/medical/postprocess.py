@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import torch
 
-from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, Norm, to_tensor
+from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, Norm, apply_contrast, to_tensor
 from polyhead.sliding import sliding_window
 from polyhead.tta import flip_tta, flips_for
 from polyhead.viz import color, draw_legend, put_text
@@ -159,6 +159,7 @@ class Predictor:
         window: tuple[int, int] | None = None,
         fov_diameter: float | None = None,
         fixed_window: bool = False,
+        contrast: str | None = None,
     ):
         self.model = model
         #: input normalisation: given (from the card, for ONNX models), else the torch model's own
@@ -177,6 +178,8 @@ class Predictor:
         #: channel) and the mask comes back in the input's pixels
         self.fov_diameter = fov_diameter
         self.fixed_window = fixed_window  # a fixed-size network (ONNX): small images are padded, not windowed smaller
+        #: the card's ``input.contrast`` (e.g. CLAHE), applied to every input at the scale the model reads
+        self.contrast = contrast
 
     @property
     def tasks(self) -> list[str]:
@@ -208,6 +211,7 @@ class Predictor:
             if factor != 1.0:
                 mask_p, logits = self._outputs_scaled(rgb, factor)
                 return mask_p, logits
+            rgb = apply_contrast(rgb, self.contrast)
             x = to_tensor(np.ascontiguousarray(rgb), *self.norm)
             mask_p = None
             if "mask" in self.tasks:
@@ -228,7 +232,7 @@ class Predictor:
             return mask_p, logits
         H, W = self.size
         small = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_AREA if h * w > H * W else cv2.INTER_LINEAR)
-        out = self._run(to_tensor(small, *self.norm)[None])
+        out = self._run(to_tensor(apply_contrast(small, self.contrast), *self.norm)[None])
         mask_p = None
         if "mask" in out:
             probs = out["mask"][0].numpy()

@@ -43,7 +43,7 @@ import torch
 import yaml
 from torch.utils.data import Dataset
 
-from polyhead.apps.medical.data import MedicalDataset, MedicalSpec, load_spec
+from polyhead.apps.medical.data import MedicalDataset, MedicalSpec, input_contrast, load_spec
 from polyhead.dataset_yaml import check_keys, get_bool, get_mapping, get_names, get_number, read_yaml
 from polyhead.errors import InputError
 from polyhead.preprocess import IMAGENET_MEAN, IMAGENET_STD, Norm
@@ -73,6 +73,7 @@ class SourcesSpec:
     input_size: tuple[int, int]
     keep_largest: bool
     fov_diameter: float | None
+    input_contrast: str | None
     sources: list[Source]
     score: list[str] = field(default_factory=list)  # metrics averaged into the checkpoint score
 
@@ -113,7 +114,7 @@ def load_sources_spec(path: str | Path) -> SourcesSpec:
     heads = {str(h): get_names(heads_raw, h, path) for h in heads_raw}
     if "mask" in heads:
         raise InputError(path, "'mask' is the segmentation head; name image-level heads otherwise")
-    inp = get_mapping(raw, "input", path, known=("mode", "size"))
+    inp = get_mapping(raw, "input", path, known=("mode", "size", "contrast"))
     srcs = get_mapping(raw, "sources", path)
     if not srcs:
         raise InputError(path, "'sources' must name at least one dataset YAML")
@@ -131,6 +132,8 @@ def load_sources_spec(path: str | Path) -> SourcesSpec:
         if inp:
             spec.input_mode = str(inp.get("mode", spec.input_mode))
             spec.input_size = tuple(inp.get("size", spec.input_size))  # type: ignore[assignment]
+            if "contrast" in inp:
+                spec.input_contrast = input_contrast(inp, path)
         if fov_d is not None:
             spec.fov_diameter = fov_d
         sources.append(
@@ -142,6 +145,9 @@ def load_sources_spec(path: str | Path) -> SourcesSpec:
             )
         )
     first = sources[0].spec
+    contrasts = {s.name: s.spec.input_contrast for s in sources}
+    if len(set(contrasts.values())) > 1:  # one model, one input pipeline
+        raise InputError(path, f"sources differ in input.contrast {contrasts}; set input.contrast here for all")
     score = get_names(raw, "score", path, [])
     return SourcesSpec(
         path=path,
@@ -151,6 +157,7 @@ def load_sources_spec(path: str | Path) -> SourcesSpec:
         input_size=first.input_size,
         keep_largest=get_bool(raw, "keep_largest", path, first.keep_largest),
         fov_diameter=fov_d,
+        input_contrast=first.input_contrast,
         sources=sources,
         score=score,
     )

@@ -52,7 +52,11 @@ def build_card(args: argparse.Namespace, spec, train_set, val_set, tasks: list[s
         "diagnosis_classes": heads.get("diagnosis", []),
         "labels": {h: c for h, c in heads.items() if h != "diagnosis"},
         "tasks": tasks,
-        "input": {"mode": spec.input_mode, "size": list(spec.input_size)},
+        "input": {
+            "mode": spec.input_mode,
+            "size": list(spec.input_size),
+            **({"contrast": spec.input_contrast} if spec.input_contrast else {}),
+        },
         "input_size": list(spec.input_size),
         "postprocess": {"keep_largest": spec.keep_largest},
         "fov_diameter": getattr(spec, "fov_diameter", None),
