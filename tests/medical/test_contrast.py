@@ -47,8 +47,7 @@ def test_sources_must_agree_on_contrast(lesion_yaml, tmp_path):
     plain, clahe = lesion_yaml, _with_contrast(lesion_yaml, tmp_path, "clahe")
     mixed = tmp_path / "mixed.yaml"
     mixed.write_text(
-        "format: sources\nclasses: [background, lesion]\n"
-        f"sources:\n  a: {{data: {plain}}}\n  b: {{data: {clahe}}}\n"
+        f"format: sources\nclasses: [background, lesion]\nsources:\n  a: {{data: {plain}}}\n  b: {{data: {clahe}}}\n"
     )
     with pytest.raises(InputError, match="differ in input.contrast"):
         load_sources_spec(mixed)
