@@ -1,4 +1,5 @@
-"""Hard examples for R-Net and O-Net from the stages before them (MTCNN's bootstrapping step).
+"""Hard examples for each stage from the cascade before it (MTCNN's bootstrapping step); for P-Net, from its
+own proposals (the windows it passes to R-Net), so it learns to reject what it wrongly lets through.
 
 The trained P-Net (and R-Net, for O-Net) runs over training scenes at the detector's own settings:
 face-free backgrounds, composites with pasted faces, labelled photos and landmark crops. Every window
@@ -38,12 +39,14 @@ from polyhead.apps.face.samples import (
 
 MAX_NEG_PER_SCENE = 24
 MAX_FACE_PER_SCENE = 12  # faces and part faces each
+#: the windows a stage is trained on when mined: what reaches it (P-Net: what it passes on itself)
+REACHING = {"pnet": "rnet", "rnet": "rnet", "onet": "onet"}
 
 
 def mine_scene(det: FaceDetector, scene: Scene, stage: str, rng: np.random.Generator) -> Samples:
     """The labelled, capped hard windows of one scene."""
     size = INPUT_SIZES[stage]
-    wins = det.windows_reaching(scene.image, stage)
+    wins = det.windows_reaching(scene.image, REACHING[stage])
     if len(wins) == 0:
         return Samples.concat([], size)
     label, box, lmk = label_windows(wins, scene)
@@ -90,11 +93,12 @@ def mined(
     progress: bool = True,
     voc_scale: float = 1.0,
 ) -> Samples:
-    """Hard windows for ``stage`` (``rnet`` or ``onet``) from the earlier stages in ``parts``."""
+    """Hard windows for ``stage`` (``pnet``, ``rnet`` or ``onet``) from the cascade in ``parts`` (for ``pnet``:
+    P-Net's own proposals, labelled by overlap, so its false windows become negatives)."""
     from tqdm import tqdm
 
-    if stage not in ("rnet", "onet"):
-        raise ValueError(f"hard examples are mined for rnet or onet, not '{stage}'")
+    if stage not in REACHING:
+        raise ValueError(f"hard examples are mined for pnet, rnet or onet, not '{stage}'")
     train = split == "train"
     n_composites = (1500 if train else 200) if n_composites is None else n_composites
     n_crops = (3000 if train else 300) if n_crops is None else n_crops

@@ -90,8 +90,6 @@ def train_stage(args: argparse.Namespace) -> int:
     if getattr(args, "mine", None):  # MTCNN bootstrapping: add what the earlier stages let through
         from polyhead.apps.face.mining import mined_cached
 
-        if stage == "pnet":
-            raise InputError(args.mine, "--mine is for rnet and onet (P-Net is the first stage)")
         mined_train = mined_cached(stage, src, args.mine, "train", scale=args.scale)
         mined_val = mined_cached(stage, src, args.mine, "val", scale=args.scale)
         hard = {"mined_with": str(args.mine), "train": mined_train.counts(), "val": mined_val.counts()}
@@ -204,7 +202,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mine",
         metavar="WEIGHTS",
-        help="rnet/onet: add hard windows mined by running this face weights file's earlier stages",
+        help="add hard windows mined by running this face weights file's cascade: for rnet/onet what its earlier "
+        "stages pass on, for pnet the proposals of its own P-Net (false windows become negatives)",
     )
     p.add_argument("--encoder", default=DEFAULT_ENCODER, help="attribute encoder (see polyhead.encoders)")
     p.add_argument(
