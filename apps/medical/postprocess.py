@@ -231,8 +231,9 @@ class Predictor:
                 logits = {k: v[0].numpy() for k, v in out.items() if k != "mask"}
             return mask_p, logits
         H, W = self.size
+        rgb = apply_contrast(rgb, self.contrast)  # at the original scale, as the training samples get it
         small = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_AREA if h * w > H * W else cv2.INTER_LINEAR)
-        out = self._run(to_tensor(apply_contrast(small, self.contrast), *self.norm)[None])
+        out = self._run(to_tensor(small, *self.norm)[None])
         mask_p = None
         if "mask" in out:
             probs = out["mask"][0].numpy()
