@@ -198,14 +198,16 @@ class FaceApp(App):
         self.ensure_loaded()
         images = [check_image(im) for im in images]
         dets = self.detector.detect(images)
-        crops, attr_in = [], []
+        # the ArcFace crops users save are cut only when asked for, or when the attribute model reads them too
         size, margin = attr_crop(self.attr) if self.attr is not None else (CROP_SIZE, 1.0)
-        arcface = (size, margin) == (CROP_SIZE, 1.0)  # the attribute model reads the crop users save
+        arcface = (size, margin) == (CROP_SIZE, 1.0)
+        crops, attr_in = [], []
         for im, d in zip(images, dets, strict=True):
             for k in range(len(d["scores"])):
-                crops.append(align_face(im, d["points"][k]))
+                saved = align_face(im, d["points"][k]) if with_crops or (arcface and self.attr is not None) else None
+                crops.append(saved)
                 if self.attr is not None:
-                    attr_in.append(crops[-1] if arcface else align_face(im, d["points"][k], size, margin))
+                    attr_in.append(saved if arcface else align_face(im, d["points"][k], size, margin))
         attrs = predict_attributes(self.attr, attr_in) if attr_in else {}
         results, per_image_crops = [], [[] for _ in images]
         j = 0
