@@ -306,7 +306,7 @@ def train_attributes(args: argparse.Namespace) -> int:
     va = aligned_utk(va_items, detector, crop)
     t_data = time.time() - t_start
     print(f"attributes: {len(tr[0])} train crops ({tr[3]} aligned by the cascade), {len(va[0])} val, {t_data:.0f} s")
-    model = build_model(attr_config(args.encoder, tuple(args.tasks), *crop))
+    model = build_model(attr_config(args.encoder, tuple(args.tasks), *crop, gender_smoothing=args.label_smoothing))
     # --weights is the detector's file here, so only the encoder options start the attribute model
     init = initialise(model, argparse.Namespace(no_pretrained=args.no_pretrained, encoder_weights=args.encoder_weights))
     train_set = AlignedFaces(tr[0], tr[1], tr[2], args.tasks, augment=True)

@@ -59,11 +59,13 @@ def attr_config(
     tasks: tuple[str, ...] = ("age", "gender"),
     crop_size: int = 112,
     crop_margin: float = 1.0,
+    gender_smoothing: float = 0.0,
 ) -> dict:
     """The attribute model: the shared encoder's deepest level projected to 256 channels (``"last"`` neck),
     an age distribution over one-year bins (label-distribution learning, read out as expected value and
     spread) and a gender classification head, on aligned ``crop_size`` crops zoomed out by ``crop_margin``
-    (:func:`polyhead.apps.face.align.align_face`; the config's ``crop``). Older weights (14 coarse age bins
+    (:func:`polyhead.apps.face.align.align_face`; the config's ``crop``); ``gender_smoothing`` is the gender
+    head's label smoothing. Older weights (14 coarse age bins
     on an FPN neck, 112 px ArcFace crops) keep loading from their own card.
 
     >>> cfg = attr_config("efficientnet_lite0", crop_size=128, crop_margin=1.3)
@@ -79,6 +81,8 @@ def attr_config(
         heads["age"] = {"type": "distribution", "values": AGE_VALUES, "sigma": 2.0, "l1_weight": 0.25}
     if "gender" in tasks:
         heads["gender"] = {"type": "classify", "num_outputs": 2}
+        if gender_smoothing:
+            heads["gender"]["label_smoothing"] = gender_smoothing
     if not heads:
         raise ValueError("the attribute model needs at least one of the tasks age, gender")
     return {

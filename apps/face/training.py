@@ -213,3 +213,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--crop-margin", type=float, default=1.0,
         help="attributes: zoom-out of the aligned crop about its centre (1: the ArcFace crop; more shows the hair)",
     )  # fmt: skip
+    p.add_argument(
+        "--label-smoothing", type=float, default=0.0,
+        help="attributes: label smoothing of the gender head (0..1; 0.1 is the usual choice)",
+    )  # fmt: skip

@@ -14,7 +14,13 @@ class ClassificationHead(Head):
     """Global average pool of the deepest neck level, dropout, one linear layer.
 
     ``num_outputs`` classes, or ``regression=True`` for ``num_outputs`` real values. Targets are
-    class ids (long) or values (float); ``present`` masks samples without this label.
+    class ids (long) or values (float); ``present`` masks samples without this label. ``label_smoothing``
+    (classes only) spreads that share of each target over all classes (Szegedy et al. 2016), a regulariser
+    for labels that are uncertain (a child's gender from a face crop).
+
+    >>> head = ClassificationHead(8, 2, label_smoothing=0.1)
+    >>> round(float(head.loss(torch.tensor([[9.0, -9.0]]), torch.tensor([0]), torch.tensor([True]))), 3)
+    0.9
     """
 
     target_kind = "vector"
@@ -26,8 +32,12 @@ class ClassificationHead(Head):
         in_stride: int = 32,
         regression: bool = False,
         dropout: float = 0.2,
+        label_smoothing: float = 0.0,
     ):
         super().__init__()
+        if not 0 <= label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.label_smoothing = label_smoothing
         self.in_stride = in_stride
         self.regression = regression
         self.num_outputs = num_outputs
@@ -42,7 +52,7 @@ class ClassificationHead(Head):
         pred, target = pred[present], target[present]
         if self.regression:
             return F.smooth_l1_loss(pred, target.float().view_as(pred))
-        return F.cross_entropy(pred, target.long().view(-1))
+        return F.cross_entropy(pred, target.long().view(-1), label_smoothing=self.label_smoothing)
 
 
 def bin_expectation(probs: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
