@@ -65,8 +65,8 @@ def attr_config(
     an age distribution over one-year bins (label-distribution learning, read out as expected value and
     spread) and a gender classification head, on aligned ``crop_size`` crops zoomed out by ``crop_margin``
     (:func:`polyhead.apps.face.align.align_face`; the config's ``crop``); ``gender_smoothing`` is the gender
-    head's label smoothing. Older weights (14 coarse age bins
-    on an FPN neck, 112 px ArcFace crops) keep loading from their own card.
+    head's label smoothing. Older weights (14 coarse age bins on an FPN neck, 112 px ArcFace crops) keep
+    loading from their own card.
 
     >>> cfg = attr_config("efficientnet_lite0", crop_size=128, crop_margin=1.3)
     >>> cfg["neck"], cfg["heads"]["age"]["type"], len(cfg["heads"]["age"]["values"]), cfg["crop"]["size"]

@@ -185,6 +185,13 @@ def train_stage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _smoothing(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--stage", choices=[*STAGES, "attributes", "single"], required=True,
@@ -214,6 +221,6 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="attributes: zoom-out of the aligned crop about its centre (1: the ArcFace crop; more shows the hair)",
     )  # fmt: skip
     p.add_argument(
-        "--label-smoothing", type=float, default=0.0,
+        "--label-smoothing", type=_smoothing, default=0.0,
         help="attributes: label smoothing of the gender head (0..1; 0.1 is the usual choice)",
     )  # fmt: skip

@@ -35,3 +35,12 @@ def test_attribute_config_carries_the_smoothing_into_the_built_head():
 def test_smoothing_outside_zero_one_is_refused(bad):
     with pytest.raises(ValueError, match="label_smoothing"):
         ClassificationHead(4, 2, label_smoothing=bad)
+
+
+def test_cli_refuses_a_smoothing_out_of_range_in_one_line(capsys):
+    from polyhead.cli import main
+
+    args = ["face", "train", "--data", "datasets/face.yaml", "--stage", "attributes", "--label-smoothing", "1.5"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith("--label-smoothing must be in [0, 1), got 1.5 (see --help)")
